@@ -1,0 +1,470 @@
+"""CockpitApp: the panes, their bindings and palette, wired to the store, bus and backends.
+
+Panes draw; this module turns their messages into commands on the bus and feeds them data.
+Everything that touches SQLite runs in a thread (asyncio.to_thread) and everything remote is
+async, so the event loop never waits on I/O. Worker failures end up in one handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from backends.gpu import A100, H100, GpuSource, SimulatedGpuSource, SimulatedHost
+from backends.runners import DemoRunner, RunBackend
+from cockpit.bus import CommandBus, CommandError
+from cockpit.demo import DemoData, collect_run_results, sample_runs_dir, seed_demo
+from cockpit.models import Command, GpuProcess, HostSnapshot, Run, RunState
+from cockpit.paper import version_diff
+from cockpit.results import results_table
+from cockpit.runs import RunCommandHandler
+from cockpit.store import Store
+from widgets.commands import CommandsPane
+from widgets.dialogs import BindingRow, ConfirmScreen, HelpScreen
+from widgets.gpu import GpuPane
+from widgets.ideas import IdeasPane
+from widgets.paper import PaperPane
+from widgets.results import ResultsPane
+from widgets.runs import RunsPane
+
+DEFAULT_THEME = "cockpit-dark"
+THEME_SETTING = "ui.theme"
+
+# (tab id, title, key): the order is the number-key order.
+PANES: tuple[tuple[str, str, str], ...] = (
+    ("ideas", "Ideas", "1"),
+    ("gpus", "GPUs", "2"),
+    ("runs", "Runs+Logs", "3"),
+    ("results", "Results", "4"),
+    ("paper", "Paper", "5"),
+    ("commands", "Commands", "6"),
+)
+
+GPU_FLUSH_S = 1.0
+RUN_POLL_S = 2.0
+LOG_POLL_S = 0.5
+LOG_CHUNK_BYTES = 256 * 1024
+
+
+def themes_dir() -> Path:
+    return Path(str(resources.files("themes")))
+
+
+def load_themes(folder: Path) -> list[Theme]:
+    """Themes are data: one TOML file each in themes/."""
+    themes = []
+    for path in sorted(folder.glob("*.toml")):
+        spec: dict[str, Any] = tomllib.loads(path.read_text())
+        themes.append(Theme(**spec))
+    return themes
+
+
+@dataclass
+class DemoWiring:
+    """What `cockpit demo` adds: sample data, a replaying runner, simulated GPUs."""
+
+    data: DemoData
+    runner: DemoRunner
+    # Other people's jobs, so the cluster looks shared and the idle view has work to do.
+    neighbours: dict[tuple[str, int], GpuProcess] = field(
+        default_factory=lambda: {
+            ("demo-b", 1): GpuProcess(4711, "alice", "python train_dpo.py --beta 0.1", 61440.0),
+            ("demo-b", 2): GpuProcess(4712, "alice", "python train_dpo.py --beta 0.3", 60928.0),
+        }
+    )
+
+    @classmethod
+    def create(cls, duration_s: float = 240.0) -> DemoWiring:
+        data = DemoData(sample_runs_dir())
+        return cls(data=data, runner=DemoRunner(data.runs_dir, duration_s=duration_s))
+
+
+class CockpitApp(App[None]):
+    TITLE = "Lab Cockpit"
+    CSS_PATH = str(themes_dir() / "cockpit.tcss")
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(key, f"show_pane('{pane}')", title, id=f"pane.{pane}")
+            for pane, title, key in PANES
+        ),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+p", "command_palette", "Palette", id="app.palette"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        demo: DemoWiring | None = None,
+        gpu_source: GpuSource | None = None,
+        theme: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.demo = demo
+        self.bus = CommandBus(store)
+        self.run_backend: RunBackend | None = None
+        self.run_handler: RunCommandHandler | None = None
+        if demo is not None:
+            self.run_backend = demo.runner
+            self.run_handler = RunCommandHandler(
+                store, demo.runner, lambda run: collect_run_results(store, demo.data, run.id)
+            )
+            self.bus.register("demo", self.run_handler)
+        self.gpu_source = gpu_source
+        self._initial_theme = theme or DEFAULT_THEME
+        self._runs: list[Run] = []
+        self._gpu_batch: dict[str, HostSnapshot] = {}
+        self._log_offsets: dict[str, int] = {}
+        self._log_partial: dict[str, bytes] = {}
+        self.loaded = asyncio.Event()
+
+    # -- layout --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial="runs" if self.demo else "gpus", id="panes"):
+            with TabPane("1 Ideas", id="ideas"):
+                yield IdeasPane(id="ideas-pane")
+            with TabPane("2 GPUs", id="gpus"):
+                yield GpuPane(id="gpu-pane")
+            with TabPane("3 Runs+Logs", id="runs"):
+                yield RunsPane(id="runs-pane")
+            with TabPane("4 Results", id="results"):
+                yield ResultsPane(id="results-pane")
+            with TabPane("5 Paper", id="paper"):
+                yield PaperPane(id="paper-pane")
+            with TabPane("6 Commands", id="commands"):
+                yield CommandsPane(id="commands-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for theme in load_themes(themes_dir()):
+            self.register_theme(theme)
+        self.theme = (
+            self._initial_theme if self._initial_theme in self.available_themes else DEFAULT_THEME
+        )
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.sub_title = "demo" if self.demo else str(self.store.path)
+        self.bus.subscribe(lambda command: self.refresh_commands())
+        self.start_up()
+
+    @work(group="startup", exit_on_error=False)
+    async def start_up(self) -> None:
+        interrupted = await self.bus.recover_interrupted()
+        if interrupted:
+            self.notify(
+                f"{len(interrupted)} command(s) were interrupted by a previous crash and "
+                "were not re-run; see Commands (6).",
+                severity="warning",
+                timeout=10,
+            )
+        if self.demo is not None:
+            await asyncio.to_thread(seed_demo, self.store, self.demo.data)
+            self.gpu_source = self.gpu_source or SimulatedGpuSource(
+                [SimulatedHost("demo-a", A100), SimulatedHost("demo-b", H100)],
+                busy=self._demo_busy_gpus,
+            )
+        await self.reload_all()
+        self.loaded.set()
+        if self.gpu_source is not None:
+            self.stream_gpus(self.gpu_source)
+            self.set_timer(GPU_FLUSH_S, self._flush_gpus)
+        if self.run_handler is not None:
+            self.set_timer(RUN_POLL_S, self._poll_runs)
+            self.set_timer(LOG_POLL_S, self._tail_log)
+
+    # -- data loading --------------------------------------------------------------------
+
+    async def reload_all(self) -> None:
+        await asyncio.gather(
+            self.reload_runs(),
+            self.reload_ideas(),
+            self.reload_paper(),
+            self._reload_commands(),
+        )
+
+    async def reload_runs(self) -> None:
+        runs = await asyncio.to_thread(self.store.list_runs)
+        table = await asyncio.to_thread(results_table, self.store)
+        self._runs = runs
+        self.query_one(RunsPane).show_runs(runs)
+        if table is not None:
+            self.query_one(ResultsPane).show_results(table)
+
+    async def reload_ideas(self) -> None:
+        ideas = await asyncio.to_thread(self.store.list_ideas)
+        self.query_one(IdeasPane).show_ideas(ideas)
+
+    async def reload_paper(self) -> None:
+        versions = await asyncio.to_thread(self.store.list_draft_versions)
+        self.query_one(PaperPane).show_versions(versions)
+
+    async def _reload_commands(self) -> None:
+        commands = await asyncio.to_thread(self.store.list_commands)
+        self.query_one(CommandsPane).show_commands(commands)
+
+    @work(group="commands", exclusive=True, exit_on_error=False)
+    async def refresh_commands(self) -> None:
+        await self._reload_commands()
+
+    # -- GPUs ----------------------------------------------------------------------------
+
+    def _demo_busy_gpus(self) -> dict[tuple[str, int], GpuProcess]:
+        assert self.demo is not None
+        busy = dict(self.demo.neighbours)
+        for run in self._runs:
+            if run.state is RunState.RUNNING and run.host:
+                for i, gpu in enumerate(run.gpu_ids):
+                    busy[(run.host, gpu)] = GpuProcess(
+                        pid=20000 + i, user="you", command=run.spec.command, used_memory_mib=42000.0
+                    )
+        return busy
+
+    @work(group="gpu-stream", exit_on_error=False)
+    async def stream_gpus(self, source: GpuSource) -> None:
+        # Samples are only buffered here; the pane is redrawn once per flush, not per sample.
+        async for snapshot in source.stream():
+            self._gpu_batch[snapshot.host] = snapshot
+
+    def _flush_gpus(self) -> None:
+        if self._gpu_batch:
+            batch, self._gpu_batch = self._gpu_batch, {}
+            self.query_one(GpuPane).apply_snapshots(batch.values())
+        self.set_timer(GPU_FLUSH_S, self._flush_gpus)
+
+    # -- runs and logs -------------------------------------------------------------------
+
+    async def _poll_runs(self) -> None:
+        try:
+            if self.run_handler is not None and await self.run_handler.poll_active():
+                await self.reload_runs()
+            elif self._runs:
+                self.query_one(RunsPane).show_runs(self._runs)  # keep elapsed times moving
+        finally:
+            self.set_timer(RUN_POLL_S, self._poll_runs)
+
+    async def _tail_log(self) -> None:
+        try:
+            await self._read_log_once()
+        finally:
+            self.set_timer(LOG_POLL_S, self._tail_log)
+
+    async def _read_log_once(self) -> None:
+        pane = self.query_one(RunsPane)
+        run_id = pane.log_run
+        run = next((r for r in self._runs if r.id == run_id), None)
+        if run is None or self.run_backend is None:
+            return
+        offset = self._log_offsets.get(run.id, 0)
+        chunk = await self.run_backend.read_log(run, offset, LOG_CHUNK_BYTES)
+        if not chunk.data:
+            return
+        self._log_offsets[run.id] = chunk.next_offset
+        data = self._log_partial.pop(run.id, b"") + chunk.data
+        text, sep, rest = data.rpartition(b"\n")
+        if rest:
+            self._log_partial[run.id] = rest
+        if sep:
+            pane.append_log(run.id, text.decode("utf-8", "replace").split("\n"))
+
+    @on(RunsPane.RunSelected)
+    def _on_run_selected(self, event: RunsPane.RunSelected) -> None:
+        # The log view was cleared: read the run again from the start.
+        self._log_offsets.pop(event.run_id, None)
+        self._log_partial.pop(event.run_id, None)
+
+    @on(RunsPane.CancelRequested)
+    def _on_cancel(self, event: RunsPane.CancelRequested) -> None:
+        self._confirm_then_submit(
+            f"Cancel run {event.run_id}? Its process group gets TERM, then KILL.",
+            "runs",
+            "run.cancel",
+            {"run_id": event.run_id},
+        )
+
+    @on(RunsPane.RelaunchRequested)
+    def _on_relaunch(self, event: RunsPane.RelaunchRequested) -> None:
+        self._confirm_then_submit(
+            f"Relaunch run {event.run_id} with the same spec?",
+            "runs",
+            "run.relaunch",
+            {"run_id": event.run_id},
+        )
+
+    def _confirm_then_submit(
+        self, question: str, pane: str, kind: str, payload: dict[str, Any]
+    ) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.submit_command(pane, kind, payload)
+
+        self.push_screen(ConfirmScreen(question), answered)
+
+    @work(group="bus", exit_on_error=False)
+    async def submit_command(self, pane: str, kind: str, payload: dict[str, Any]) -> None:
+        backend = "demo" if self.demo else "local"
+        command = await self.bus.submit(pane, backend, kind, payload)
+        self._report(command)
+        await self.reload_runs()
+
+    def _report(self, command: Command) -> None:
+        if command.error:
+            self.notify(f"{command.kind} failed: {command.error}", severity="error")
+        else:
+            self.notify(f"{command.kind}: {command.status}")
+
+    # -- commands pane -------------------------------------------------------------------
+
+    @on(CommandsPane.ConfirmRequested)
+    def _on_confirm_command(self, event: CommandsPane.ConfirmRequested) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.confirm_command(event.command_id)
+
+        self.push_screen(
+            ConfirmScreen(f"Run command #{event.command_id}, proposed by an LLM?"), answered
+        )
+
+    @work(group="bus", exit_on_error=False)
+    async def confirm_command(self, command_id: int) -> None:
+        try:
+            command = await self.bus.confirm(command_id)
+        except CommandError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._report(command)
+        await self.reload_runs()
+
+    @on(CommandsPane.RejectRequested)
+    def _on_reject_command(self, event: CommandsPane.RejectRequested) -> None:
+        self.reject_command(event.command_id)
+
+    @work(group="bus", exit_on_error=False)
+    async def reject_command(self, command_id: int) -> None:
+        try:
+            await self.bus.reject(command_id)
+        except CommandError as exc:
+            self.notify(str(exc), severity="error")
+
+    # -- paper ---------------------------------------------------------------------------
+
+    @on(PaperPane.VersionSelected)
+    def _on_version_selected(self, event: PaperPane.VersionSelected) -> None:
+        self.show_version_diff(event.draft, event.version)
+
+    @work(group="paper", exclusive=True, exit_on_error=False)
+    async def show_version_diff(self, draft: str, version: int) -> None:
+        versions = await asyncio.to_thread(self.store.list_draft_versions, draft)
+        by_number = {v.version: v for v in versions}
+        new = by_number.get(version)
+        if new is None:
+            return
+        old = max(
+            (v for v in versions if v.version < version), key=lambda v: v.version, default=None
+        )
+        lines = await asyncio.to_thread(version_diff, old, new)
+        title = f"{draft} v{version} vs {'v' + str(old.version) if old else 'nothing'}"
+        self.query_one(PaperPane).show_diff(title, lines)
+
+    # -- navigation, help, palette, themes -----------------------------------------------
+
+    def action_show_pane(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+        self._focus_pane(pane)
+
+    @on(TabbedContent.TabActivated)
+    def _on_tab(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self._focus_pane(event.pane.id)
+
+    def _focus_pane(self, pane: str) -> None:
+        # Focus the pane's main table so its keys work without a mouse.
+        tab = self.query_one(f"#{pane}", TabPane)
+        tables = tab.query("DataTable")
+        if tables:
+            tables.first().focus()
+
+    @property
+    def active_pane(self) -> str:
+        return str(self.query_one(TabbedContent).active)
+
+    def binding_rows(self) -> list[BindingRow]:
+        rows: list[BindingRow] = []
+        seen: set[tuple[str, str]] = set()
+
+        def add(bindings: Iterable[BindingType], scope: str) -> None:
+            for b in bindings:
+                if not isinstance(b, Binding) or not b.description:
+                    continue
+                key = b.key.replace("question_mark", "?")
+                if (key, scope) not in seen:
+                    seen.add((key, scope))
+                    rows.append(BindingRow(key, b.description, scope))
+
+        add(self.BINDINGS, "everywhere")
+        panes = (
+            ("GPUs", GpuPane),
+            ("Runs+Logs", RunsPane),
+            ("Results", ResultsPane),
+            ("Commands", CommandsPane),
+        )
+        for scope, cls in panes:
+            add(cls.BINDINGS, scope)
+        rows.append(BindingRow("tab / shift+tab", "Move focus", "everywhere"))
+        rows.append(BindingRow("↑ ↓ enter", "Move in a table, select", "tables"))
+        return rows
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.binding_rows()))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for pane, title, key in PANES:
+            yield SystemCommand(
+                f"Go to {title}",
+                f"Show the {title} pane (key {key})",
+                lambda pane=pane: self.action_show_pane(pane),
+            )
+        for theme in load_themes(themes_dir()):
+            yield SystemCommand(
+                f"Theme: {theme.name}",
+                "Switch theme (remembered)",
+                lambda name=theme.name: setattr(self, "theme", name),
+            )
+        yield SystemCommand("Help: keys", "List every key binding", self.action_help)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        self.save_setting(THEME_SETTING, theme.name)
+
+    @work(group="settings", exit_on_error=False)
+    async def save_setting(self, key: str, value: Any) -> None:
+        await asyncio.to_thread(self.store.set_setting, key, value)
+
+    # -- errors and shutdown -------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker is reported: one line, never a traceback."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.notify(f"{event.worker.group}: {error}", severity="error", timeout=10)
+            self.log.error(f"worker {event.worker.name} failed: {error!r}")
+
+    async def on_unmount(self) -> None:
+        if self.gpu_source is not None:
+            await self.gpu_source.close()

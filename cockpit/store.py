@@ -1,0 +1,683 @@
+"""The SQLite store: one file holds backends, runs, results, ideas, drafts and the command log.
+
+One place opens connections (`Store.open`). Every write goes through `Store.write()`, a
+`BEGIN IMMEDIATE` transaction, so two cockpit processes on one file serialize their writes
+instead of failing on a lock upgrade; WAL lets readers go on meanwhile. The schema is
+versioned with `PRAGMA user_version` and migrated forward on open, each step atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from cockpit.models import (
+    Command,
+    CommandOrigin,
+    CommandStatus,
+    DraftVersion,
+    EvalItem,
+    Host,
+    HostKind,
+    Idea,
+    LlmBackend,
+    MetricPoint,
+    Run,
+    RunSpec,
+    RunState,
+    Sweep,
+)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    """A database problem worth one line to the user (bad path, not a database, too new)."""
+
+
+class NotFoundError(StoreError):
+    pass
+
+
+class DuplicateError(StoreError):
+    pass
+
+
+# Each entry moves the schema from version i to i+1. Never edit a released step: append one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the data model of DESIGN.md
+    (
+        """CREATE TABLE hosts (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('ssh','slurm','local','demo')),
+            address TEXT NOT NULL DEFAULT '',
+            user TEXT, port INTEGER, jump TEXT, identity_file TEXT,
+            gpus INTEGER, labels TEXT NOT NULL DEFAULT '[]',
+            read_only INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL)""",
+        """CREATE TABLE llm_backends (
+            name TEXT PRIMARY KEY, model TEXT NOT NULL, api_base TEXT,
+            api_key_env TEXT, budget_usd REAL, created_at REAL NOT NULL)""",
+        """CREATE TABLE sweeps (
+            name TEXT PRIMARY KEY, factors TEXT NOT NULL DEFAULT '{}', baseline TEXT,
+            primary_metric TEXT, thresholds TEXT NOT NULL DEFAULT '{}', created_at REAL)""",
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            sweep TEXT REFERENCES sweeps(name) ON DELETE SET NULL,
+            spec TEXT NOT NULL, host TEXT, state TEXT NOT NULL, remote_dir TEXT,
+            gpu_ids TEXT NOT NULL DEFAULT '[]', pid INTEGER, job_id TEXT, exit_code INTEGER,
+            started_at REAL, ended_at REAL, provenance TEXT NOT NULL DEFAULT '{}')""",
+        "CREATE INDEX runs_sweep ON runs(sweep)",
+        """CREATE TABLE metrics (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            step INTEGER NOT NULL, name TEXT NOT NULL, value REAL,
+            PRIMARY KEY (run_id, name, step)) WITHOUT ROWID""",
+        """CREATE TABLE eval_items (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            task TEXT NOT NULL, item_id TEXT NOT NULL, score REAL,
+            PRIMARY KEY (run_id, task, item_id)) WITHOUT ROWID""",
+        """CREATE TABLE ideas (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
+            experiment TEXT NOT NULL DEFAULT '', interestingness INTEGER, feasibility INTEGER,
+            novelty INTEGER, novel INTEGER, status TEXT NOT NULL DEFAULT 'new',
+            source TEXT NOT NULL DEFAULT 'user', created_at REAL NOT NULL)""",
+        """CREATE TABLE gpu_samples (
+            host TEXT NOT NULL, gpu_index INTEGER NOT NULL, ts REAL NOT NULL,
+            utilization_pct REAL, memory_used_mib REAL, memory_total_mib REAL,
+            power_w REAL, temperature_c REAL)""",
+        "CREATE INDEX gpu_samples_host_ts ON gpu_samples(host, ts)",
+        """CREATE TABLE commands (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            pane TEXT NOT NULL, backend TEXT NOT NULL, kind TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL,
+            origin TEXT NOT NULL DEFAULT 'user', result TEXT, error TEXT,
+            created_at REAL NOT NULL, started_at REAL, finished_at REAL)""",
+        """CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY, backend TEXT NOT NULL, model TEXT,
+            prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL, latency_s REAL,
+            command_id INTEGER REFERENCES commands(id), created_at REAL NOT NULL)""",
+        """CREATE TABLE drafts (
+            name TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '', created_at REAL)""",
+        """CREATE TABLE draft_versions (
+            draft TEXT NOT NULL REFERENCES drafts(name) ON DELETE CASCADE,
+            version INTEGER NOT NULL, text TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
+            created_at REAL, PRIMARY KEY (draft, version))""",
+    ),
+    # 2: UI preferences (theme) survive restarts; the audit view filters by status; a
+    # running command records which process runs it, so a second cockpit on the same file
+    # does not mistake a live command for one orphaned by a crash.
+    (
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE INDEX commands_status ON commands(status)",
+        "ALTER TABLE commands ADD COLUMN owner TEXT",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _check_path(path: Path) -> None:
+    if path.exists():
+        if path.is_dir():
+            raise StoreError(f"cannot open database {path}: it is a directory")
+        try:
+            with path.open("rb") as fh:
+                fh.read(16)
+        except OSError as exc:
+            raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
+    elif not path.parent.is_dir():
+        raise StoreError(f"cannot open database {path}: directory {path.parent} does not exist")
+
+
+class Store:
+    """Typed access to the cockpit database. Thread-safe: one connection behind a lock."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.path = path
+        self._conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, migrate: bool = True) -> Store:
+        path = Path(path).expanduser()
+        _check_path(path)
+        try:
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+        try:
+            # Reading the schema first fails on a non-SQLite file before anything is written.
+            conn.execute("PRAGMA schema_version").fetchone()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {path} has schema version {version}, newer than this cockpit "
+                    f"understands ({SCHEMA_VERSION}); upgrade lab-cockpit"
+                )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+                raise StoreError(f"database {path}: could not switch to WAL journaling")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{path} is not a cockpit database ({exc})") from None
+        except StoreError:
+            conn.close()
+            raise
+        store = cls(conn, path)
+        if migrate:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self, target: int = SCHEMA_VERSION) -> None:
+        """Apply the missing migration steps, each in its own transaction."""
+        while True:
+            with self.write() as conn:
+                # Re-read inside the lock: another process may have migrated meanwhile.
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version >= target:
+                    return
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. BEGIN IMMEDIATE takes the write lock up front."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.db.query(sql, params))
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- settings ------------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO settings(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    # -- hosts ---------------------------------------------------------------------------
+
+    def add_host(self, host: Host, *, replace: bool = False) -> None:
+        row = {
+            "name": host.name,
+            "kind": str(host.kind),
+            "address": host.address,
+            "user": host.user,
+            "port": host.port,
+            "jump": host.jump,
+            "identity_file": host.identity_file,
+            "gpus": host.gpus,
+            "labels": json.dumps(list(host.labels)),
+            "read_only": int(host.read_only),
+            "created_at": time.time(),
+        }
+        with self.write() as conn:
+            exists = conn.execute("SELECT 1 FROM hosts WHERE name = ?", (host.name,)).fetchone()
+            if exists and not replace:
+                raise DuplicateError(f"host {host.name!r} already exists")
+            self.db["hosts"].upsert(row, pk="name")
+
+    def get_host(self, name: str) -> Host:
+        rows = self._query("SELECT * FROM hosts WHERE name = ?", (name,))
+        if not rows:
+            raise NotFoundError(f"no host named {name!r}")
+        return _host_from_row(rows[0])
+
+    def list_hosts(self) -> list[Host]:
+        return [_host_from_row(r) for r in self._query("SELECT * FROM hosts ORDER BY name")]
+
+    def remove_host(self, name: str) -> None:
+        with self.write() as conn:
+            if conn.execute("DELETE FROM hosts WHERE name = ?", (name,)).rowcount == 0:
+                raise NotFoundError(f"no host named {name!r}")
+
+    # -- LLM backends --------------------------------------------------------------------
+
+    def add_llm_backend(self, backend: LlmBackend) -> None:
+        with self.write() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM llm_backends WHERE name = ?", (backend.name,)
+            ).fetchone()
+            if exists:
+                raise DuplicateError(f"LLM backend {backend.name!r} already exists")
+            self.db["llm_backends"].insert(
+                {
+                    "name": backend.name,
+                    "model": backend.model,
+                    "api_base": backend.api_base,
+                    "api_key_env": backend.api_key_env,
+                    "budget_usd": backend.budget_usd,
+                    "created_at": time.time(),
+                }
+            )
+
+    def list_llm_backends(self) -> list[LlmBackend]:
+        return [
+            LlmBackend(
+                name=r["name"],
+                model=r["model"],
+                api_base=r["api_base"],
+                api_key_env=r["api_key_env"],
+                budget_usd=r["budget_usd"],
+            )
+            for r in self._query("SELECT * FROM llm_backends ORDER BY name")
+        ]
+
+    def remove_llm_backend(self, name: str) -> None:
+        with self.write() as conn:
+            if conn.execute("DELETE FROM llm_backends WHERE name = ?", (name,)).rowcount == 0:
+                raise NotFoundError(f"no LLM backend named {name!r}")
+
+    # -- sweeps and runs -----------------------------------------------------------------
+
+    def upsert_sweep(self, sweep: Sweep) -> None:
+        with self.write():
+            self.db["sweeps"].upsert(
+                {
+                    "name": sweep.name,
+                    "factors": json.dumps(sweep.factors),
+                    "baseline": sweep.baseline,
+                    "primary_metric": sweep.primary_metric,
+                    "thresholds": json.dumps(sweep.thresholds),
+                    "created_at": sweep.created_at,
+                },
+                pk="name",
+            )
+
+    def list_sweeps(self) -> list[Sweep]:
+        return [
+            Sweep(
+                name=r["name"],
+                factors=json.loads(r["factors"]),
+                baseline=r["baseline"],
+                primary_metric=r["primary_metric"],
+                thresholds=json.loads(r["thresholds"]),
+                created_at=r["created_at"],
+            )
+            for r in self._query("SELECT * FROM sweeps ORDER BY created_at, name")
+        ]
+
+    def upsert_run(self, run: Run) -> None:
+        with self.write():
+            self.db["runs"].upsert(_run_to_row(run), pk="id")
+
+    def get_run(self, run_id: str) -> Run:
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise NotFoundError(f"no run {run_id!r}")
+        return _run_from_row(rows[0])
+
+    def list_runs(self, sweep: str | None = None) -> list[Run]:
+        if sweep is None:
+            rows = self._query("SELECT * FROM runs ORDER BY sweep, rowid")
+        else:
+            rows = self._query("SELECT * FROM runs WHERE sweep = ? ORDER BY rowid", (sweep,))
+        return [_run_from_row(r) for r in rows]
+
+    def set_run_state(
+        self,
+        run_id: str,
+        state: RunState,
+        *,
+        exit_code: int | None = None,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {"state": str(state)}
+        if exit_code is not None:
+            fields["exit_code"] = exit_code
+        if started_at is not None:
+            fields["started_at"] = started_at
+        if ended_at is not None:
+            fields["ended_at"] = ended_at
+        sets = ", ".join(f"{k} = :{k}" for k in fields)
+        with self.write() as conn:
+            cur = conn.execute(f"UPDATE runs SET {sets} WHERE id = :id", {**fields, "id": run_id})
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no run {run_id!r}")
+
+    # -- metrics and per-item evals ------------------------------------------------------
+
+    def add_metrics(self, points: Iterable[MetricPoint]) -> None:
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
+                ((p.run_id, p.step, p.name, p.value) for p in points),
+            )
+
+    def final_metrics(self, run_ids: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+        """The last recorded value (highest step) of every metric of each run."""
+        sql = """
+            SELECT m.run_id, m.name, m.value FROM metrics m
+            JOIN (SELECT run_id, name, MAX(step) AS step FROM metrics GROUP BY run_id, name) last
+              ON m.run_id = last.run_id AND m.name = last.name AND m.step = last.step"""
+        out: dict[str, dict[str, float]] = {}
+        wanted = set(run_ids) if run_ids is not None else None
+        for r in self._query(sql):
+            if wanted is None or r["run_id"] in wanted:
+                out.setdefault(r["run_id"], {})[r["name"]] = r["value"]
+        return out
+
+    def metric_series(self, run_id: str, name: str) -> list[tuple[int, float]]:
+        rows = self._query(
+            "SELECT step, value FROM metrics WHERE run_id = ? AND name = ? ORDER BY step",
+            (run_id, name),
+        )
+        return [(r["step"], r["value"]) for r in rows]
+
+    def add_eval_items(self, items: Iterable[EvalItem]) -> None:
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO eval_items(run_id, task, item_id, score) "
+                "VALUES (?, ?, ?, ?)",
+                ((i.run_id, i.task, i.item_id, i.score) for i in items),
+            )
+
+    def eval_scores(self, run_id: str, task: str) -> dict[str, float]:
+        rows = self._query(
+            "SELECT item_id, score FROM eval_items WHERE run_id = ? AND task = ?", (run_id, task)
+        )
+        return {r["item_id"]: r["score"] for r in rows}
+
+    # -- ideas ---------------------------------------------------------------------------
+
+    def upsert_idea(self, idea: Idea) -> None:
+        with self.write() as conn:
+            conn.execute(
+                """INSERT INTO ideas(name, title, experiment, interestingness, feasibility,
+                       novelty, novel, status, source, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET title = excluded.title,
+                       experiment = excluded.experiment,
+                       interestingness = excluded.interestingness,
+                       feasibility = excluded.feasibility, novelty = excluded.novelty,
+                       novel = excluded.novel, status = excluded.status,
+                       source = excluded.source""",
+                (
+                    idea.name,
+                    idea.title,
+                    idea.experiment,
+                    idea.interestingness,
+                    idea.feasibility,
+                    idea.novelty,
+                    None if idea.novel is None else int(idea.novel),
+                    idea.status,
+                    idea.source,
+                    time.time(),
+                ),
+            )
+
+    def list_ideas(self) -> list[Idea]:
+        return [
+            Idea(
+                name=r["name"],
+                title=r["title"],
+                experiment=r["experiment"],
+                interestingness=r["interestingness"],
+                feasibility=r["feasibility"],
+                novelty=r["novelty"],
+                novel=None if r["novel"] is None else bool(r["novel"]),
+                status=r["status"],
+                source=r["source"],
+            )
+            for r in self._query("SELECT * FROM ideas ORDER BY id")
+        ]
+
+    # -- drafts --------------------------------------------------------------------------
+
+    def add_draft_version(self, version: DraftVersion, title: str = "") -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO drafts(name, title, created_at) VALUES (?, ?, ?)",
+                (version.draft, title, version.created_at),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO draft_versions(draft, version, text, message, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (version.draft, version.version, version.text, version.message, version.created_at),
+            )
+
+    def list_draft_versions(self, draft: str | None = None) -> list[DraftVersion]:
+        if draft is None:
+            rows = self._query("SELECT * FROM draft_versions ORDER BY draft, version")
+        else:
+            rows = self._query(
+                "SELECT * FROM draft_versions WHERE draft = ? ORDER BY version", (draft,)
+            )
+        return [
+            DraftVersion(
+                draft=r["draft"],
+                version=r["version"],
+                text=r["text"],
+                message=r["message"],
+                created_at=r["created_at"] or 0.0,
+            )
+            for r in rows
+        ]
+
+    # -- commands ------------------------------------------------------------------------
+
+    def insert_command(
+        self,
+        pane: str,
+        backend: str,
+        kind: str,
+        payload: dict[str, Any],
+        status: CommandStatus,
+        origin: CommandOrigin,
+    ) -> Command:
+        now = time.time()
+        with self.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO commands(pane, backend, kind, payload, status, origin, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (pane, backend, kind, json.dumps(payload), str(status), str(origin), now),
+            )
+            command_id = int(cur.lastrowid or 0)
+        return self.get_command(command_id)
+
+    def transition_command(
+        self,
+        command_id: int,
+        expected: CommandStatus,
+        new: CommandStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        owner: str | None = None,
+    ) -> bool:
+        """Compare-and-set: move a command from `expected` to `new`.
+
+        False when another process (or a person) got there first, so a command is never
+        started twice.
+        """
+        now = time.time()
+        fields: dict[str, Any] = {"status": str(new)}
+        if new is CommandStatus.RUNNING:
+            fields["started_at"] = now
+            fields["owner"] = owner
+        if new.terminal:
+            fields["finished_at"] = now
+        if result is not None:
+            fields["result"] = json.dumps(result)
+        if error is not None:
+            fields["error"] = error
+        sets = ", ".join(f"{k} = :{k}" for k in fields)
+        with self.write() as conn:
+            cur = conn.execute(
+                f"UPDATE commands SET {sets} WHERE id = :id AND status = :expected",
+                {**fields, "id": command_id, "expected": str(expected)},
+            )
+            return cur.rowcount == 1
+
+    def get_command(self, command_id: int) -> Command:
+        rows = self._query("SELECT * FROM commands WHERE id = ?", (command_id,))
+        if not rows:
+            raise NotFoundError(f"no command #{command_id}")
+        return _command_from_row(rows[0])
+
+    def list_commands(self, limit: int = 200, status: CommandStatus | None = None) -> list[Command]:
+        if status is None:
+            rows = self._query("SELECT * FROM commands ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._query(
+                "SELECT * FROM commands WHERE status = ? ORDER BY id DESC LIMIT ?",
+                (str(status), limit),
+            )
+        return [_command_from_row(r) for r in rows]
+
+    def running_command_owners(self) -> dict[int, str | None]:
+        rows = self._query("SELECT id, owner FROM commands WHERE status = 'running'")
+        return {r["id"]: r["owner"] for r in rows}
+
+    def mark_interrupted(self, command_ids: Iterable[int]) -> list[int]:
+        """Commands left `running` by a process that died become interrupted, never re-run."""
+        marked: list[int] = []
+        with self.write() as conn:
+            for command_id in command_ids:
+                cur = conn.execute(
+                    "UPDATE commands SET status = 'interrupted', finished_at = ?, error = ? "
+                    "WHERE id = ? AND status = 'running'",
+                    (
+                        time.time(),
+                        "the cockpit stopped while this command was running; it was not re-run",
+                        command_id,
+                    ),
+                )
+                if cur.rowcount:
+                    marked.append(command_id)
+        return marked
+
+    # -- GPU history ---------------------------------------------------------------------
+
+    def add_gpu_samples(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows of (host, gpu_index, ts, util, mem_used, mem_total, power, temp)."""
+        with self.write() as conn:
+            conn.executemany("INSERT INTO gpu_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _host_from_row(r: dict[str, Any]) -> Host:
+    return Host(
+        name=r["name"],
+        kind=HostKind(r["kind"]),
+        address=r["address"],
+        user=r["user"],
+        port=r["port"],
+        jump=r["jump"],
+        identity_file=r["identity_file"],
+        gpus=r["gpus"],
+        labels=tuple(json.loads(r["labels"])),
+        read_only=bool(r["read_only"]),
+    )
+
+
+def _run_to_row(run: Run) -> dict[str, Any]:
+    spec = run.spec
+    return {
+        "id": run.id,
+        "sweep": spec.sweep,
+        "spec": json.dumps(
+            {
+                "name": spec.name,
+                "command": spec.command,
+                "config": spec.config,
+                "sweep": spec.sweep,
+                "host": spec.host,
+                "gpus": spec.gpus,
+                "timeout_s": spec.timeout_s,
+                "env": spec.env,
+            }
+        ),
+        "host": run.host,
+        "state": str(run.state),
+        "remote_dir": run.remote_dir,
+        "gpu_ids": json.dumps(list(run.gpu_ids)),
+        "pid": run.pid,
+        "job_id": run.job_id,
+        "exit_code": run.exit_code,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "provenance": json.dumps(run.provenance),
+    }
+
+
+def _run_from_row(r: dict[str, Any]) -> Run:
+    return Run(
+        id=r["id"],
+        spec=RunSpec(**json.loads(r["spec"])),
+        state=RunState(r["state"]),
+        host=r["host"],
+        remote_dir=r["remote_dir"],
+        gpu_ids=tuple(json.loads(r["gpu_ids"])),
+        pid=r["pid"],
+        job_id=r["job_id"],
+        exit_code=r["exit_code"],
+        started_at=r["started_at"],
+        ended_at=r["ended_at"],
+        provenance=json.loads(r["provenance"]),
+    )
+
+
+def _command_from_row(r: dict[str, Any]) -> Command:
+    return Command(
+        id=r["id"],
+        pane=r["pane"],
+        backend=r["backend"],
+        kind=r["kind"],
+        payload=json.loads(r["payload"]),
+        status=CommandStatus(r["status"]),
+        origin=CommandOrigin(r["origin"]),
+        result=json.loads(r["result"]) if r["result"] else None,
+        error=r["error"],
+        created_at=r["created_at"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+    )

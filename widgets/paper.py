@@ -1,0 +1,81 @@
+"""Paper: the draft's versions, and the diff of the selected version against the one before."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from cockpit.models import DraftVersion
+
+
+class PaperPane(Vertical):
+    class VersionSelected(Message):
+        def __init__(self, draft: str, version: int) -> None:
+            super().__init__()
+            self.draft = draft
+            self.version = version
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._versions: list[DraftVersion] = []
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[object] = DataTable(id="paper-versions", cursor_type="row")
+        table.add_column("Draft", key="draft")
+        table.add_column("v", key="version")
+        table.add_column("Date", key="date")
+        table.add_column("Lines", key="lines")
+        table.add_column("Message", key="message")
+        yield table
+        with VerticalScroll(id="paper-diff-scroll"):
+            yield Static("No drafts yet.", id="paper-diff")
+
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one("#paper-versions", DataTable)
+
+    def show_versions(self, versions: Sequence[DraftVersion]) -> None:
+        self._versions = list(versions)
+        table = self.table
+        table.clear()
+        for v in reversed(self._versions):  # newest first: that is what one reviews
+            date = datetime.fromtimestamp(v.created_at).strftime("%m-%d %H:%M")
+            table.add_row(
+                v.draft,
+                str(v.version),
+                date,
+                str(v.text.count("\n") + 1),
+                v.message,
+                key=f"{v.draft}:{v.version}",
+            )
+        self._request_diff()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._request_diff()
+
+    def _request_diff(self) -> None:
+        table = self.table
+        if table.row_count == 0:
+            return
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        draft, _, version = key.rpartition(":")
+        self.post_message(self.VersionSelected(draft, int(version)))
+
+    def show_diff(self, title: str, diff_lines: Sequence[str]) -> None:
+        text = Text(title + "\n", style="bold")
+        for line in diff_lines:
+            if line.startswith("+") and not line.startswith("+++"):
+                text.append(line + "\n", style="green")
+            elif line.startswith("-") and not line.startswith("---"):
+                text.append(line + "\n", style="red")
+            elif line.startswith("@@"):
+                text.append(line + "\n", style="cyan")
+            else:
+                text.append(line + "\n", style="dim")
+        self.query_one("#paper-diff", Static).update(text)

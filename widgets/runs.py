@@ -1,0 +1,155 @@
+"""Runs + Logs: the runs table on top, the selected run's log streaming below.
+
+Drawing only. The app feeds runs with `show_runs` and log text with `append_log`; the pane
+asks for actions (select, cancel, relaunch) by posting messages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Log, Static
+
+from cockpit.models import Run, RunState
+from widgets.format import config_label, duration, varying_keys
+
+LOG_MAX_LINES = 5000  # the log view is a window; the file on the host keeps everything
+
+STATE_STYLE = {
+    RunState.RUNNING: "bold cyan",
+    RunState.SUCCEEDED: "green",
+    RunState.FAILED: "bold red",
+    RunState.TIMEOUT: "red",
+    RunState.CANCELLED: "yellow",
+    RunState.LOST: "red",
+    RunState.UNREACHABLE: "yellow",
+    RunState.QUEUED: "dim",
+    RunState.STARTING: "cyan",
+}
+
+
+class RunsPane(Vertical):
+    BINDINGS = [
+        Binding("c", "cancel_run", "Cancel run", id="runs.cancel"),
+        Binding("r", "relaunch_run", "Relaunch", id="runs.relaunch"),
+        Binding("f", "toggle_follow", "Follow log", id="runs.follow"),
+    ]
+
+    class RunSelected(Message):
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    class CancelRequested(Message):
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    class RelaunchRequested(Message):
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._runs: dict[str, Run] = {}
+        self._log_run: str | None = None
+        self._label_keys: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[object] = DataTable(id="runs-table", cursor_type="row")
+        table.add_column("Run", key="run")
+        table.add_column("Config", key="config")
+        table.add_column("Host", key="host")
+        table.add_column("State", key="state")
+        table.add_column("Time", key="time")
+        yield table
+        yield Static("Select a run to see its log.", id="log-title")
+        yield Log(id="run-log", max_lines=LOG_MAX_LINES, auto_scroll=True)
+
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one("#runs-table", DataTable)
+
+    @property
+    def log(self) -> Log:
+        return self.query_one("#run-log", Log)
+
+    @property
+    def log_run(self) -> str | None:
+        return self._log_run
+
+    def show_runs(self, runs: Sequence[Run], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self._label_keys = varying_keys(r.spec.config for r in runs)
+        table = self.table
+        keys = [r.id for r in runs]
+        if [str(k.value) for k in table.rows] != keys:
+            table.clear()
+            for run in runs:
+                table.add_row(*self._cells(run, now), key=run.id)
+        else:
+            for run in runs:
+                for col, cell in zip(
+                    ("run", "config", "host", "state", "time"), self._cells(run, now), strict=True
+                ):
+                    table.update_cell(run.id, col, cell)
+        self._runs = {r.id: r for r in runs}
+        if self._log_run is None and runs:
+            live = next((r for r in runs if r.state is RunState.RUNNING), runs[0])
+            self.select_run(live.id)
+
+    def _cells(self, run: Run, now: float) -> tuple[str | Text, ...]:
+        gpus = ",".join(str(i) for i in run.gpu_ids)
+        end = run.ended_at if run.state.terminal else now
+        elapsed = None if run.started_at is None or end is None else end - run.started_at
+        return (
+            run.id,
+            config_label(run.spec.config, self._label_keys) or run.spec.name,
+            f"{run.host or '?'}:{gpus}" if gpus else (run.host or "?"),
+            Text(str(run.state), style=STATE_STYLE.get(run.state, "")),
+            duration(elapsed),
+        )
+
+    def selected_run(self) -> Run | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self._runs.get(str(key))
+
+    def select_run(self, run_id: str) -> None:
+        """Point the log at a run (clearing it) and tell the app to stream that run."""
+        if run_id == self._log_run:
+            return
+        self._log_run = run_id
+        self.log.clear()
+        self.query_one("#log-title", Static).update(Text(f"log: {run_id}", style="bold"))
+        self.post_message(self.RunSelected(run_id))
+
+    def append_log(self, run_id: str, lines: Sequence[str]) -> None:
+        if run_id == self._log_run and lines:
+            self.log.write_lines(lines)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.select_run(str(event.row_key.value))
+
+    def action_cancel_run(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.post_message(self.CancelRequested(run.id))
+
+    def action_relaunch_run(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.post_message(self.RelaunchRequested(run.id))
+
+    def action_toggle_follow(self) -> None:
+        self.log.auto_scroll = not self.log.auto_scroll
+        self.notify(f"Follow log: {'on' if self.log.auto_scroll else 'off'}")
