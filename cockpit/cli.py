@@ -228,29 +228,30 @@ def cmd_host_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_host_import(args: argparse.Namespace) -> int:
-    from backends.ssh_config import read_ssh_config_hosts
+    from backends.ssh import list_ssh_config_hosts
 
     config = Path(args.config).expanduser()
     if not config.is_file():
         raise UsageError(f"no ssh config at {config}")
-    entries = read_ssh_config_hosts(config)
+    entries = list_ssh_config_hosts(config)
     with open_store(args) as store:
         existing = {h.name for h in store.list_hosts()}
         added, skipped = [], []
         for entry in entries:
-            if entry.alias in existing or not NAME_RE.match(entry.alias):
-                skipped.append(entry.alias)
+            alias = str(entry["Host"])
+            if alias in existing or not NAME_RE.match(alias):
+                skipped.append(alias)
                 continue
             # Keep the alias as the address: asyncssh resolves it through the same config,
             # so HostName, Port, User, IdentityFile and ProxyJump stay as the user wrote them.
             host = Host(
-                name=entry.alias,
+                name=alias,
                 kind=HostKind.SSH,
-                address=entry.alias,
-                user=entry.user,
-                port=entry.port,
-                jump=entry.proxy_jump,
-                identity_file=entry.identity_file,
+                address=alias,
+                user=entry.get("User"),
+                port=entry.get("Port"),
+                jump=entry.get("ProxyJump"),
+                identity_file=entry.get("IdentityFile"),
             )
             if not args.dry_run:
                 store.add_host(host)
