@@ -137,20 +137,27 @@ class CockpitApp(App[None]):
     # -- layout --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # Panes are held, not queried: a timer firing during teardown must find them.
+        self.ideas_pane = IdeasPane(id="ideas-pane")
+        self.gpu_pane = GpuPane(id="gpu-pane")
+        self.runs_pane = RunsPane(id="runs-pane")
+        self.results_pane = ResultsPane(id="results-pane")
+        self.paper_pane = PaperPane(id="paper-pane")
+        self.commands_pane = CommandsPane(id="commands-pane")
         yield Header()
         with TabbedContent(initial="runs" if self.demo else "gpus", id="panes"):
             with TabPane("1 Ideas", id="ideas"):
-                yield IdeasPane(id="ideas-pane")
+                yield self.ideas_pane
             with TabPane("2 GPUs", id="gpus"):
-                yield GpuPane(id="gpu-pane")
+                yield self.gpu_pane
             with TabPane("3 Runs+Logs", id="runs"):
-                yield RunsPane(id="runs-pane")
+                yield self.runs_pane
             with TabPane("4 Results", id="results"):
-                yield ResultsPane(id="results-pane")
+                yield self.results_pane
             with TabPane("5 Paper", id="paper"):
-                yield PaperPane(id="paper-pane")
+                yield self.paper_pane
             with TabPane("6 Commands", id="commands"):
-                yield CommandsPane(id="commands-pane")
+                yield self.commands_pane
         yield Footer()
 
     def on_mount(self) -> None:
@@ -203,21 +210,21 @@ class CockpitApp(App[None]):
         runs = await asyncio.to_thread(self.store.list_runs)
         table = await asyncio.to_thread(results_table, self.store)
         self._runs = runs
-        self.query_one(RunsPane).show_runs(runs)
+        self.runs_pane.show_runs(runs)
         if table is not None:
-            self.query_one(ResultsPane).show_results(table)
+            self.results_pane.show_results(table)
 
     async def reload_ideas(self) -> None:
         ideas = await asyncio.to_thread(self.store.list_ideas)
-        self.query_one(IdeasPane).show_ideas(ideas)
+        self.ideas_pane.show_ideas(ideas)
 
     async def reload_paper(self) -> None:
         versions = await asyncio.to_thread(self.store.list_draft_versions)
-        self.query_one(PaperPane).show_versions(versions)
+        self.paper_pane.show_versions(versions)
 
     async def _reload_commands(self) -> None:
         commands = await asyncio.to_thread(self.store.list_commands)
-        self.query_one(CommandsPane).show_commands(commands)
+        self.commands_pane.show_commands(commands)
 
     @work(group="commands", exclusive=True, exit_on_error=False)
     async def refresh_commands(self) -> None:
@@ -245,7 +252,7 @@ class CockpitApp(App[None]):
     def _flush_gpus(self) -> None:
         if self._gpu_batch:
             batch, self._gpu_batch = self._gpu_batch, {}
-            self.query_one(GpuPane).apply_snapshots(batch.values())
+            self.gpu_pane.apply_snapshots(batch.values())
         self.set_timer(GPU_FLUSH_S, self._flush_gpus)
 
     # -- runs and logs -------------------------------------------------------------------
@@ -255,7 +262,7 @@ class CockpitApp(App[None]):
             if self.run_handler is not None and await self.run_handler.poll_active():
                 await self.reload_runs()
             elif self._runs:
-                self.query_one(RunsPane).show_runs(self._runs)  # keep elapsed times moving
+                self.runs_pane.show_runs(self._runs)  # keep elapsed times moving
         finally:
             self.set_timer(RUN_POLL_S, self._poll_runs)
 
@@ -266,7 +273,7 @@ class CockpitApp(App[None]):
             self.set_timer(LOG_POLL_S, self._tail_log)
 
     async def _read_log_once(self) -> None:
-        pane = self.query_one(RunsPane)
+        pane = self.runs_pane
         run_id = pane.log_run
         run = next((r for r in self._runs if r.id == run_id), None)
         if run is None or self.run_backend is None:
@@ -380,7 +387,7 @@ class CockpitApp(App[None]):
         )
         lines = await asyncio.to_thread(version_diff, old, new)
         title = f"{draft} v{version} vs {'v' + str(old.version) if old else 'nothing'}"
-        self.query_one(PaperPane).show_diff(title, lines)
+        self.paper_pane.show_diff(title, lines)
 
     # -- navigation, help, palette, themes -----------------------------------------------
 

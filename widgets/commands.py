@@ -58,21 +58,23 @@ class CommandsPane(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._commands: dict[int, Command] = {}
+        # Children are built here and held, never looked up: updates that arrive while
+        # the app tears down must not fail on a query.
+        self.summary = Static("", id="commands-summary")
+        self.table: DataTable[object] = DataTable(id="commands-table", cursor_type="row")
+        for key, label in (
+            ("id", "#"),
+            ("when", "When"),
+            ("origin", "From"),
+            ("kind", "Command"),
+            ("status", "Status"),
+            ("outcome", "Outcome"),
+        ):
+            self.table.add_column(label, key=key)
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="commands-summary")
-        table: DataTable[object] = DataTable(id="commands-table", cursor_type="row")
-        table.add_column("#", key="id")
-        table.add_column("When", key="when")
-        table.add_column("From", key="origin")
-        table.add_column("Command", key="kind")
-        table.add_column("Status", key="status")
-        table.add_column("Outcome", key="outcome")
-        yield table
-
-    @property
-    def table(self) -> DataTable[object]:
-        return self.query_one("#commands-table", DataTable)
+        yield self.summary
+        yield self.table
 
     def show_commands(self, commands: Sequence[Command]) -> None:
         self._commands = {c.id: c for c in commands}
@@ -98,7 +100,7 @@ class CommandsPane(Vertical):
             summary.append(
                 f"  {waiting} waiting for your confirmation (y / n)", style="bold yellow"
             )
-        self.query_one("#commands-summary", Static).update(summary)
+        self.summary.update(summary)
 
     def selected(self) -> Command | None:
         table = self.table

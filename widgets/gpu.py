@@ -79,18 +79,18 @@ class GpuPane(Vertical):
         self._latest: dict[tuple[str, int], GpuSample] = {}
         self._hosts: dict[str, HostSnapshot] = {}
         self._cells: dict[tuple[str, str], str] = {}
+        self.hosts_line = Static("Waiting for the first samples…", id="gpu-hosts")
+        self.table: DataTable[object] = DataTable(
+            id="gpu-table", cursor_type="row", zebra_stripes=True
+        )
+        for key, label in COLUMNS:
+            self.table.add_column(label, key=key)
+        self.detail = Static("", id="gpu-detail")
 
     def compose(self) -> ComposeResult:
-        yield Static("Waiting for the first samples…", id="gpu-hosts")
-        table: DataTable[object] = DataTable(id="gpu-table", cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
-        yield Static("", id="gpu-detail")
-
-    @property
-    def table(self) -> DataTable[object]:
-        return self.query_one("#gpu-table", DataTable)
+        yield self.hosts_line
+        yield self.table
+        yield self.detail
 
     def apply_snapshots(self, snapshots: Iterable[HostSnapshot]) -> None:
         for snap in snapshots:
@@ -139,7 +139,7 @@ class GpuPane(Vertical):
         return line
 
     def _redraw(self) -> None:
-        self.query_one("#gpu-hosts", Static).update(self._host_line())
+        self.hosts_line.update(self._host_line())
         table = self.table
         wanted = self.visible_gpus()
         wanted_keys = [f"{g.host}:{g.index}" for g in wanted]
@@ -187,7 +187,7 @@ class GpuPane(Vertical):
 
     def _show_detail(self) -> None:
         g = self.selected_gpu()
-        detail = self.query_one("#gpu-detail", Static)
+        detail = self.detail
         if g is None:
             detail.update("No GPU matches." if self.idle_only else "")
             return

@@ -22,23 +22,23 @@ class IdeasPane(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._ideas: dict[str, Idea] = {}
+        self.table: DataTable[object] = DataTable(id="ideas-table", cursor_type="row")
+        for key, label in (
+            ("title", "Idea"),
+            ("i", "Int"),
+            ("f", "Fea"),
+            ("n", "Nov"),
+            ("score", "Score"),
+            ("novel", "Novel"),
+            ("status", "Status"),
+        ):
+            self.table.add_column(label, key=key)
+        self.detail = Static("No ideas yet.", id="idea-detail")
 
     def compose(self) -> ComposeResult:
-        table: DataTable[object] = DataTable(id="ideas-table", cursor_type="row")
-        table.add_column("Idea", key="title")
-        table.add_column("Int", key="i")
-        table.add_column("Fea", key="f")
-        table.add_column("Nov", key="n")
-        table.add_column("Score", key="score")
-        table.add_column("Novel", key="novel")
-        table.add_column("Status", key="status")
-        yield table
+        yield self.table
         with VerticalScroll(id="idea-detail-scroll"):
-            yield Static("No ideas yet.", id="idea-detail")
-
-    @property
-    def table(self) -> DataTable[object]:
-        return self.query_one("#ideas-table", DataTable)
+            yield self.detail
 
     def show_ideas(self, ideas: Sequence[Idea]) -> None:
         self._ideas = {i.name: i for i in ideas}
@@ -75,7 +75,7 @@ class IdeasPane(Vertical):
 
     def _show_detail(self) -> None:
         table = self.table
-        detail = self.query_one("#idea-detail", Static)
+        detail = self.detail
         if table.row_count == 0:
             detail.update("No ideas yet.")
             return

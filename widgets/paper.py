@@ -24,21 +24,21 @@ class PaperPane(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._versions: list[DraftVersion] = []
+        self.table: DataTable[object] = DataTable(id="paper-versions", cursor_type="row")
+        for key, label in (
+            ("draft", "Draft"),
+            ("version", "v"),
+            ("date", "Date"),
+            ("lines", "Lines"),
+            ("message", "Message"),
+        ):
+            self.table.add_column(label, key=key)
+        self.diff = Static("No drafts yet.", id="paper-diff")
 
     def compose(self) -> ComposeResult:
-        table: DataTable[object] = DataTable(id="paper-versions", cursor_type="row")
-        table.add_column("Draft", key="draft")
-        table.add_column("v", key="version")
-        table.add_column("Date", key="date")
-        table.add_column("Lines", key="lines")
-        table.add_column("Message", key="message")
-        yield table
+        yield self.table
         with VerticalScroll(id="paper-diff-scroll"):
-            yield Static("No drafts yet.", id="paper-diff")
-
-    @property
-    def table(self) -> DataTable[object]:
-        return self.query_one("#paper-versions", DataTable)
+            yield self.diff
 
     def show_versions(self, versions: Sequence[DraftVersion]) -> None:
         self._versions = list(versions)
@@ -78,4 +78,4 @@ class PaperPane(Vertical):
                 text.append(line + "\n", style="cyan")
             else:
                 text.append(line + "\n", style="dim")
-        self.query_one("#paper-diff", Static).update(text)
+        self.diff.update(text)

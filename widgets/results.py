@@ -24,14 +24,14 @@ class ResultsPane(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._table: ResultsTable | None = None
         self._sort_index = -1  # -1: sweep order
+        self.title_line = Static("No results yet.", id="results-title")
+        self.table: DataTable[object] = DataTable(
+            id="results-table", cursor_type="row", zebra_stripes=True
+        )
 
     def compose(self) -> ComposeResult:
-        yield Static("No results yet.", id="results-title")
-        yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
-
-    @property
-    def table(self) -> DataTable[object]:
-        return self.query_one("#results-table", DataTable)
+        yield self.title_line
+        yield self.table
 
     def show_results(self, results: ResultsTable) -> None:
         self._table = results
@@ -60,7 +60,7 @@ class ResultsPane(Vertical):
             title.append(f"  baseline ★ {config_label(baseline.config, keys)}", style="dim")
         if 0 <= self._sort_index < len(res.metrics):
             title.append(f"  sorted by {res.metrics[self._sort_index]}", style="dim")
-        self.query_one("#results-title", Static).update(title)
+        self.title_line.update(title)
         table = self.table
         table.clear(columns=True)
         table.add_column("Config", key="config")

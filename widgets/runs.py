@@ -61,25 +61,22 @@ class RunsPane(Vertical):
         self._runs: dict[str, Run] = {}
         self._log_run: str | None = None
         self._label_keys: list[str] = []
+        self.table: DataTable[object] = DataTable(id="runs-table", cursor_type="row")
+        for key, label in (
+            ("run", "Run"),
+            ("config", "Config"),
+            ("host", "Host"),
+            ("state", "State"),
+            ("time", "Time"),
+        ):
+            self.table.add_column(label, key=key)
+        self.log_title = Static("Select a run to see its log.", id="log-title")
+        self.log_view = Log(id="run-log", max_lines=LOG_MAX_LINES, auto_scroll=True)
 
     def compose(self) -> ComposeResult:
-        table: DataTable[object] = DataTable(id="runs-table", cursor_type="row")
-        table.add_column("Run", key="run")
-        table.add_column("Config", key="config")
-        table.add_column("Host", key="host")
-        table.add_column("State", key="state")
-        table.add_column("Time", key="time")
-        yield table
-        yield Static("Select a run to see its log.", id="log-title")
-        yield Log(id="run-log", max_lines=LOG_MAX_LINES, auto_scroll=True)
-
-    @property
-    def table(self) -> DataTable[object]:
-        return self.query_one("#runs-table", DataTable)
-
-    @property
-    def log(self) -> Log:
-        return self.query_one("#run-log", Log)
+        yield self.table
+        yield self.log_title
+        yield self.log_view
 
     @property
     def log_run(self) -> str | None:
@@ -129,13 +126,13 @@ class RunsPane(Vertical):
         if run_id == self._log_run:
             return
         self._log_run = run_id
-        self.log.clear()
-        self.query_one("#log-title", Static).update(Text(f"log: {run_id}", style="bold"))
+        self.log_view.clear()
+        self.log_title.update(Text(f"log: {run_id}", style="bold"))
         self.post_message(self.RunSelected(run_id))
 
     def append_log(self, run_id: str, lines: Sequence[str]) -> None:
         if run_id == self._log_run and lines:
-            self.log.write_lines(lines)
+            self.log_view.write_lines(lines)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.select_run(str(event.row_key.value))
@@ -151,5 +148,5 @@ class RunsPane(Vertical):
             self.post_message(self.RelaunchRequested(run.id))
 
     def action_toggle_follow(self) -> None:
-        self.log.auto_scroll = not self.log.auto_scroll
-        self.notify(f"Follow log: {'on' if self.log.auto_scroll else 'off'}")
+        self.log_view.auto_scroll = not self.log_view.auto_scroll
+        self.notify(f"Follow log: {'on' if self.log_view.auto_scroll else 'off'}")

@@ -1,0 +1,198 @@
+"""The cockpit on the demo, driven by the keyboard alone at 80x24 (Textual Pilot)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from textual.widgets import DataTable, Log, TabbedContent
+
+from cockpit.app import PANES, CockpitApp, DemoWiring
+from cockpit.demo import sample_runs_dir
+from cockpit.models import CommandStatus, RunState
+from cockpit.store import Store
+from tests.conftest import wait_until
+from widgets.dialogs import ConfirmScreen, HelpScreen
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = (80, 24)
+
+
+def demo_app(store: Store, replay_s: float = 600.0) -> CockpitApp:
+    return CockpitApp(store, demo=DemoWiring.create(duration_s=replay_s))
+
+
+def table(app: CockpitApp, selector: str) -> DataTable[object]:
+    return app.query_one(selector, DataTable)
+
+
+def column_text(t: DataTable[object], column: int) -> list[str]:
+    return [str(t.get_row_at(i)[column]) for i in range(t.row_count)]
+
+
+async def test_every_pane_shows_the_demo(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        sweep = json.loads((sample_runs_dir() / "sweep.json").read_text())
+        ideas = json.loads((sample_runs_dir() / "ideas.json").read_text())
+
+        runs = table(app, "#runs-table")
+        assert column_text(runs, 0) == sweep["runs"]
+        states = column_text(runs, 3)
+        assert states.count("succeeded") == 7 and states.count("running") == 1
+
+        results = table(app, "#results-table")
+        assert results.row_count == 8
+        labels = [c.label.plain for c in results.columns.values()]
+        assert "mmlu_acc" in labels and "Δ mmlu_acc" in labels
+        baseline_row = [str(c) for c in results.get_row(sweep["baseline"])]
+        assert baseline_row[0].startswith("★") and "0.4415" in baseline_row
+
+        ideas_table = table(app, "#ideas-table")
+        assert ideas_table.row_count == len(ideas)
+        versions = table(app, "#paper-versions")
+        assert column_text(versions, 1) == ["3", "2", "1"]
+
+        await pilot.press("2")
+        await wait_until(lambda: table(app, "#gpu-table").row_count == 8)
+        gpus = column_text(table(app, "#gpu-table"), 0)
+        assert gpus == [f"demo-{h}:{i}" for h in "ab" for i in range(4)]
+
+
+async def test_gpu_pane_moves_and_idle_view_filters(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("2")
+        pane = app.query_one("GpuPane")
+        await wait_until(lambda: len(pane.history("demo-b", 3)) >= 3)
+        history = pane.history("demo-b", 3)  # the live run's GPU
+        assert len(set(history)) > 1, "utilization should move between samples"
+        assert min(v for v in history if v is not None) > 30
+        await pilot.press("i")
+        await wait_until(lambda: table(app, "#gpu-table").row_count > 0)
+        idle = column_text(table(app, "#gpu-table"), 0)
+        # The live run (demo-b:3) and a colleague's jobs (demo-b:1, demo-b:2) are busy.
+        assert "demo-b:3" not in idle and "demo-b:1" not in idle
+        assert "demo-a:0" in idle
+
+
+async def test_a_log_is_replayed_live(store: Store) -> None:
+    app = demo_app(store, replay_s=4.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("3")
+        log = app.query_one("#run-log", Log)
+        await wait_until(lambda: log.line_count > 5)
+        first = log.line_count
+        await wait_until(lambda: log.line_count > first + 50)
+        assert any("step" in line for line in log.lines)
+        # When the replay ends the run succeeds and its results land in the store.
+        await wait_until(
+            lambda: store.get_run("doe-r64-cosine-wd0.2").state is RunState.SUCCEEDED, timeout=20
+        )
+        assert "mmlu_acc" in store.final_metrics(["doe-r64-cosine-wd0.2"])["doe-r64-cosine-wd0.2"]
+
+
+async def test_keyboard_reaches_every_pane_and_help_lists_bindings(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        tabs = app.query_one(TabbedContent)
+        for pane, _title, key in PANES:
+            await pilot.press(key)
+            assert tabs.active == pane
+            assert app.focused is not None and app.focused.id is not None
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = {(row.key, row.description) for row in app.screen.rows}
+        for _pane, title, key in PANES:
+            assert (key, title) in keys
+        assert ("c", "Cancel run") in keys and ("y", "Confirm") in keys and ("?", "Help") in keys
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_cancel_a_run_after_confirming(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("3")
+        runs = table(app, "#runs-table")
+        runs.move_cursor(row=7)  # the running one
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # declining does nothing
+        assert store.get_run("doe-r64-cosine-wd0.2").state is RunState.RUNNING
+        await pilot.press("c")
+        await pilot.press("y")
+        await wait_until(lambda: store.get_run("doe-r64-cosine-wd0.2").state is RunState.CANCELLED)
+        command = store.list_commands()[0]
+        assert command.kind == "run.cancel" and command.status is CommandStatus.DONE
+
+
+async def test_llm_proposed_command_runs_only_after_confirmation(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        proposed = store.list_commands(status=CommandStatus.NEEDS_CONFIRM)
+        assert len(proposed) == 1
+        run_id = proposed[0].payload["run_id"]
+        assert store.get_run(run_id).state is RunState.SUCCEEDED
+        await pilot.press("6")
+        await pilot.press("y")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_until(lambda: store.get_command(proposed[0].id).status is CommandStatus.DONE)
+        assert store.get_run(run_id).state is RunState.RUNNING
+
+
+async def test_theme_choice_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "demo.db"
+    store = Store.open(path)
+    app = demo_app(store)
+    async with app.run_test(size=SIZE):
+        await app.loaded.wait()
+        assert app.theme == "cockpit-dark"
+        app.theme = "cockpit-high-contrast"
+        await wait_until(lambda: store.get_setting("ui.theme") == "cockpit-high-contrast")
+    store.close()
+
+    reopened = Store.open(path)
+    app = CockpitApp(reopened, demo=DemoWiring.create(), theme=reopened.get_setting("ui.theme"))
+    async with app.run_test(size=SIZE):
+        await app.loaded.wait()
+        assert app.theme == "cockpit-high-contrast"
+        # The demo is not seeded twice: the store kept what it had.
+        assert len(reopened.list_runs()) == 8
+        assert len(reopened.list_commands()) == 1
+    reopened.close()
+
+
+async def test_palette_offers_panes_and_themes(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE):
+        await app.loaded.wait()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Go to Results" in titles
+        assert {
+            "Theme: cockpit-dark",
+            "Theme: cockpit-light",
+            "Theme: cockpit-high-contrast",
+        } <= set(titles)
+
+
+def test_startup_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys, cockpit.cli, cockpit.app\n"
+        "heavy = [m for m in ('litellm', 'scipy', 'matplotlib') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
