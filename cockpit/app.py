@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
@@ -127,7 +128,10 @@ class CockpitApp(App[None]):
             )
             self.bus.register("demo", self.run_handler)
         self.gpu_source = gpu_source
-        self._initial_theme = theme or DEFAULT_THEME
+        # Themes are set before the first frame so start-up styles the screen only once.
+        for spec in load_themes(themes_dir()):
+            self.register_theme(spec)
+        self.theme = theme if theme in self.available_themes else DEFAULT_THEME
         self._runs: list[Run] = []
         self._gpu_batch: dict[str, HostSnapshot] = {}
         self._log_offsets: dict[str, int] = {}
@@ -145,31 +149,29 @@ class CockpitApp(App[None]):
         self.paper_pane = PaperPane(id="paper-pane")
         self.commands_pane = CommandsPane(id="commands-pane")
         yield Header()
-        with TabbedContent(initial="runs" if self.demo else "gpus", id="panes"):
-            with TabPane("1 Ideas", id="ideas"):
-                yield self.ideas_pane
-            with TabPane("2 GPUs", id="gpus"):
-                yield self.gpu_pane
-            with TabPane("3 Runs+Logs", id="runs"):
-                yield self.runs_pane
-            with TabPane("4 Results", id="results"):
-                yield self.results_pane
-            with TabPane("5 Paper", id="paper"):
-                yield self.paper_pane
-            with TabPane("6 Commands", id="commands"):
-                yield self.commands_pane
+        initial = "runs" if self.demo else "gpus"
+        panes = {
+            "ideas": self.ideas_pane,
+            "gpus": self.gpu_pane,
+            "runs": self.runs_pane,
+            "results": self.results_pane,
+            "paper": self.paper_pane,
+            "commands": self.commands_pane,
+        }
+        with TabbedContent(initial=initial, id="panes"):
+            for pane_id, title, key in PANES:
+                with TabPane(f"{key} {title}", id=pane_id):
+                    # Hidden panes mount after the first frame is painted: start-up cost
+                    # is the visible pane's alone.
+                    yield panes[pane_id] if pane_id == initial else Lazy(panes[pane_id])
         yield Footer()
 
     def on_mount(self) -> None:
-        for theme in load_themes(themes_dir()):
-            self.register_theme(theme)
-        self.theme = (
-            self._initial_theme if self._initial_theme in self.available_themes else DEFAULT_THEME
-        )
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.sub_title = "demo" if self.demo else str(self.store.path)
         self.bus.subscribe(lambda command: self.refresh_commands())
-        self.start_up()
+        # Paint the frame first, then fill it: the user sees the cockpit at once.
+        self.call_after_refresh(self.start_up)
 
     @work(group="startup", exit_on_error=False)
     async def start_up(self) -> None:

@@ -14,10 +14,9 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from cockpit.models import (
     Command,
@@ -35,6 +34,9 @@ from cockpit.models import (
     RunState,
     Sweep,
 )
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -142,8 +144,18 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.path = path
         self._conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
+
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection, for upserts and introspection.
+
+        Imported on first use: sqlite_utils pulls in numpy (and pandas when present), which
+        would otherwise sit on the cockpit's start-up path.
+        """
+        import sqlite_utils
+
+        return sqlite_utils.Database(self._conn)
 
     # -- opening -----------------------------------------------------------------------
 
@@ -223,7 +235,9 @@ class Store:
 
     def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self.db.query(sql, params))
+            cursor = self._conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def integrity_check(self) -> str:
         with self._lock:
