@@ -27,8 +27,15 @@ from textual.worker import Worker, WorkerState
 from backends.gpu import A100, H100, GpuSource, SimulatedGpuSource, SimulatedHost
 from backends.runners import DemoRunner, RunBackend
 from cockpit.bus import CommandBus, CommandError
-from cockpit.demo import DemoData, collect_run_results, sample_runs_dir, seed_demo
-from cockpit.models import Command, GpuProcess, HostSnapshot, Run, RunState
+from cockpit.demo import (
+    DemoCluster,
+    DemoCommandHandler,
+    DemoData,
+    collect_run_results,
+    sample_runs_dir,
+    seed_demo,
+)
+from cockpit.models import Command, GpuProcess, Host, HostKind, HostSnapshot, Run
 from cockpit.paper import version_diff
 from cockpit.results import results_table
 from cockpit.runs import RunCommandHandler
@@ -58,6 +65,7 @@ GPU_FLUSH_S = 1.0
 RUN_POLL_S = 2.0
 LOG_POLL_S = 0.5
 LOG_CHUNK_BYTES = 256 * 1024
+KILL_GRACE_S = 10.0
 
 
 def themes_dir() -> Path:
@@ -75,17 +83,11 @@ def load_themes(folder: Path) -> list[Theme]:
 
 @dataclass
 class DemoWiring:
-    """What `cockpit demo` adds: sample data, a replaying runner, simulated GPUs."""
+    """What `cockpit demo` adds: sample data, a replaying runner, a simulated cluster."""
 
     data: DemoData
     runner: DemoRunner
-    # Other people's jobs, so the cluster looks shared and the idle view has work to do.
-    neighbours: dict[tuple[str, int], GpuProcess] = field(
-        default_factory=lambda: {
-            ("demo-b", 1): GpuProcess(4711, "alice", "python train_dpo.py --beta 0.1", 61440.0),
-            ("demo-b", 2): GpuProcess(4712, "alice", "python train_dpo.py --beta 0.3", 60928.0),
-        }
-    )
+    cluster: DemoCluster = field(default_factory=DemoCluster)
 
     @classmethod
     def create(cls, duration_s: float = 240.0) -> DemoWiring:
@@ -126,13 +128,14 @@ class CockpitApp(App[None]):
             self.run_handler = RunCommandHandler(
                 store, demo.runner, lambda run: collect_run_results(store, demo.data, run.id)
             )
-            self.bus.register("demo", self.run_handler)
+            self.bus.register("demo", DemoCommandHandler(store, self.run_handler, demo.cluster))
         self.gpu_source = gpu_source
         # Themes are set before the first frame so start-up styles the screen only once.
         for spec in load_themes(themes_dir()):
             self.register_theme(spec)
         self.theme = theme if theme in self.available_themes else DEFAULT_THEME
         self._runs: list[Run] = []
+        self._hosts: dict[str, Host] = {}
         self._gpu_batch: dict[str, HostSnapshot] = {}
         self._log_offsets: dict[str, int] = {}
         self._log_partial: dict[str, bytes] = {}
@@ -189,6 +192,7 @@ class CockpitApp(App[None]):
                 [SimulatedHost("demo-a", A100), SimulatedHost("demo-b", H100)],
                 busy=self._demo_busy_gpus,
             )
+        self._hosts = {h.name: h for h in await asyncio.to_thread(self.store.list_hosts)}
         await self.reload_all()
         self.loaded.set()
         if self.gpu_source is not None:
@@ -236,14 +240,7 @@ class CockpitApp(App[None]):
 
     def _demo_busy_gpus(self) -> dict[tuple[str, int], GpuProcess]:
         assert self.demo is not None
-        busy = dict(self.demo.neighbours)
-        for run in self._runs:
-            if run.state is RunState.RUNNING and run.host:
-                for i, gpu in enumerate(run.gpu_ids):
-                    busy[(run.host, gpu)] = GpuProcess(
-                        pid=20000 + i, user="you", command=run.spec.command, used_memory_mib=42000.0
-                    )
-        return busy
+        return self.demo.cluster.busy_gpus(self._runs)
 
     @work(group="gpu-stream", exit_on_error=False)
     async def stream_gpus(self, source: GpuSource) -> None:
@@ -256,6 +253,34 @@ class CockpitApp(App[None]):
             batch, self._gpu_batch = self._gpu_batch, {}
             self.gpu_pane.apply_snapshots(batch.values())
         self.set_timer(GPU_FLUSH_S, self._flush_gpus)
+
+    def _backend_for(self, host: str) -> str:
+        known = self._hosts.get(host)
+        return "demo" if known is not None and known.kind is HostKind.DEMO else host
+
+    @on(GpuPane.KillRequested)
+    def _on_kill(self, event: GpuPane.KillRequested) -> None:
+        host = self._hosts.get(event.host)
+        if host is not None and host.read_only:
+            self.notify(
+                f"{event.host} is read-only: the cockpit never kills there.", severity="warning"
+            )
+            return
+        p = event.process
+        self._confirm_then_submit(
+            f"Kill pid {p.pid} ({p.user or '?'}: {p.command or '?'}) on {event.host} "
+            f"GPU {event.gpu_index}? It gets TERM, then KILL after {KILL_GRACE_S:.0f} s.",
+            "gpus",
+            "gpu.kill",
+            {
+                "host": event.host,
+                "pid": p.pid,
+                "gpu": event.gpu_index,
+                "command": p.command,
+                "grace_s": KILL_GRACE_S,
+            },
+            backend=self._backend_for(event.host),
+        )
 
     # -- runs and logs -------------------------------------------------------------------
 
@@ -317,17 +342,24 @@ class CockpitApp(App[None]):
         )
 
     def _confirm_then_submit(
-        self, question: str, pane: str, kind: str, payload: dict[str, Any]
+        self,
+        question: str,
+        pane: str,
+        kind: str,
+        payload: dict[str, Any],
+        backend: str | None = None,
     ) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self.submit_command(pane, kind, payload)
+                self.submit_command(pane, kind, payload, backend)
 
         self.push_screen(ConfirmScreen(question), answered)
 
     @work(group="bus", exit_on_error=False)
-    async def submit_command(self, pane: str, kind: str, payload: dict[str, Any]) -> None:
-        backend = "demo" if self.demo else "local"
+    async def submit_command(
+        self, pane: str, kind: str, payload: dict[str, Any], backend: str | None = None
+    ) -> None:
+        backend = backend or ("demo" if self.demo else "local")
         command = await self.bus.submit(pane, backend, kind, payload)
         self._report(command)
         await self.reload_runs()

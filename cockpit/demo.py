@@ -6,20 +6,24 @@ simulated (GPUs from a random walk, a run from its recorded log).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cockpit.bus import CommandError
 from cockpit.models import (
+    Command,
     CommandOrigin,
     CommandStatus,
     DraftVersion,
     EvalItem,
+    GpuProcess,
     Host,
     HostKind,
     Idea,
@@ -29,6 +33,7 @@ from cockpit.models import (
     RunState,
     Sweep,
 )
+from cockpit.runs import RunCommandHandler
 from cockpit.store import Store
 
 DEMO_HOSTS: tuple[Host, ...] = (
@@ -181,3 +186,67 @@ def seed_demo(store: Store, data: DemoData | None = None, now: float | None = No
     )
     store.set_setting(SEEDED_KEY, now)
     return True
+
+
+def _colleague_jobs() -> dict[tuple[str, int], GpuProcess]:
+    return {
+        ("demo-b", 1): GpuProcess(4711, "alice", "python train_dpo.py --beta 0.1", 61440.0),
+        ("demo-b", 2): GpuProcess(4712, "alice", "python train_dpo.py --beta 0.3", 60928.0),
+    }
+
+
+@dataclass
+class DemoCluster:
+    """Who runs what on the simulated GPUs besides the demo's own runs.
+
+    A colleague's jobs make the cluster look shared and give the idle view and the kill
+    action something real to act on.
+    """
+
+    others: dict[tuple[str, int], GpuProcess] = field(default_factory=_colleague_jobs)
+
+    def busy_gpus(self, runs: Iterable[Run]) -> dict[tuple[str, int], GpuProcess]:
+        busy = dict(self.others)
+        for run in runs:
+            if run.state is RunState.RUNNING and run.host:
+                for gpu in run.gpu_ids:
+                    busy[(run.host, gpu)] = GpuProcess(
+                        run_pid(run), "you", run.spec.command, used_memory_mib=42000.0
+                    )
+        return busy
+
+    def kill(self, host: str, pid: int) -> bool:
+        for key, proc in list(self.others.items()):
+            if key[0] == host and proc.pid == pid:
+                del self.others[key]
+                return True
+        return False
+
+
+def run_pid(run: Run) -> int:
+    """A stable fake pid for a demo run's training process."""
+    return 20000 + sum(map(ord, run.id)) % 10000
+
+
+class DemoCommandHandler:
+    """The `demo` backend: run.* commands go to the replaying runner, gpu.kill to the cluster."""
+
+    def __init__(self, store: Store, runs: RunCommandHandler, cluster: DemoCluster) -> None:
+        self.store = store
+        self.runs = runs
+        self.cluster = cluster
+
+    async def handle(self, command: Command) -> dict[str, Any]:
+        if command.kind.startswith("run."):
+            return await self.runs.handle(command)
+        if command.kind == "gpu.kill":
+            host, pid = str(command.payload["host"]), int(command.payload["pid"])
+            if self.cluster.kill(host, pid):
+                return {"host": host, "pid": pid, "signal": "TERM", "exited": True}
+            for run in await asyncio.to_thread(self.store.list_runs):
+                if run.host == host and run.state is RunState.RUNNING and run_pid(run) == pid:
+                    # Killing a run's own process is cancelling the run.
+                    cancel = replace(command, kind="run.cancel", payload={"run_id": run.id})
+                    return await self.runs.handle(cancel)
+            raise CommandError(f"no process {pid} on {host}")
+        raise CommandError(f"the demo backend does not do {command.kind!r}")

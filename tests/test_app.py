@@ -196,3 +196,48 @@ def test_startup_does_not_import_heavy_libraries() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+async def test_kill_a_gpu_process_after_confirming(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("2")
+        gpus = table(app, "#gpu-table")
+        await wait_until(lambda: gpus.row_count == 8)
+        gpus.move_cursor(row=column_text(gpus, 0).index("demo-b:1"))
+        await pilot.press("k")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "4711" in app.screen.question and "alice" in app.screen.question
+        await pilot.press("y")
+        await wait_until(
+            lambda: (
+                bool(store.list_commands())
+                and store.list_commands()[0].kind == "gpu.kill"
+                and store.list_commands()[0].status.terminal
+            )
+        )
+        command = store.list_commands()[0]
+        assert command.status is CommandStatus.DONE
+        assert command.payload["pid"] == 4711 and command.backend == "demo"
+        pane = app.query_one("GpuPane")
+        await wait_until(lambda: not pane.selected_gpu().processes)
+
+
+async def test_read_only_hosts_are_never_killed_on(store: Store) -> None:
+    from dataclasses import replace
+
+    from cockpit.demo import seed_demo
+
+    seed_demo(store)
+    store.add_host(replace(store.get_host("demo-b"), read_only=True), replace=True)
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("2")
+        gpus = table(app, "#gpu-table")
+        await wait_until(lambda: gpus.row_count == 8)
+        gpus.move_cursor(row=column_text(gpus, 0).index("demo-b:1"))
+        await pilot.press("k")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert all(c.kind != "gpu.kill" for c in store.list_commands())
