@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncssh
 
+from backends.gpu import GpuSource, MergedGpuSource
 from backends.gpu_sampler import (
     SMI_FIELDS,
     SMI_FIELDS_MINIMAL,
@@ -45,7 +46,7 @@ from backends.gpu_sampler import (
     smi_stream_command,
 )
 from backends.ssh import SshConnection, SshError, SshPool, backoff_delay
-from cockpit.models import Host, HostKind, HostSnapshot, HostState
+from cockpit.models import Command, Host, HostKind, HostSnapshot, HostState
 
 log = logging.getLogger(__name__)
 
@@ -677,3 +678,52 @@ async def kill_gpu_process(
         status, detail = result.exit_status, (result.stdout + result.stderr).strip()
     outcome = _KILL_OUTCOMES.get(status if status is not None else -1, "error")
     return KillResult(pid, outcome, detail)
+
+
+# ------------------------------------------------------------------- wiring
+
+
+def gpu_source_for(
+    hosts: Sequence[Host],
+    pool: SshPool | None = None,
+    options: SamplerOptions | None = None,
+    timing: RemoteTiming | None = None,
+) -> GpuSource | None:
+    """One source for all configured hosts: SSH/Slurm over the pool, local via NVML."""
+    sources: list[GpuSource] = []
+    remote = [h for h in hosts if h.kind in (HostKind.SSH, HostKind.SLURM)]
+    if remote:
+        sources.append(SshGpuSource(remote, pool=pool, options=options, timing=timing))
+    for host in hosts:
+        if host.kind is HostKind.LOCAL:
+            sources.append(LocalNvmlSource(host.name, options))
+    if not sources:
+        return None
+    return sources[0] if len(sources) == 1 else MergedGpuSource(sources)
+
+
+class GpuKillHandler:
+    """The bus backend for `gpu.kill` on real hosts (TERM, then KILL after a grace)."""
+
+    def __init__(self, pool: SshPool, hosts: Sequence[Host]) -> None:
+        self.pool = pool
+        self.hosts = {h.name: h for h in hosts}
+
+    async def handle(self, command: Command) -> dict[str, Any]:
+        if command.kind != "gpu.kill":
+            raise ValueError(f"cannot do {command.kind!r} on a host")
+        host = self.hosts.get(str(command.payload.get("host")))
+        if host is None:
+            raise ValueError(f"unknown host {command.payload.get('host')!r}")
+        if host.read_only:
+            raise PermissionError(f"{host.name} is read-only")
+        result = await kill_gpu_process(
+            self.pool,
+            host,
+            int(command.payload["pid"]),
+            float(command.payload.get("grace_s", 10.0)),
+            expected_command=command.payload.get("command"),
+        )
+        if not result.ok:
+            raise RuntimeError(f"pid {result.pid}: {result.outcome} {result.detail}".strip())
+        return {"host": host.name, "pid": result.pid, "outcome": result.outcome}

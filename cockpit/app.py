@@ -8,6 +8,8 @@ async, so the event loop never waits on I/O. Worker failures end up in one handl
 from __future__ import annotations
 
 import asyncio
+import importlib
+import time
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from cockpit.demo import (
     sample_runs_dir,
     seed_demo,
 )
+from cockpit.gpu_history import GpuHistoryDownsampler
 from cockpit.models import Command, GpuProcess, Host, HostKind, HostSnapshot, Run
 from cockpit.paper import version_diff
 from cockpit.results import results_table
@@ -66,6 +69,7 @@ RUN_POLL_S = 2.0
 LOG_POLL_S = 0.5
 LOG_CHUNK_BYTES = 256 * 1024
 KILL_GRACE_S = 10.0
+GPU_HISTORY_S = 60.0
 
 
 def themes_dir() -> Path:
@@ -135,6 +139,8 @@ class CockpitApp(App[None]):
             self.register_theme(spec)
         self.theme = theme if theme in self.available_themes else DEFAULT_THEME
         self._runs: list[Run] = []
+        self.ssh_pool: Any = None  # backends.ssh.SshPool, imported lazily
+        self._gpu_history = GpuHistoryDownsampler()
         self._hosts: dict[str, Host] = {}
         self._gpu_batch: dict[str, HostSnapshot] = {}
         self._log_offsets: dict[str, int] = {}
@@ -193,11 +199,14 @@ class CockpitApp(App[None]):
                 busy=self._demo_busy_gpus,
             )
         self._hosts = {h.name: h for h in await asyncio.to_thread(self.store.list_hosts)}
+        if self.gpu_source is None:
+            await self._connect_real_hosts()
         await self.reload_all()
         self.loaded.set()
         if self.gpu_source is not None:
             self.stream_gpus(self.gpu_source)
             self.set_timer(GPU_FLUSH_S, self._flush_gpus)
+            self.set_timer(GPU_HISTORY_S, self._save_gpu_history)
         if self.run_handler is not None:
             self.set_timer(RUN_POLL_S, self._poll_runs)
             self.set_timer(LOG_POLL_S, self._tail_log)
@@ -248,11 +257,36 @@ class CockpitApp(App[None]):
         async for snapshot in source.stream():
             self._gpu_batch[snapshot.host] = snapshot
 
+    async def _connect_real_hosts(self) -> None:
+        hosts = [h for h in self._hosts.values() if h.kind is not HostKind.DEMO]
+        if not hosts:
+            self.gpu_pane.show_message(
+                "No hosts yet. Add one: cockpit host add NAME --ssh user@address (or cockpit demo)"
+            )
+            return
+        # asyncssh and its crypto take a while to import: do it off the event loop.
+        remote = await asyncio.to_thread(importlib.import_module, "backends.gpu_remote")
+        ssh = await asyncio.to_thread(importlib.import_module, "backends.ssh")
+        self.ssh_pool = ssh.SshPool()
+        self.gpu_source = remote.gpu_source_for(hosts, self.ssh_pool)
+        killer = remote.GpuKillHandler(self.ssh_pool, hosts)
+        for host in hosts:
+            self.bus.register(host.name, killer)
+
     def _flush_gpus(self) -> None:
         if self._gpu_batch:
             batch, self._gpu_batch = self._gpu_batch, {}
             self.gpu_pane.apply_snapshots(batch.values())
+            self._gpu_history.add(batch.values())
         self.set_timer(GPU_FLUSH_S, self._flush_gpus)
+
+    async def _save_gpu_history(self) -> None:
+        try:
+            rows = self._gpu_history.drain(time.time())
+            if rows:
+                await asyncio.to_thread(self.store.add_gpu_samples, rows)
+        finally:
+            self.set_timer(GPU_HISTORY_S, self._save_gpu_history)
 
     def _backend_for(self, host: str) -> str:
         known = self._hosts.get(host)
@@ -509,3 +543,5 @@ class CockpitApp(App[None]):
     async def on_unmount(self) -> None:
         if self.gpu_source is not None:
             await self.gpu_source.close()
+        if self.ssh_pool is not None:
+            await self.ssh_pool.close()

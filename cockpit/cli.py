@@ -14,10 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from cockpit.models import Host, HostKind, LlmBackend
+from cockpit.models import Host, HostKind, HostSnapshot, LlmBackend
 from cockpit.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from backends.gpu_sampler import SamplerOptions
+    from backends.ssh import SshSettings
 
 EXIT_USAGE = 2
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -266,6 +270,90 @@ def cmd_host_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gpus(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        hosts = [h for h in store.list_hosts() if h.kind is not HostKind.DEMO]
+    if args.host:
+        unknown = sorted(set(args.host) - {h.name for h in hosts})
+        if unknown:
+            raise UsageError(f"unknown host(s): {', '.join(unknown)}")
+        hosts = [h for h in hosts if h.name in args.host]
+    if not hosts:
+        raise UsageError("no hosts to watch: cockpit host add NAME --ssh user@address")
+    if args.watch is not None and args.watch <= 0:
+        raise UsageError(f"invalid --watch {args.watch}: must be > 0 seconds")
+    import asyncio
+
+    return asyncio.run(gpu_report(hosts, args))
+
+
+async def gpu_report(
+    hosts: list[Host],
+    args: argparse.Namespace,
+    options: SamplerOptions | None = None,
+    settings: SshSettings | None = None,
+) -> int:
+    """Print the hosts' GPUs once, or every --watch seconds over the same connections."""
+    import asyncio
+
+    from rich.console import Console
+
+    from backends.gpu_remote import gpu_source_for
+    from backends.ssh import SshPool
+    from cockpit.gpu_report import all_reachable, collect_snapshots, gpu_table, snapshot_to_json
+
+    pool = SshPool(settings)
+    source = gpu_source_for(hosts, pool, options)
+    assert source is not None
+    console = Console()
+    latest: dict[str, HostSnapshot] = {}
+    names = [h.name for h in hosts]
+    try:
+        while True:
+            snaps = await collect_snapshots(source, names, args.timeout, latest)
+            if args.json:
+                print(json.dumps([snapshot_to_json(s) for s in snaps.values()], indent=2))
+            else:
+                console.print(gpu_table(snaps.values()))
+            if args.watch is None:
+                return 0 if all_reachable(snaps.values()) else 1
+            await asyncio.sleep(args.watch)
+    finally:
+        await source.close()
+        await pool.close()
+
+
+def cmd_host_trust(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from backends.ssh import SshError, fetch_host_key, trust_host_key
+
+    with open_store(args) as store:
+        host = store.get_host(args.name)
+    if host.kind not in (HostKind.SSH, HostKind.SLURM):
+        raise UsageError(f"{host.name} is a {host.kind} host: it has no SSH host key")
+    try:
+        info = asyncio.run(fetch_host_key(host))
+    except SshError as err:
+        print(f"cockpit: cannot read {host.name}'s host key: {err.reason}", file=sys.stderr)
+        return 1
+    print(f"{host.name} ({info.hostname}:{info.port}) presents a {info.algorithm} key")
+    print(f"  fingerprint {info.fingerprint}")
+    if args.fingerprint is None and not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("not trusting without a person: pass --fingerprint FP or --yes")
+        answer = input("Compare it with the server's (ssh-keygen -lf on it). Trust? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not trusted")
+            return 1
+    try:
+        path = trust_host_key(info, expected_fingerprint=args.fingerprint)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    print(f"trusted: {info.known_hosts_line().split()[0]} added to {path}")
+    return 0
+
+
 def cmd_llm_add(args: argparse.Namespace) -> int:
     name = valid_name(args.name, "backend name")
     if not args.model.strip() or any(c.isspace() for c in args.model):
@@ -372,6 +460,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--config", default="~/.ssh/config", metavar="PATH")
     imp.add_argument("--dry-run", action="store_true", help="show what would be added")
+
+    trust = command(
+        "trust", cmd_host_trust, "show a host's SSH key fingerprint and trust it", host_sub
+    )
+    trust.add_argument("name")
+    trust.add_argument("--fingerprint", metavar="SHA256:…", help="trust only this fingerprint")
+    trust.add_argument("--yes", action="store_true", help="trust without asking")
+
+    gpus = command("gpus", cmd_gpus, "print every host's GPUs (exit 1 if a host is unreachable)")
+    gpus.add_argument("--json", action="store_true", help="one object per host")
+    gpus.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS")
+    gpus.add_argument("--host", action="append", metavar="NAME", help="only this host (repeatable)")
+    gpus.add_argument(
+        "--timeout", type=float, default=15.0, metavar="S", help="wait per host (default 15)"
+    )
 
     llm = sub.add_parser("llm", help="add, list and remove LLM backends")
     llm_sub = llm.add_subparsers(title="llm commands", metavar="COMMAND", required=True)

@@ -131,10 +131,13 @@ class GpuPane(Vertical):
                 key = (g.host, g.index)
                 seen.add(key)
                 self._latest[key] = g
-                self._util_history.setdefault(key, deque(maxlen=HISTORY_LEN)).append(
-                    g.utilization_pct
-                )
-                self._mem_history.setdefault(key, deque(maxlen=HISTORY_LEN)).append(g.memory_pct)
+                if snap.state is HostState.LIVE:  # a stale repeat is not a new sample
+                    self._util_history.setdefault(key, deque(maxlen=HISTORY_LEN)).append(
+                        g.utilization_pct
+                    )
+                    self._mem_history.setdefault(key, deque(maxlen=HISTORY_LEN)).append(
+                        g.memory_pct
+                    )
             # A GPU that fell off the bus disappears from the host's samples: drop it.
             for key in [k for k in self._latest if k[0] == snap.host and k not in seen]:
                 del self._latest[key]
