@@ -81,20 +81,26 @@ async def test_gpu_pane_moves_and_idle_view_filters(store: Store) -> None:
 
 
 async def test_a_log_is_replayed_live(store: Store) -> None:
-    app = demo_app(store, replay_s=4.0)
+    # The replay follows a clock the test moves, so what is visible when is exact.
+    now = [1_000.0]
+    app = CockpitApp(store, demo=DemoWiring.create(duration_s=100.0, clock=lambda: now[0]))
+    live = "doe-r64-cosine-wd0.2"
+    total = sum(1 for _ in (sample_runs_dir() / "runs" / live / "out.log").open())
     async with app.run_test(size=SIZE) as pilot:
         await app.loaded.wait()
         await pilot.press("3")
         log = app.query_one("#run-log", Log)
-        await wait_until(lambda: log.line_count > 5)
-        first = log.line_count
-        await wait_until(lambda: log.line_count > first + 50)
-        assert any("step" in line for line in log.lines)
-        # When the replay ends the run succeeds and its results land in the store.
-        await wait_until(
-            lambda: store.get_run("doe-r64-cosine-wd0.2").state is RunState.SUCCEEDED, timeout=20
-        )
-        assert "mmlu_acc" in store.final_metrics(["doe-r64-cosine-wd0.2"])["doe-r64-cosine-wd0.2"]
+        assert app.runs_pane.log_run == live
+        now[0] += 10.0  # 10 % through
+        await wait_until(lambda: log.line_count == round(0.1 * total))
+        assert any(line.startswith("step") for line in log.lines)
+        now[0] += 40.0  # half way: only the new lines are appended
+        await wait_until(lambda: log.line_count == round(0.5 * total))
+        assert store.get_run(live).state is RunState.RUNNING
+        now[0] += 60.0  # past the end: the run succeeds and its results land in the store
+        await wait_until(lambda: store.get_run(live).state is RunState.SUCCEEDED)
+        await wait_until(lambda: log.line_count == total)
+        assert "mmlu_acc" in store.final_metrics([live])[live]
 
 
 async def test_keyboard_reaches_every_pane_and_help_lists_bindings(store: Store) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -32,6 +33,20 @@ STATE_STYLE = {
     RunState.QUEUED: "dim",
     RunState.STARTING: "cyan",
 }
+
+
+class RunLog(Log):
+    """Textual's Log, measuring line widths inline instead of in a thread worker.
+
+    Log hands each write to a thread that calls back into the app; a write just before
+    the app quits then fails with NoActiveAppError. The cockpit writes in batches of a few
+    thousand lines at most, which measure in well under a millisecond.
+    """
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
+        if lines:
+            widest = max(cell_len(self._process_line(line)) for line in lines)
+            self._update_maximum_width(updates, widest)
 
 
 class RunsPane(Vertical):
@@ -71,7 +86,7 @@ class RunsPane(Vertical):
         ):
             self.table.add_column(label, key=key)
         self.log_title = Static("Select a run to see its log.", id="log-title")
-        self.log_view = Log(id="run-log", max_lines=LOG_MAX_LINES, auto_scroll=True)
+        self.log_view = RunLog(id="run-log", max_lines=LOG_MAX_LINES, auto_scroll=True)
 
     def compose(self) -> ComposeResult:
         yield self.table
