@@ -11,7 +11,7 @@ import asyncio
 import importlib
 import time
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -40,7 +40,15 @@ from cockpit.demo import (
 from cockpit.gpu_history import GpuHistoryDownsampler
 from cockpit.models import Command, GpuProcess, Host, HostKind, HostSnapshot, Run
 from cockpit.paper import version_diff
-from cockpit.results import results_table
+from cockpit.results import (
+    ConfigResult,
+    ResultsData,
+    ResultsError,
+    ResultsMatrix,
+    SweepResults,
+    build_matrix,
+    load_results_data,
+)
 from cockpit.runs import RunCommandHandler
 from cockpit.store import Store
 from widgets.commands import CommandsPane
@@ -48,7 +56,7 @@ from widgets.dialogs import BindingRow, ConfirmScreen, HelpScreen
 from widgets.gpu import GpuPane
 from widgets.ideas import IdeasPane
 from widgets.paper import PaperPane
-from widgets.results import ResultsPane
+from widgets.results import ResultDetail, ResultDetailScreen, ResultsPane
 from widgets.runs import RunsPane
 
 DEFAULT_THEME = "cockpit-dark"
@@ -92,11 +100,15 @@ class DemoWiring:
     data: DemoData
     runner: DemoRunner
     cluster: DemoCluster = field(default_factory=DemoCluster)
+    clock: Callable[[], float] = time.time
 
     @classmethod
-    def create(cls, duration_s: float = 240.0) -> DemoWiring:
+    def create(
+        cls, duration_s: float = 240.0, clock: Callable[[], float] = time.time
+    ) -> DemoWiring:
         data = DemoData(sample_runs_dir())
-        return cls(data=data, runner=DemoRunner(data.runs_dir, duration_s=duration_s))
+        runner = DemoRunner(data.runs_dir, duration_s=duration_s, clock=clock)
+        return cls(data=data, runner=runner, clock=clock)
 
 
 class CockpitApp(App[None]):
@@ -145,6 +157,13 @@ class CockpitApp(App[None]):
         self._gpu_batch: dict[str, HostSnapshot] = {}
         self._log_offsets: dict[str, int] = {}
         self._log_partial: dict[str, bytes] = {}
+        # The Results view: which sweep (None: all), metric and baselines the pane shows;
+        # the data snapshot is kept so a change of view recomputes without re-reading.
+        self._results_data: ResultsData | None = None
+        self._results_sweep: str | None = None
+        self._results_metric: str | None = None
+        self._results_baselines: dict[str, str] = {}
+        self.export_root: Path | None = None  # `x` in Results exports under here (default ./)
         self.loaded = asyncio.Event()
 
     # -- layout --------------------------------------------------------------------------
@@ -193,7 +212,7 @@ class CockpitApp(App[None]):
                 timeout=10,
             )
         if self.demo is not None:
-            await asyncio.to_thread(seed_demo, self.store, self.demo.data)
+            await asyncio.to_thread(seed_demo, self.store, self.demo.data, self.demo.clock())
             self.gpu_source = self.gpu_source or SimulatedGpuSource(
                 [SimulatedHost("demo-a", A100), SimulatedHost("demo-b", H100)],
                 busy=self._demo_busy_gpus,
@@ -223,11 +242,9 @@ class CockpitApp(App[None]):
 
     async def reload_runs(self) -> None:
         runs = await asyncio.to_thread(self.store.list_runs)
-        table = await asyncio.to_thread(results_table, self.store)
         self._runs = runs
         self.runs_pane.show_runs(runs)
-        if table is not None:
-            self.results_pane.show_results(table)
+        await self.reload_results()
 
     async def reload_ideas(self) -> None:
         ideas = await asyncio.to_thread(self.store.list_ideas)
@@ -436,6 +453,79 @@ class CockpitApp(App[None]):
             await self.bus.reject(command_id)
         except CommandError as exc:
             self.notify(str(exc), severity="error")
+
+    # -- results -------------------------------------------------------------------------
+
+    async def reload_results(self) -> None:
+        """Re-read results from the store, then redraw the current view."""
+        self._results_data = await asyncio.to_thread(load_results_data, self.store)
+        await self._show_results_view()
+
+    async def _show_results_view(self) -> None:
+        data = self._results_data
+        if data is None or not data.sweeps:
+            return
+
+        def build(metric: str | None) -> ResultsMatrix:
+            return build_matrix(
+                data, sweep=self._results_sweep, metric=metric, baselines=self._results_baselines
+            )
+
+        try:
+            matrix = await asyncio.to_thread(build, self._results_metric)
+        except ResultsError as exc:
+            if self._results_metric is None:
+                self.notify(str(exc), severity="error")
+                return
+            # The metric is not in this view (another sweep): fall back to its default one.
+            self._results_metric = None
+            matrix = await asyncio.to_thread(build, None)
+        self.results_pane.show_results(matrix)
+
+    @on(ResultsPane.MatrixRequested)
+    def _on_matrix_requested(self, event: ResultsPane.MatrixRequested) -> None:
+        self._results_sweep = event.sweep
+        self._results_metric = event.metric
+        if event.baseline is not None and self._results_data is not None:
+            owner = next(
+                (r.spec.sweep for r in self._results_data.runs if r.id == event.baseline), None
+            )
+            if owner is not None:
+                self._results_baselines[owner] = event.baseline
+        self.recompute_results()
+
+    @work(group="results", exclusive=True, exit_on_error=False)
+    async def recompute_results(self) -> None:
+        await self._show_results_view()
+
+    @on(ResultsPane.DetailRequested)
+    def _on_result_detail(self, event: ResultsPane.DetailRequested) -> None:
+        self.show_result_detail(event.matrix, event.group, event.config, event.metric)
+
+    @work(group="results-detail", exclusive=True, exit_on_error=False)
+    async def show_result_detail(
+        self, matrix: ResultsMatrix, group: SweepResults, config: ConfigResult, metric: str
+    ) -> None:
+        # The learning curves need the store: the metric's own series and a training loss.
+        baseline = next((c for c in group.configs if c.is_baseline), None)
+        run_ids = [config.run_ids[0], *([baseline.run_ids[0]] if baseline else [])]
+        names = [metric, *[m for m in matrix.metrics if "loss" in m.lower()][:1]]
+        series = await asyncio.to_thread(self.store.metric_series_for_runs, run_ids, names)
+        self.push_screen(ResultDetailScreen(ResultDetail(matrix, group, config, metric, series)))
+
+    @on(ResultsPane.ExportRequested)
+    def _on_export_requested(self, event: ResultsPane.ExportRequested) -> None:
+        self.export_results(event.sweep, event.metric, event.baseline)
+
+    @work(group="results-export", exclusive=True, exit_on_error=False)
+    async def export_results(self, sweep: str, metric: str | None, baseline: str | None) -> None:
+        from cockpit.export import export_sweep  # matplotlib comes with it, on first export
+
+        out = (self.export_root or Path.cwd() / "cockpit-export") / sweep
+        written = await asyncio.to_thread(
+            export_sweep, self.store, out, sweep=sweep, figure_metric=metric, baseline=baseline
+        )
+        self.notify(f"exported {len(written)} files to {out}", timeout=8)
 
     # -- paper ---------------------------------------------------------------------------
 

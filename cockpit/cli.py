@@ -22,6 +22,7 @@ from cockpit.store import Store, StoreError
 if TYPE_CHECKING:
     from backends.gpu_sampler import SamplerOptions
     from backends.ssh import SshSettings
+    from cockpit.results import ResultsMatrix
 
 EXIT_USAGE = 2
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -396,6 +397,145 @@ def cmd_llm_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- results: import, print, export, triage -------------------------------------------------
+
+RESULT_FORMATS = ("table", "csv", "json", "latex")
+# --test NAME -> cockpit.stats.StatTest value; used where it fits the data, else the default.
+TEST_NAMES = {
+    "mcnemar": "McNemar exact",
+    "paired-t": "paired t",
+    "wilcoxon": "Wilcoxon signed-rank",
+    "bootstrap": "paired bootstrap",
+    "welch": "Welch t",
+    "mann-whitney": "Mann-Whitney U",
+}
+SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from cockpit import ingest
+
+    if args.sweep is not None:
+        valid_name(args.sweep, "sweep name")
+    try:
+        fmt = ingest.detect_format(args.path)
+        runs = ingest.import_path(args.path)
+    except ingest.ImportFormatError as exc:
+        raise UsageError(str(exc)) from None
+    if not runs:
+        raise UsageError(f"{args.path}: no runs to import ({fmt})")
+    with open_store(args) as store:
+        summary = ingest.record_imported_runs(store, runs, sweep=args.sweep, source=args.path)
+    print(
+        f"imported {len(summary.run_ids)} run(s) ({fmt}) into sweep "
+        f"{', '.join(summary.sweeps)}: {summary.metric_points} metric points, "
+        f"{summary.eval_items} per-item scores"
+    )
+    return 0
+
+
+def _results_matrix(args: argparse.Namespace, store: Store) -> ResultsMatrix:
+    from cockpit.results import ResultsError, results_matrix
+
+    try:
+        return results_matrix(
+            store,
+            sweep=args.sweep,
+            metric=args.metric or None,
+            all_metrics=not args.metric,
+            baseline=args.baseline,
+            test=TEST_NAMES[args.test] if args.test else None,
+        )
+    except ResultsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from cockpit import export
+
+    with open_store(args) as store:
+        matrix = _results_matrix(args, store)
+    if not matrix.sweeps:
+        raise UsageError("no sweeps yet: `cockpit import PATH` records some")
+    if args.format == "json":
+        print(json.dumps(export.to_json(matrix), indent=2))
+    else:
+        render = {"table": export.to_text, "csv": export.to_csv, "latex": export.to_latex}
+        sys.stdout.write(render[args.format](matrix))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from cockpit.export import export_sweep
+    from cockpit.results import ResultsError
+
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+    with open_store(args) as store:
+        try:
+            written = export_sweep(
+                store, out, sweep=args.sweep, metrics=args.metric or None, baseline=args.baseline
+            )
+        except ResultsError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"wrote {len(written)} files to {out}")
+    for path in written:
+        print(f"  {path.name}")
+    return 0
+
+
+def parse_since(text: str, now: float) -> float:
+    """'12h', '30m', '2d', '1w', '90s' before now, or a date/time like 2026-11-21T22:00."""
+    from datetime import datetime
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", text.strip())
+    if match:
+        return now - float(match[1]) * SINCE_UNITS[match[2]]
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise UsageError(
+            f"invalid --since {text!r}: use a duration like 12h, 30m, 2d or a time like "
+            "2026-11-21T22:00"
+        ) from None
+
+
+def _json_safe(value: object) -> object:
+    """NaN and infinities as null: JSON has no spelling for them."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    import time
+
+    from cockpit import triage
+
+    now = time.time()
+    since = parse_since(args.since, now) if args.since is not None else None
+    if since is not None and since >= now:
+        raise UsageError(f"invalid --since {args.since!r}: it is not in the past")
+    with open_store(args) as store:
+        report = triage.build_triage(store, since=since, now=now)
+        if args.json:
+            print(json.dumps(_json_safe(triage.report_json(report)), indent=2))
+        else:
+            from rich.console import Console
+
+            triage.render_triage(report, Console(file=sys.stdout, highlight=False))
+        if not args.peek:
+            triage.mark_looked(store, now)
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -492,6 +632,50 @@ def build_parser() -> argparse.ArgumentParser:
     llst.add_argument("--json", action="store_true")
     lrm = command("remove", cmd_llm_remove, "remove an LLM backend", llm_sub)
     lrm.add_argument("name")
+
+    imp_results = command(
+        "import",
+        cmd_import,
+        "record results from lm-eval-harness, AI-Scientist, MLflow or cockpit run folders",
+    )
+    imp_results.add_argument("path", metavar="PATH", help="a results file or folder")
+    imp_results.add_argument("--sweep", metavar="NAME", help="put every run into this sweep")
+
+    def view_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--metric",
+            action="append",
+            default=[],
+            metavar="M",
+            help="metric to compare (repeatable; default: every metric)",
+        )
+        p.add_argument("--baseline", metavar="RUN", help="run id of the baseline config")
+
+    res = command("results", cmd_results, "print the results matrix with tests and verdicts")
+    res.add_argument("--sweep", metavar="NAME", help="one sweep (default: all)")
+    view_options(res)
+    res.add_argument("--format", choices=RESULT_FORMATS, default="table")
+    res.add_argument(
+        "--test",
+        choices=sorted(TEST_NAMES),
+        help="use this test where it fits the data (default: chosen from the data)",
+    )
+
+    exp = command(
+        "export", cmd_export, "write CSV, JSON, a LaTeX table and figures (PDF, PNG) of a sweep"
+    )
+    exp.add_argument("--sweep", metavar="NAME", required=True)
+    exp.add_argument("--out", metavar="DIR", required=True, help="folder to write into")
+    view_options(exp)
+
+    tri = command(
+        "triage", cmd_triage, "morning report: finished and failed runs, GPU-hours, verdicts"
+    )
+    tri.add_argument(
+        "--since", metavar="WHEN", help="12h, 30m, 2d or a date/time (default: the last look)"
+    )
+    tri.add_argument("--json", action="store_true", help="the report as JSON")
+    tri.add_argument("--peek", action="store_true", help="do not move the last-look time")
     return parser
 
 

@@ -256,21 +256,3 @@ class DraftVersion:
     text: str
     message: str = ""
     created_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    run_id: str
-    config: dict[str, Any]
-    state: str
-    values: dict[str, float | None]
-    is_baseline: bool = False
-
-
-@dataclass(frozen=True)
-class ResultsTable:
-    sweep: str
-    metrics: tuple[str, ...]
-    rows: tuple[ResultRow, ...]
-    primary_metric: str | None = None
-    higher_is_better: dict[str, bool] = field(default_factory=dict)

@@ -617,6 +617,120 @@ class Store:
         with self.write() as conn:
             conn.executemany("INSERT INTO gpu_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
+    def gpu_time_between(
+        self, since: float, until: float, max_gap_s: float = 300.0
+    ) -> list[dict[str, Any]]:
+        """Observed and idle seconds per GPU between two times, from gpu_samples.
+
+        Each sample stands for the time until the next one of the same GPU, capped at
+        ``max_gap_s`` so that a sampler that was off does not count as hours of idling.
+        Idle is as in GpuSample.idle without the process list: util < 5 % and memory < 5 %.
+        Rows: host, gpu_index, observed_s, idle_s.
+        """
+        return self._query(
+            """SELECT host, gpu_index,
+                   SUM(MIN(next_ts - ts, :gap)) AS observed_s,
+                   SUM(CASE WHEN utilization_pct < 5.0 AND (memory_total_mib IS NULL
+                            OR memory_total_mib <= 0
+                            OR memory_used_mib < 0.05 * memory_total_mib)
+                       THEN MIN(next_ts - ts, :gap) ELSE 0 END) AS idle_s
+               FROM (SELECT host, gpu_index, ts, utilization_pct, memory_used_mib,
+                            memory_total_mib,
+                            LEAD(ts) OVER (PARTITION BY host, gpu_index ORDER BY ts) AS next_ts
+                       FROM gpu_samples WHERE ts >= :since AND ts < :until)
+              WHERE next_ts IS NOT NULL
+              GROUP BY host, gpu_index ORDER BY host, gpu_index""",
+            {"since": since, "until": until, "gap": max_gap_s},
+        )
+
+    # -- results: bulk reads and imports -------------------------------------------------
+
+    def eval_items_for_runs(self, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
+        """Per-item scores of many runs at once: run id -> task -> item id -> score."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        ids = list(run_ids)
+        # Chunks stay under SQLite's bound-parameter limit.
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            with self._lock:
+                cursor = self._conn.execute(
+                    f"SELECT run_id, task, item_id, score FROM eval_items "
+                    f"WHERE run_id IN ({marks}) AND score IS NOT NULL",
+                    chunk,
+                )
+                for run_id, task, item_id, score in cursor:
+                    out.setdefault(run_id, {}).setdefault(task, {})[item_id] = score
+        return out
+
+    def metric_series_for_runs(
+        self, run_ids: Sequence[str], names: Sequence[str]
+    ) -> dict[str, dict[str, list[tuple[int, float]]]]:
+        """Every logged point of some metrics of some runs: run id -> metric -> (step, value)."""
+        out: dict[str, dict[str, list[tuple[int, float]]]] = {}
+        ids, wanted = list(run_ids), list(names)
+        if not wanted:
+            return out
+        name_marks = ", ".join("?" * len(wanted))
+        for start in range(0, len(ids), 400):
+            chunk = ids[start : start + 400]
+            marks = ", ".join("?" * len(chunk))
+            with self._lock:
+                cursor = self._conn.execute(
+                    f"SELECT run_id, name, step, value FROM metrics "
+                    f"WHERE run_id IN ({marks}) AND name IN ({name_marks}) "
+                    f"ORDER BY run_id, name, step",
+                    [*chunk, *wanted],
+                )
+                for run_id, name, step, value in cursor:
+                    if value is not None:
+                        out.setdefault(run_id, {}).setdefault(name, []).append((step, value))
+        return out
+
+    def import_runs(
+        self,
+        sweep: Sweep | None,
+        runs: Sequence[tuple[Run, Sequence[MetricPoint], Sequence[EvalItem]]],
+    ) -> None:
+        """Record imported runs with their metrics and per-item scores in one transaction,
+        so an import is all or nothing. Re-importing the same runs replaces them."""
+        with self.write() as conn:
+            if sweep is not None:
+                conn.execute(
+                    "INSERT INTO sweeps(name, factors, baseline, primary_metric, thresholds,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                    " factors = excluded.factors, baseline = excluded.baseline,"
+                    " primary_metric = excluded.primary_metric,"
+                    " thresholds = excluded.thresholds",
+                    (
+                        sweep.name,
+                        json.dumps(sweep.factors),
+                        sweep.baseline,
+                        sweep.primary_metric,
+                        json.dumps(sweep.thresholds),
+                        sweep.created_at,
+                    ),
+                )
+            for run, points, items in runs:
+                row = _run_to_row(run)
+                names = ", ".join(row)
+                marks = ", ".join(f":{k}" for k in row)
+                updates = ", ".join(f"{k} = excluded.{k}" for k in row if k != "id")
+                conn.execute(
+                    f"INSERT INTO runs({names}) VALUES ({marks}) "
+                    f"ON CONFLICT(id) DO UPDATE SET {updates}",
+                    row,
+                )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
+                    ((p.run_id, p.step, p.name, p.value) for p in points),
+                )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO eval_items(run_id, task, item_id, score) "
+                    "VALUES (?, ?, ?, ?)",
+                    ((i.run_id, i.task, i.item_id, i.score) for i in items),
+                )
+
 
 def _host_from_row(r: dict[str, Any]) -> Host:
     return Host(

@@ -1,0 +1,482 @@
+"""The morning report: what finished or failed since the last look, and what it means.
+
+:func:`build_triage` gathers it from the store (runs, results, GPU samples) and the runs' log
+tails; :func:`render_triage` prints it with rich. Core, no Textual: the CLI prints it and the
+app can show the same report.
+
+- "Since the last look" is a time kept in the settings table (:data:`LAST_LOOK_KEY`),
+  moved to now each time the report is shown (unless asked not to); the first report looks
+  back :data:`DEFAULT_WINDOW_S`.
+- A failure's reason comes from the run's state and exit code first (timeout, killed,
+  cancelled, lost), then from the tail of its log when there is one (CUDA OOM, NaN loss),
+  then the last error-looking line.
+- GPU-hours used are each run's GPU count times the part of its run time inside the window;
+  idle GPU-hours come from the gpu_samples table, when the cockpit recorded any.
+- Results are the verdicts `cockpit results --sweep S --metric M` gives for the configs of
+  the runs that finished in the window: the sweep's primary metric, plus every metric the
+  sweep has a threshold for.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cockpit.models import HostKind, Run, RunState
+from cockpit.results import ResultsError, build_matrix, load_results_data
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cockpit.store import Store
+
+LAST_LOOK_KEY = "triage.last_look"
+DEFAULT_WINDOW_S = 12 * 3600
+LOG_TAIL_BYTES = 64 * 1024
+LOG_TAIL_LINES = 40
+# A gap between two samples of one GPU longer than this means the sampler was off, not
+# that the GPU idled for that long.
+MAX_SAMPLE_GAP_S = 300.0
+
+_OOM = re.compile(
+    r"CUDA out of memory|OutOfMemoryError|out of memory|\bOOM\b|oom-kill|Killed process", re.I
+)
+_NAN = re.compile(r"\bnan\b|non-finite|\binf(inity)?\b.*\bloss\b|\bloss\b.*\binf\b", re.I)
+_ERROR = re.compile(r"error|exception|traceback|fatal|killed|abort", re.I)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    sweep: str | None
+    state: str
+    host: str | None
+    gpus: int
+    started_at: float | None
+    ended_at: float | None
+    exit_code: int | None
+    reason_kind: str  # ok | timeout | oom | killed | nan | cancelled | lost | exit | running
+    reason: str  # one line for a person
+    log_tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    """One new config's verdict on one metric, as `cockpit results` gives it."""
+
+    sweep: str
+    metric: str
+    config: str
+    label: str
+    value: float | None
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    test: str
+    p_holm: float | None
+    verdict: str
+    flags: tuple[str, ...]
+    family_size: int
+
+
+@dataclass(frozen=True)
+class TriageReport:
+    since: float
+    until: float
+    since_source: str  # "last look", "--since", or "default window"
+    finished: tuple[RunOutcome, ...]
+    failed: tuple[RunOutcome, ...]
+    running: tuple[RunOutcome, ...]
+    gpu_hours_used: float
+    gpu_hours_by_host: dict[str, float]
+    gpu_hours_observed: float | None  # None: no GPU samples in the window
+    gpu_hours_idle: float | None
+    results: tuple[TriageResult, ...]
+    thresholds_crossed: tuple[str, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --------------------------------------------------------------------------- reasons
+
+
+def classify(
+    state: RunState, exit_code: int | None, log_tail: Sequence[str], timeout_s: int | None = None
+) -> tuple[str, str]:
+    """(kind, one-line reason) of how a run ended.
+
+    The state and exit code are the wrapper's own record and come first; the log is read
+    for what only it knows (CUDA out of memory, a NaN loss).
+    """
+    lines = [line.strip() for line in log_tail if line.strip()]
+    if state is RunState.SUCCEEDED:
+        return "ok", "succeeded"
+    if state in (RunState.RUNNING, RunState.STARTING, RunState.QUEUED, RunState.UNREACHABLE):
+        return "running", str(state)
+    if state is RunState.TIMEOUT or exit_code == 124:
+        limit = f" after {_duration(timeout_s)}" if timeout_s else ""
+        return "timeout", f"timed out{limit} (exit {exit_code if exit_code is not None else 124})"
+    oom = _last(lines, _OOM)
+    if oom is not None:
+        return "oom", f"out of memory: {oom}"
+    if exit_code == 137:
+        return "killed", "killed by SIGKILL (exit 137): host out of memory, or the scheduler"
+    nan = _last(lines, _NAN)
+    if nan is not None:
+        return "nan", f"NaN/inf: {nan}"
+    if state is RunState.CANCELLED:
+        return "cancelled", "cancelled"
+    if state is RunState.LOST:
+        return "lost", "lost: no exit code (process gone, host rebooted?)"
+    error = _last(lines, _ERROR) or (lines[-1] if lines else "")
+    code = f"exit code {exit_code}" if exit_code is not None else "failed"
+    return "exit", f"{code}: {error}" if error else code
+
+
+def _last(lines: Sequence[str], pattern: re.Pattern[str]) -> str | None:
+    for line in reversed(lines):
+        if pattern.search(line):
+            return line[:160]
+    return None
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(seconds)
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines of a log, reading at most LOG_TAIL_BYTES from its end."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - LOG_TAIL_BYTES))
+            data = fh.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", "replace")
+    return text.splitlines()[-lines:]
+
+
+def log_finder(store: Store, extra_dirs: Sequence[Path] = ()) -> Callable[[Run], list[str]]:
+    """Where a run's out.log is on this machine: the folder it was imported from, its run
+    folder when the run is local, or a demo's sample folder."""
+    dirs = list(extra_dirs)
+    hosts = {h.name: h for h in store.list_hosts()}
+    if any(h.kind is HostKind.DEMO for h in hosts.values()):
+        from cockpit.demo import sample_runs_dir
+
+        dirs.append(sample_runs_dir() / "runs")
+
+    def find(run: Run) -> list[str]:
+        candidates: list[Path] = []
+        source = run.provenance.get("source_path")
+        if isinstance(source, str):
+            candidates.append(Path(source) / "out.log")
+        host = hosts.get(run.host or "")
+        if run.remote_dir and (host is None or host.kind is HostKind.LOCAL):
+            candidates.append(Path(run.remote_dir).expanduser() / "out.log")
+        candidates += [d / run.id / "out.log" for d in dirs]
+        for path in candidates:
+            if path.is_file():
+                return read_log_tail(path)
+        return []
+
+    return find
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _gpus(run: Run) -> int:
+    return len(run.gpu_ids) or max(0, run.spec.gpus)
+
+
+def _overlap(start: float | None, end: float | None, since: float, until: float) -> float:
+    if start is None:
+        return 0.0
+    end = until if end is None else end
+    return max(0.0, min(end, until) - max(start, since))
+
+
+def _outcome(run: Run, tail: Sequence[str]) -> RunOutcome:
+    kind, reason = classify(run.state, run.exit_code, tail, run.spec.timeout_s)
+    return RunOutcome(
+        run_id=run.id,
+        sweep=run.spec.sweep,
+        state=str(run.state),
+        host=run.host,
+        gpus=_gpus(run),
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+        exit_code=run.exit_code,
+        reason_kind=kind,
+        reason=reason,
+        log_tail=tuple(tail[-5:]),
+    )
+
+
+def build_triage(
+    store: Store,
+    *,
+    since: float | None = None,
+    now: float | None = None,
+    logs: Callable[[Run], list[str]] | None = None,
+) -> TriageReport:
+    """The report for runs that ended in [since, now]; ``since`` defaults to the last look."""
+    until = time.time() if now is None else now
+    if since is not None:
+        source = "--since"
+    else:
+        last = store.get_setting(LAST_LOOK_KEY)
+        if isinstance(last, int | float) and last < until:
+            since, source = float(last), "last look"
+        else:
+            since, source = until - DEFAULT_WINDOW_S, "default window"
+    logs = logs or log_finder(store)
+    runs = store.list_runs()
+    finished: list[RunOutcome] = []
+    failed: list[RunOutcome] = []
+    running: list[RunOutcome] = []
+    used: dict[str, float] = {}
+    for run in runs:
+        seconds = _overlap(run.started_at, run.ended_at, since, until)
+        if seconds and not (run.state.terminal and run.ended_at is None):
+            host = run.host or "?"
+            used[host] = used.get(host, 0.0) + _gpus(run) * seconds / 3600.0
+        if not run.state.terminal:
+            if run.state is not RunState.QUEUED:
+                running.append(_outcome(run, ()))
+            continue
+        if run.ended_at is None or not since <= run.ended_at <= until:
+            continue
+        if run.state is RunState.SUCCEEDED:
+            finished.append(_outcome(run, ()))
+        else:
+            failed.append(_outcome(run, logs(run)))
+    observed = idle = None
+    rows = store.gpu_time_between(since, until, MAX_SAMPLE_GAP_S)
+    if rows:
+        observed = sum(r["observed_s"] or 0.0 for r in rows) / 3600.0
+        idle = sum(r["idle_s"] or 0.0 for r in rows) / 3600.0
+    results, crossed, notes = _new_results(store, finished)
+    return TriageReport(
+        since=since,
+        until=until,
+        since_source=source,
+        finished=tuple(sorted(finished, key=lambda o: o.ended_at or 0.0)),
+        failed=tuple(sorted(failed, key=lambda o: o.ended_at or 0.0)),
+        running=tuple(running),
+        gpu_hours_used=sum(used.values()),
+        gpu_hours_by_host=dict(sorted(used.items())),
+        gpu_hours_observed=observed,
+        gpu_hours_idle=idle,
+        results=tuple(results),
+        thresholds_crossed=tuple(crossed),
+        notes=tuple(notes),
+    )
+
+
+def _new_results(
+    store: Store, finished: Sequence[RunOutcome]
+) -> tuple[list[TriageResult], list[str], list[str]]:
+    new_runs: dict[str, set[str]] = {}
+    for outcome in finished:
+        if outcome.sweep:
+            new_runs.setdefault(outcome.sweep, set()).add(outcome.run_id)
+    if not new_runs:
+        return [], [], []
+    data = load_results_data(store)
+    results: list[TriageResult] = []
+    crossed: list[str] = []
+    notes: list[str] = []
+    for sweep in data.sweeps:
+        if sweep.name not in new_runs:
+            continue
+        metrics = [sweep.primary_metric] if sweep.primary_metric else []
+        metrics += [m for m in sweep.thresholds if m not in metrics and not _is_glob(m)]
+        if not metrics:
+            metrics = [None]  # type: ignore[list-item]  # the view's default metric
+        for metric in metrics:
+            try:
+                matrix = build_matrix(data, sweep=sweep.name, metric=metric)
+            except ResultsError as exc:
+                notes.append(f"{sweep.name}: {exc}")
+                continue
+            shown = matrix.metric
+            if shown is None:
+                continue
+            (group,) = matrix.sweeps
+            for config in group.configs:
+                if not new_runs[sweep.name] & set(config.run_ids):
+                    continue
+                cmp = config.comparisons.get(shown)
+                summary = config.summaries.get(shown)
+                if config.is_baseline or cmp is None:
+                    continue
+                result = TriageResult(
+                    sweep=sweep.name,
+                    metric=shown,
+                    config=config.key,
+                    label=config.label,
+                    value=summary.mean if summary else None,
+                    delta=cmp.delta,
+                    ci_low=cmp.ci_low,
+                    ci_high=cmp.ci_high,
+                    test=str(cmp.test),
+                    p_holm=cmp.p_adjusted,
+                    verdict=str(cmp.verdict),
+                    flags=cmp.flags,
+                    family_size=matrix.family_size,
+                )
+                if metric == metrics[0]:
+                    results.append(result)
+                crossed += [f"{sweep.name} {config.key}: {shown} {flag}" for flag in cmp.flags]
+    return results, list(dict.fromkeys(crossed)), notes
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+def mark_looked(store: Store, when: float) -> None:
+    store.set_setting(LAST_LOOK_KEY, when)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+VERDICT_STYLE = {
+    "better": "bold green",
+    "worse": "bold red",
+    "no significant difference": "",
+    "not enough data": "yellow",
+    "single run, no test possible": "dim",
+}
+
+
+def _clock(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    return time.strftime("%a %H:%M", time.localtime(ts))
+
+
+def _p(p: float | None) -> str:
+    if p is None or math.isnan(p):
+        return "—"
+    return f"{p:.2g}" if p < 0.001 else f"{p:.4f}"
+
+
+def _num(x: float | None, spec: str = ".4f") -> str:
+    return "—" if x is None or math.isnan(x) else format(x, spec)
+
+
+def render_triage(report: TriageReport, console: Console) -> None:
+    """Print the report with rich: a summary line, then each section that has something."""
+    from rich.table import Table
+    from rich.text import Text
+
+    span = _duration(report.until - report.since)
+    head = Text("Morning triage", style="bold")
+    head.append(
+        f"  since {_clock(report.since)} ({report.since_source}, {span} ago)"
+        f"  until {_clock(report.until)}",
+        style="dim",
+    )
+    console.print(head)
+    summary = Text()
+    summary.append(f"{len(report.finished)} finished", style="green" if report.finished else "")
+    summary.append(" · ")
+    summary.append(f"{len(report.failed)} failed", style="bold red" if report.failed else "")
+    summary.append(f" · {len(report.running)} still running")
+    summary.append(f" · {report.gpu_hours_used:.1f} GPU-hours used")
+    if report.gpu_hours_idle is not None and report.gpu_hours_observed:
+        share = report.gpu_hours_idle / report.gpu_hours_observed
+        summary.append(
+            f" · {report.gpu_hours_idle:.1f} of {report.gpu_hours_observed:.1f} observed "
+            f"GPU-hours idle ({share:.0%})",
+            style="yellow" if share > 0.25 else "",
+        )
+    else:
+        summary.append(" · idle: no GPU samples recorded in this window", style="dim")
+    console.print(summary)
+
+    if report.failed:
+        table = Table(title="Failed", title_justify="left", show_edge=False, expand=False)
+        for col in ("run", "sweep", "ended", "state", "reason"):
+            table.add_column(col, overflow="fold")
+        for o in report.failed:
+            table.add_row(
+                o.run_id,
+                o.sweep or "",
+                _clock(o.ended_at),
+                o.state,
+                Text(o.reason, style="red"),
+            )
+        console.print(table)
+    if report.finished:
+        table = Table(title="Finished", title_justify="left", show_edge=False)
+        for col in ("run", "sweep", "host", "GPUs", "took", "ended"):
+            table.add_column(col)
+        for o in report.finished:
+            took = _duration(o.ended_at - o.started_at) if o.started_at and o.ended_at else "—"
+            table.add_row(
+                o.run_id, o.sweep or "", o.host or "", str(o.gpus), took, _clock(o.ended_at)
+            )
+        console.print(table)
+    busy = {h: v for h, v in report.gpu_hours_by_host.items() if v >= 0.05}
+    if busy:
+        hosts = ", ".join(f"{h} {v:.1f}" for h, v in busy.items())
+        console.print(Text(f"GPU-hours by host: {hosts}", style="dim"))
+    by_view: dict[tuple[str, str], list[TriageResult]] = {}
+    for r in report.results:
+        by_view.setdefault((r.sweep, r.metric), []).append(r)
+    for (sweep, metric), rows in by_view.items():
+        tests = sorted({r.test for r in rows if r.test != "none"})
+        table = Table(
+            title=f"New results: {sweep}, {metric} "
+            f"({', '.join(tests) or 'no test possible'}; Holm over {rows[0].family_size})",
+            title_justify="left",
+            show_edge=False,
+        )
+        table.add_column("config", no_wrap=True)
+        table.add_column("verdict")
+        table.add_column("Δ ±95% CI", no_wrap=True)
+        table.add_column("p Holm", no_wrap=True)
+        for r in rows:
+            half = (
+                f" ±{(r.ci_high - r.ci_low) / 2:.4f}"
+                if r.ci_low is not None and r.ci_high is not None
+                else ""
+            )
+            table.add_row(
+                r.config,
+                Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "")),
+                _num(r.delta, "+.4f") + half,
+                _p(r.p_holm),
+            )
+        console.print(table)
+    if report.thresholds_crossed:
+        console.print(Text("Thresholds crossed", style="bold yellow"))
+        for line in report.thresholds_crossed:
+            console.print(Text(f"  ⚠ {line}", style="yellow"))
+    for note in report.notes:
+        console.print(Text(note, style="dim"))
+    if not (report.finished or report.failed or report.running):
+        console.print(Text("Nothing finished, failed or ran in this window.", style="dim"))
+
+
+def report_json(report: TriageReport) -> dict[str, Any]:
+    """The report as plain data (``cockpit triage --json``)."""
+    from dataclasses import asdict
+
+    return asdict(report)

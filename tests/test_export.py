@@ -1,0 +1,138 @@
+"""Exports of a results view: CSV, LaTeX, figures (PDF/PNG with legends apart) and the snippet.
+
+Files are checked by their bytes (PDF and PNG magic numbers) and parsed back (CSV, the
+snippet's \\includegraphics targets); matplotlib must only load when figures are drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cockpit.cli import main
+from cockpit.export import best_significant, export_sweep, latex_escape, to_csv, to_latex
+from cockpit.results import results_matrix
+from cockpit.store import Store
+from tests.test_results import BASELINE, R64, SWEEP, complete_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+PDF_MAGIC = b"%PDF-"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def demo(store: Store) -> Store:
+    return complete_demo(store)
+
+
+def test_csv_has_a_row_per_config_and_metric(demo: Store) -> None:
+    matrix = results_matrix(demo, sweep=SWEEP, metric=["mmlu_acc", "holdout_ppl"])
+    rows = list(csv.DictReader(io.StringIO(to_csv(matrix))))
+    assert len(rows) == 8 * 2
+    base = next(r for r in rows if r["config"] == BASELINE and r["metric"] == "mmlu_acc")
+    assert base["verdict"] == "baseline" and base["test"] == "" and base["is_baseline"] == "1"
+    r64 = next(r for r in rows if r["config"] == R64[0] and r["metric"] == "mmlu_acc")
+    assert r64["test"] == "McNemar exact" and r64["verdict"] == "better"
+    assert float(r64["p_value"]) <= float(r64["p_holm"]) <= 0.05
+    assert float(r64["delta_ci_low"]) > 0 and r64["ci_method"] == "wilson"
+    ppl = next(r for r in rows if r["config"] == R64[0] and r["metric"] == "holdout_ppl")
+    assert ppl["verdict"] == "single run, no test possible" and ppl["p_value"] == ""
+
+
+def test_latex_bolds_the_best_significant_value_and_marks_the_baseline(demo: Store) -> None:
+    matrix = results_matrix(demo, sweep=SWEEP, metric=["mmlu_acc", "holdout_ppl"])
+    tex = to_latex(matrix)
+    for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{lllrr}"):
+        assert rule in tex
+    bold = re.findall(r"\\textbf\{([\d.]+)\}", tex)
+    # mmlu: r64 cosine wd0.2 (0.4585) is the best of the significantly better configs;
+    # holdout_ppl has no test at all, so nothing there may be bold.
+    assert bold == ["0.4585"]
+    assert "64 & cosine & 0.2 & \\textbf{0.4585} {\\scriptsize [0.43" in tex
+    assert "128$^\\dagger$ & none & 0.1 & 0.4415" in tex
+    assert "mmlu\\_acc $\\uparrow$" in tex and "holdout\\_ppl $\\downarrow$" in tex
+    for line in tex.splitlines():
+        if not line.startswith("%"):
+            assert re.search(r"(?<!\\)%", line) is None, line  # a bare % would eat the line
+
+
+def test_nothing_bold_without_a_significant_win(demo: Store) -> None:
+    matrix = results_matrix(demo, sweep=SWEEP, metric="mmlu_acc", baseline=R64[3])
+    group = matrix.sweeps[0]
+    # Against the best config, r128 configs are worse but other r64s are not: no winner.
+    assert best_significant(group, "mmlu_acc", True) is None
+    assert "\\textbf" not in to_latex(matrix)
+
+
+def test_latex_escape() -> None:
+    assert latex_escape("a_b & 5% #1 {x}") == "a\\_b \\& 5\\% \\#1 \\{x\\}"
+
+
+def test_export_writes_table_figures_legends_and_snippet(demo: Store, tmp_path: Path) -> None:
+    out = tmp_path / "paper"
+    written = export_sweep(demo, out, sweep=SWEEP)
+    names = {p.name for p in written}
+    assert {"results.csv", "results.json", "results.tex", "figures.tex"} <= names
+    for stem in ("bar_mmlu-acc", "effects_mmlu-acc", "curves_train-loss"):
+        assert (out / f"{stem}.pdf").read_bytes().startswith(PDF_MAGIC)
+        assert (out / f"{stem}.png").read_bytes().startswith(PNG_MAGIC)
+    for legend in ("bar_mmlu-acc_legend", "curves_train-loss_legend"):
+        assert (out / f"{legend}.pdf").read_bytes().startswith(PDF_MAGIC)
+        assert (out / f"{legend}.png").read_bytes().startswith(PNG_MAGIC)
+    snippet = (out / "figures.tex").read_text()
+    included = re.findall(r"\\includegraphics\[[^]]*\]\{([^}]+)\}", snippet)
+    assert "bar_mmlu-acc.pdf" in included and "effects_mmlu-acc.pdf" in included
+    assert all((out / name).is_file() for name in included)
+    assert snippet.count("\\begin{figure}") == snippet.count("\\end{figure}") == len(included)
+    assert len(set(re.findall(r"\\label\{([^}]+)\}", snippet))) == len(included)
+
+
+def test_export_of_an_unknown_sweep_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "demo.db"
+    with Store.open(db) as s:
+        complete_demo(s)
+    out = tmp_path / "out"
+    code = main(["--db", str(db), "export", "--sweep", "nope", "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "no sweep 'nope'" in err
+    assert not out.exists()
+    code = main(["--db", str(db), "export", "--sweep", SWEEP, "--metric", "x", "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 2 and "no metric 'x'" in err and not out.exists()
+    code = main(["--db", str(db), "export", "--sweep", SWEEP, "--out", str(out / "a" / "b")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "does not exist" in err
+
+
+def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    with Store.open(db) as s:
+        complete_demo(s)
+    out = tmp_path / "out"
+    code = main(
+        ["--db", str(db), "export", "--sweep", SWEEP, "--metric", "mmlu_acc", "--out", str(out)]
+    )
+    printed, _ = capsys.readouterr()
+    assert code == 0 and f"files to {out}" in printed
+    assert (out / "bar_mmlu-acc.pdf").read_bytes().startswith(PDF_MAGIC)
+    assert "mmlu\\_acc" in (out / "results.tex").read_text()
+
+
+def test_matplotlib_loads_only_when_figures_are_drawn() -> None:
+    code = (
+        "import sys, cockpit.export, cockpit.results, cockpit.triage\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
