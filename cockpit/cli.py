@@ -147,6 +147,8 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if not 0 < args.replay_seconds < float("inf"):
+        raise UsageError(f"invalid --replay-seconds {args.replay_seconds}: must be > 0")
     if args.reset:
         path = Path(args.db) if args.db else default_db_path(demo=True)
         for suffix in ("", "-wal", "-shm"):

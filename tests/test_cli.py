@@ -107,6 +107,8 @@ def test_host_add_list_remove(capsys: pytest.CaptureFixture[str], db: Path) -> N
         ("llm", "add", "m", "--model", "openai/gpt-4o", "--api-base", "file:///etc/passwd"),
         ("llm", "add", "m", "--model", "openai/gpt-4o", "--budget", "-3"),
         ("llm", "remove", "nosuch"),
+        ("demo", "--replay-seconds", "0"),
+        ("demo", "--replay-seconds", "nan"),
     ],
 )
 def test_bad_input_exits_2_in_one_line_and_changes_nothing(
