@@ -17,7 +17,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-BARE = """
+# Both apps report the moment their first frame goes to the driver (App._display with
+# something to draw, outside a batch): a private hook, acceptable in a benchmark, and the
+# same for both, so the ratio compares like with like.
+FIRST_FRAME = """
+    _painted = False
+    def _display(self, screen, renderable):
+        super()._display(screen, renderable)
+        if renderable is not None and not self._batch_count and not self._painted:
+            self._painted = True
+            print(time.time(), flush=True)
+            self.call_later(self.exit)
+"""
+
+BARE = (
+    """
 import sys, time
 from textual.app import App
 from textual.widgets import Footer, Header
@@ -25,31 +39,29 @@ class Bare(App):
     def compose(self):
         yield Header()
         yield Footer()
-    def on_mount(self):
-        self.call_after_refresh(self.first_frame)
-    def first_frame(self):
-        print(time.time(), flush=True)
-        self.exit()
+"""
+    + FIRST_FRAME
+    + """
 Bare().run(headless=True, size=(80, 24))
 """
+)
 
-COCKPIT = """
+COCKPIT = (
+    """
 import sys, time
 from cockpit.app import CockpitApp, DemoWiring
 from cockpit.store import Store
 store = Store.open(sys.argv[1])
 class FirstFrame(CockpitApp):
-    def on_mount(self):
-        super().on_mount()
-        self.call_after_refresh(self.first_frame)
-    def first_frame(self):
-        print(time.time(), flush=True)
-        self.exit()
+"""
+    + FIRST_FRAME
+    + """
 FirstFrame(store, demo=DemoWiring.create()).run(headless=True, size=(80, 24))
 heavy = [m for m in ("litellm", "scipy", "matplotlib") if m in sys.modules]
 if heavy:
     sys.exit("heavy imports at start-up: " + ", ".join(heavy))
 """
+)
 
 
 def time_process(code: str, *args: str) -> float:
