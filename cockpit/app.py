@@ -51,6 +51,7 @@ from cockpit.results import (
 )
 from cockpit.runs import RunCommandHandler
 from cockpit.store import Store
+from cockpit.triage import build_triage, mark_looked
 from widgets.commands import CommandsPane
 from widgets.dialogs import BindingRow, ConfirmScreen, HelpScreen
 from widgets.gpu import GpuPane
@@ -58,6 +59,7 @@ from widgets.ideas import IdeasPane
 from widgets.paper import PaperPane
 from widgets.results import ResultDetail, ResultDetailScreen, ResultsPane
 from widgets.runs import RunsPane
+from widgets.triage import TriageScreen
 
 DEFAULT_THEME = "cockpit-dark"
 THEME_SETTING = "ui.theme"
@@ -122,6 +124,7 @@ class CockpitApp(App[None]):
         ),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+p", "command_palette", "Palette", id="app.palette"),
+        Binding("t", "triage", "Morning triage", id="app.triage"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -132,6 +135,7 @@ class CockpitApp(App[None]):
         demo: DemoWiring | None = None,
         gpu_source: GpuSource | None = None,
         theme: str | None = None,
+        open_triage: bool = True,
     ) -> None:
         super().__init__()
         self.store = store
@@ -164,6 +168,9 @@ class CockpitApp(App[None]):
         self._results_metric: str | None = None
         self._results_baselines: dict[str, str] = {}
         self.export_root: Path | None = None  # `x` in Results exports under here (default ./)
+        # Open on the morning triage when something finished or failed since the last look
+        # (tests that drive the cockpit by key from the first frame turn it off).
+        self.open_triage = open_triage
         self.loaded = asyncio.Event()
 
     # -- layout --------------------------------------------------------------------------
@@ -221,6 +228,11 @@ class CockpitApp(App[None]):
         if self.gpu_source is None:
             await self._connect_real_hosts()
         await self.reload_all()
+        if self.open_triage:
+            try:
+                await self._triage(only_news=True)
+            except Exception as exc:  # the report is a convenience: start-up goes on
+                self.notify(f"triage: {exc}", severity="error", timeout=10)
         self.loaded.set()
         if self.gpu_source is not None:
             self.stream_gpus(self.gpu_source)
@@ -547,6 +559,42 @@ class CockpitApp(App[None]):
         title = f"{draft} v{version} vs {'v' + str(old.version) if old else 'nothing'}"
         self.paper_pane.show_diff(title, lines)
 
+    # -- morning triage ------------------------------------------------------------------
+
+    def action_triage(self) -> None:
+        self.show_triage()
+
+    @work(group="triage", exclusive=True, exit_on_error=False)
+    async def show_triage(self) -> None:
+        await self._triage(only_news=False)
+
+    async def _triage(self, only_news: bool) -> None:
+        """The report since the last look, built in a thread, over the cockpit; closing it
+        (or going on to Results with r) records the look, as `cockpit triage` does."""
+        if isinstance(self.screen, TriageScreen):
+            return
+        now, first = time.time(), None
+        if self.demo is not None:
+            # The demo's runs ran one night, whenever that was: a first look starts there.
+            now = self.demo.clock()
+            first = min((r.started_at for r in self._runs if r.started_at), default=None)
+        report = await asyncio.to_thread(
+            build_triage, self.store, now=now, data=self._results_data, first_since=first
+        )
+        if only_news and not report.news:
+            return
+
+        def closed(choice: str | None) -> None:
+            self.save_look(report.until)
+            if choice == "results":
+                self.action_show_pane("results")
+
+        await self.push_screen(TriageScreen(report), closed)
+
+    @work(group="settings", exit_on_error=False)
+    async def save_look(self, when: float) -> None:
+        await asyncio.to_thread(mark_looked, self.store, when)
+
     # -- navigation, help, palette, themes -----------------------------------------------
 
     def action_show_pane(self, pane: str) -> None:
@@ -588,6 +636,7 @@ class CockpitApp(App[None]):
             ("Runs+Logs", RunsPane),
             ("Results", ResultsPane),
             ("Commands", CommandsPane),
+            ("Triage", TriageScreen),
         )
         for scope, cls in panes:
             add(cls.BINDINGS, scope)
@@ -612,6 +661,11 @@ class CockpitApp(App[None]):
                 "Switch theme (remembered)",
                 lambda name=theme.name: setattr(self, "theme", name),
             )
+        yield SystemCommand(
+            "Morning triage",
+            "What finished or failed since the last look, and the verdicts (key t)",
+            self.action_triage,
+        )
         yield SystemCommand("Help: keys", "List every key binding", self.action_help)
 
     def _remember_theme(self, theme: Theme) -> None:

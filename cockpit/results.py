@@ -22,16 +22,26 @@ How a cell is computed, for one config and one metric:
   does not depend on which rows happen to be scrolled into sight, but does depend on how
   much is compared together: one metric in the TUI and with ``--metric``, every metric
   without it.
+
+Ten thousand configs build in well under a pane's 300 ms budget because the common shapes go
+in bulk (single numbers from a template, seeds through one vectorised Welch, summaries and
+Holm vectorised: tests/test_results_bulk.py checks they equal the one-at-a-time stats
+functions exactly) and because views of one snapshot share what they can: its configs,
+each metric's scores and summaries, each baseline's comparisons (see _Memo). A reload is a
+new snapshot, so nothing stale is ever reused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
-import json
+import itertools
 import math
+import operator
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -70,6 +80,52 @@ class ResultsError(ValueError):
 # --------------------------------------------------------------------------- the snapshot
 
 
+class _Memo:
+    """What views of one snapshot share, computed once: configs, scores, comparisons.
+
+    It lives on the ResultsData it was computed from, so a reload (a new snapshot) starts
+    empty while a change of view (metric, baseline, sweep) reuses what it can. Entries never
+    change once stored. The per-sweep ones stay; the per-metric ones are kept least recently
+    used first up to MAX_CELLS configs' worth, so cycling through every metric of a
+    10,000-config sweep does not keep them all.
+    """
+
+    MAX_CELLS = 60_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fixed: dict[Any, Any] = {}
+        self._lru: OrderedDict[Any, tuple[int, Any]] = OrderedDict()
+        self._cells = 0
+
+    def __reduce__(self) -> tuple[type[_Memo], tuple[()]]:
+        return (_Memo, ())  # a copy or a pickle of the snapshot starts with nothing cached
+
+    def fixed(self, key: Any, compute: Callable[[], Any]) -> Any:
+        found = self._fixed.get(key)
+        if found is None:
+            found = compute()
+            with self._lock:
+                found = self._fixed.setdefault(key, found)
+        return found
+
+    def lru(self, key: Any, weight: int, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            hit = self._lru.get(key)
+            if hit is not None:
+                self._lru.move_to_end(key)
+                return hit[1]
+        value = compute()
+        with self._lock:
+            if key not in self._lru:
+                self._lru[key] = (weight, value)
+                self._cells += weight
+                while self._cells > self.MAX_CELLS and len(self._lru) > 1:
+                    _, (dropped, _) = self._lru.popitem(last=False)
+                    self._cells -= dropped
+        return value
+
+
 @dataclass(frozen=True)
 class ResultsData:
     """What the matrix needs from the store, read once: the app recomputes views from it."""
@@ -79,6 +135,7 @@ class ResultsData:
     finals: Mapping[str, Mapping[str, float]]  # run id -> metric -> last value
     items: Mapping[str, Mapping[str, Mapping[str, float]]]  # run id -> task -> item -> score
     loaded_at: float = 0.0
+    memo: _Memo = field(default_factory=_Memo, init=False, repr=False, compare=False)
 
 
 def load_results_data(store: Store, sweep: str | None = None) -> ResultsData:
@@ -149,6 +206,9 @@ class SweepResults:
     label_keys: tuple[str, ...]  # the config keys that tell configs apart
     configs: tuple[ConfigResult, ...]
     effects: Mapping[str, EffectsResult]  # per compared metric
+    # Per compared metric: the largest |delta| or |CI bound| of the comparisons, the
+    # half-width of an axis that shows them all (the pane's forest plot).
+    spans: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -225,38 +285,63 @@ class _Config:
 _PLAIN = (str, int, float, bool, type(None))
 
 
-def _config_key(config: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    items = sorted((k, v) for k, v in config.items() if k not in SEED_KEYS)
-    key = tuple(items)
-    try:
-        hash(key)
-    except TypeError:  # a list or dict value: compare those by their repr
-        key = tuple((k, v if isinstance(v, _PLAIN) else repr(v)) for k, v in items)
-    return key
-
-
 def _group_configs(runs: Sequence[Run]) -> list[_Config]:
-    groups: dict[tuple[tuple[str, Any], ...], _Config] = {}
+    """Runs grouped by their config without the seed keys, in order of first appearance.
+
+    Two runs are one config when they have the same non-seed keys with equal values (a
+    list or dict value compares by its repr). A sweep's runs share a few key layouts, so
+    each layout's sorted non-seed keys, its seed keys and its getter are worked out once.
+    """
+    groups: dict[tuple[Any, ...], _Config] = {}
+    layouts: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...], Any]] = {}
     for run in runs:
-        key = _config_key(run.spec.config)
-        group = groups.get(key)
+        config = run.spec.config
+        shape = tuple(config)
+        layout = layouts.get(shape)
+        if layout is None:
+            names = tuple(sorted(k for k in shape if k not in SEED_KEYS))
+            layout = (names, tuple(k for k in shape if k in SEED_KEYS), _getter(names))
+            layouts[shape] = layout
+        names, seeds, get = layout
+        key: tuple[Any, ...] = (names, get(config))
+        try:
+            group = groups.get(key)
+        except TypeError:  # a list or dict value: compare those by their repr
+            key = (names, tuple(v if isinstance(v, _PLAIN) else repr(v) for v in key[1]))
+            group = groups.get(key)
         if group is None:
-            params = {k: v for k, v in run.spec.config.items() if k not in SEED_KEYS}
+            params = dict(config)
+            for k in seeds:
+                del params[k]
             groups[key] = _Config(run.id, [run], params)
         else:
             group.runs.append(run)
     return list(groups.values())
 
 
+def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The values of ``names`` in a mapping, as a tuple (itemgetter, whatever the count)."""
+    if len(names) >= 2:
+        return operator.itemgetter(*names)
+    if len(names) == 1:
+        (name,) = names
+        return lambda config: (config[name],)
+    return lambda config: ()
+
+
 def _label_keys(sweep: Sweep, configs: Sequence[_Config]) -> tuple[str, ...]:
     if sweep.factors:
         return tuple(sweep.factors)
-    keys: list[str] = []
-    for c in configs:
-        keys.extend(k for k in c.params if k not in keys)
     if len(configs) < 2:
         return ()
-    return tuple(k for k in keys if len({repr(c.params.get(k)) for c in configs}) > 1)
+    keys = dict.fromkeys(itertools.chain.from_iterable(c.params for c in configs))
+    return tuple(k for k in keys if _varies(configs, k))
+
+
+def _varies(configs: Sequence[_Config], key: str) -> bool:
+    """Whether configs differ in ``key`` (by repr: 1 and 1.0, or 1 and True, differ)."""
+    first = repr(configs[0].params.get(key))
+    return any(repr(c.params.get(key)) != first for c in configs)
 
 
 def _label(params: Mapping[str, Any], keys: Sequence[str], fallback: str) -> str:
@@ -301,54 +386,45 @@ def _item_task(metric: str, tasks: Iterable[str], item_metric: Mapping[str, str]
     return best
 
 
-class _Scores:
-    """Scores of configs per metric, computed once per build."""
+def _config_scores(data: ResultsData, config: _Config, metric: str) -> stats.Scores | None:
+    """A config's scores on ``metric``: per-item scores, per-seed values, one number or None."""
+    finals = data.finals
+    if len(config.runs) == 1:
+        run = config.runs[0]
+        final = finals.get(run.id, {}).get(metric)
+        items = _run_items(data, run, metric, final)
+        if items is not None:
+            return items
+        seeds = run.provenance.get("seeds")
+        if isinstance(seeds, dict):
+            values = _clean(seeds.get(metric))
+            if len(values) >= 2:
+                return values
+        return None if final is None or math.isnan(final) else float(final)
+    values = _clean(finals.get(r.id, {}).get(metric) for r in config.runs)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
 
-    def __init__(self, data: ResultsData) -> None:
-        self.data = data
-        self._cache: dict[tuple[str, str], stats.Scores | None] = {}
 
-    def of(self, config: _Config, metric: str) -> stats.Scores | None:
-        key = (config.key, metric)
-        if key not in self._cache:
-            self._cache[key] = self._compute(config, metric)
-        return self._cache[key]
-
-    def _compute(self, config: _Config, metric: str) -> stats.Scores | None:
-        finals = self.data.finals
-        if len(config.runs) == 1:
-            run = config.runs[0]
-            final = finals.get(run.id, {}).get(metric)
-            items = self._items(run, metric, final)
-            if items is not None:
-                return items
-            seeds = run.provenance.get("seeds")
-            if isinstance(seeds, dict):
-                values = _clean(seeds.get(metric))
-                if len(values) >= 2:
-                    return values
-            return None if final is None or math.isnan(final) else float(final)
-        values = _clean(finals.get(r.id, {}).get(metric) for r in config.runs)
-        if not values:
+def _run_items(
+    data: ResultsData, run: Run, metric: str, final: float | None
+) -> Mapping[str, float] | None:
+    tasks = data.items.get(run.id)
+    if not tasks:
+        return None
+    item_metric = run.provenance.get("item_metric")
+    task = _item_task(metric, tasks, item_metric if isinstance(item_metric, dict) else {})
+    if task is None:
+        return None
+    scores = tasks[task]
+    if len(scores) < 2:
+        return None
+    if final is not None:
+        mean = math.fsum(scores.values()) / len(scores)
+        if abs(mean - final) > ITEM_MEAN_TOLERANCE * max(1.0, abs(final)):
             return None
-        return values[0] if len(values) == 1 else values
-
-    def _items(self, run: Run, metric: str, final: float | None) -> Mapping[str, float] | None:
-        tasks = self.data.items.get(run.id)
-        if not tasks:
-            return None
-        item_metric = run.provenance.get("item_metric")
-        task = _item_task(metric, tasks, item_metric if isinstance(item_metric, dict) else {})
-        if task is None:
-            return None
-        scores = tasks[task]
-        if len(scores) < 2:
-            return None
-        if final is not None:
-            mean = math.fsum(scores.values()) / len(scores)
-            if abs(mean - final) > ITEM_MEAN_TOLERANCE * max(1.0, abs(final)):
-                return None
-        return scores
+    return scores
 
 
 def _clean(values: Any) -> list[float]:
@@ -433,23 +509,10 @@ def _no_test(
 _SINGLE_TEMPLATE: dict[str, Any] = {}
 
 
-def _single(
-    b: float,
-    c: float,
-    metric: str,
-    baseline: str,
-    candidate: str,
-    hib: bool,
-    alpha: float,
-    spec: Mapping[str, float] | None,
-) -> Comparison:
-    """One number on each side: what stats.compare returns there, without numpy per cell.
-
-    At 10,000 configs the general path's array round trip, and even Comparison's 25-field
-    __init__, are most of the build time, so the fields are filled from a template (the
-    dataclass has no __post_init__ to skip). tests/test_results.py checks that the result
-    equals stats.compare's for single values.
-    """
+def _single_template(
+    metric: str, baseline: str, hib: bool, alpha: float, b: float
+) -> dict[str, Any]:
+    """A single-number comparison's fields but the candidate's (candidate, delta, its mean)."""
     if not _SINGLE_TEMPLATE:
         proto = Comparison(
             metric="",
@@ -476,20 +539,33 @@ def _single(
         _SINGLE_TEMPLATE.update(proto.__dict__)
     fields = dict(_SINGLE_TEMPLATE)
     fields.update(
-        metric=metric,
-        baseline=baseline,
-        candidate=candidate,
-        delta=c - b,
-        baseline_mean=b,
-        candidate_mean=c,
-        higher_is_better=hib,
-        alpha=alpha,
+        metric=metric, baseline=baseline, baseline_mean=b, higher_is_better=hib, alpha=alpha
     )
+    return fields
+
+
+def _single(
+    b: float,
+    c: float,
+    metric: str,
+    baseline: str,
+    candidate: str,
+    hib: bool,
+    alpha: float,
+    spec: Mapping[str, float] | None,
+) -> Comparison:
+    """One number on each side: what stats.compare returns there, without numpy per cell.
+
+    At 10,000 configs the general path's array round trip, and even Comparison's 25-field
+    __init__, are most of the build time, so the fields are filled from a template (the
+    dataclass has no __post_init__ to skip). tests/test_results.py checks that the result
+    equals stats.compare's for single values; _raw_comparisons inlines the same for a sweep.
+    """
+    fields = _single_template(metric, baseline, hib, alpha, b)
+    fields.update(candidate=candidate, delta=c - b, candidate_mean=c)
     if spec:
         fields["flags"] = stats.threshold_flags(c - b, c, spec, higher_is_better=hib)
-    cmp = object.__new__(Comparison)
-    cmp.__dict__.update(fields)
-    return cmp
+    return stats._make(Comparison, fields)
 
 
 def _compare(
@@ -508,7 +584,9 @@ def _compare(
     """The test without a verdict: the verdict waits for Holm across the whole view."""
     if type(b) is not float or type(c) is not float:
         b, c = _comparable(b, c)
-    if isinstance(b, float) and isinstance(c, float) and test is None:
+    if isinstance(b, float) and isinstance(c, float):
+        # No test fits one number a side: one asked for falls back to none, as stats would,
+        # and the threshold flags are the same either way.
         return _single(b, c, metric, baseline, candidate, hib, alpha, spec)
     kwargs: dict[str, Any] = dict(
         metric=metric,
@@ -532,42 +610,180 @@ def _compare(
     return stats._compare_raw(b, c, test=None, **kwargs)
 
 
-def _decide_all(raw: list[tuple[Mapping[str, Any], Comparison]]) -> list[Comparison]:
-    """Holm over every tested comparison in ``raw``, then verdicts with each sweep's thresholds.
+def _missing(
+    m: str,
+    base: _Config,
+    config: _Config,
+    b: stats.Scores | None,
+    c: stats.Scores | None,
+    hib: bool,
+    alpha: float,
+    spec: Mapping[str, float] | None,
+) -> Comparison:
+    """A side has no value on ``m``: not enough data, and why (still running?)."""
+    missing = base.key if b is None else config.key
+    running = any(not r.state.terminal for r in (base if b is None else config).runs)
+    note = f"{missing} has no {m}" + (" yet (still running)" if running else "")
+    cmp = _no_test(m, base.key, config.key, hib, alpha, note)
+    if spec and c is not None:
+        # The value is known, so a floor ("min"/"max") can still be crossed.
+        value = _collapse(c)
+        mean = value if isinstance(value, float) else math.fsum(value) / len(value)
+        flags = stats.threshold_flags(None, mean, spec, higher_is_better=hib)
+        cmp = dataclasses.replace(cmp, candidate_mean=mean, flags=flags)
+    return cmp
 
-    adjust_comparisons takes one thresholds mapping; calling it on all tested comparisons
-    once per distinct thresholds spec keeps Holm's family the whole view while each
-    comparison is judged by its own sweep's thresholds. Untested comparisons keep what they
-    were built with (their threshold flags included), except those stats built, which
-    adjust_comparisons flags as it would in any view.
+
+@dataclass(frozen=True)
+class _Raw:
+    """One sweep's comparisons on one metric before Holm, and what deciding them needs."""
+
+    cmps: list[Comparison | None]  # aligned with the sweep's configs; None at the baseline
+    tested: list[int]  # indices of those with a p-value
+    flagged: list[int]  # indices of those stats built without a test: flagged on deciding
+    span: float  # the largest |delta| or |CI bound|: half the forest plot's axis
+
+
+def _raw_comparisons(
+    prep: _SweepPrep,
+    m: str,
+    scores: Sequence[stats.Scores | None],
+    base_index: int,
+    *,
+    hib: bool,
+    alpha: float,
+    test: StatTest | None,
+    spec: Mapping[str, float] | None,
+) -> _Raw:
+    """Every config of a sweep against its baseline on ``m``, before Holm and verdicts.
+
+    The common shapes go in bulk: one number a side (no test possible) from a template, as
+    :func:`_single` does, and per-seed values through one vectorised Welch
+    (stats._compare_seeds_many). Per-item scores, and any test asked for other than Welch,
+    go one comparison at a time.
     """
-    out: list[Comparison] = [c for _, c in raw]
-    tested = [i for i, (_, c) in enumerate(raw) if c.p_value is not None]
-    groups: dict[str, tuple[Mapping[str, Any], set[int]]] = {}
-    spec_keys: dict[int, str] = {}  # sweeps with equal thresholds share one pass
-    for i, (thresholds, cmp) in enumerate(raw):
+    configs = prep.configs
+    base = configs[base_index]
+    b = scores[base_index]
+    out: list[Comparison | None] = [None] * len(configs)
+    b_flat = _collapse(b) if b is not None and not isinstance(b, Mapping) else None
+    welch = isinstance(b_flat, list) and test in (None, StatTest.WELCH_T)
+    seeds: list[int] = []
+    others: list[int] = []  # built by stats (or not enough data): checked below
+    cache = stats._BaselineCache()
+    span = 0.0
+    if type(b_flat) is float:
+        template = _single_template(m, base.key, hib, alpha, b_flat)
+        max_drop = spec.get("max_drop") if spec else None
+        bounds = bool(spec) and ("min" in spec or "max" in spec)  # type: ignore[operator]
+    make = stats._make
+    for i, c in enumerate(scores):
+        if i == base_index:
+            continue
+        if type(c) is float and type(b_flat) is float:
+            # No test fits one number a side, whatever test was asked for: as _single.
+            delta = c - b_flat
+            fields = template.copy()
+            fields["candidate"] = configs[i].key
+            fields["delta"] = delta
+            fields["candidate_mean"] = c
+            if bounds or (max_drop is not None and (-delta if hib else delta) > max_drop):
+                fields["flags"] = stats.threshold_flags(delta, c, spec, higher_is_better=hib)
+            out[i] = make(Comparison, fields)
+            if abs(delta) > span:  # a NaN never is
+                span = abs(delta)
+        elif b is None or c is None:
+            out[i] = _missing(m, base, configs[i], b, c, hib, alpha, spec)
+        elif welch and type(c) is list:
+            seeds.append(i)
+        else:
+            others.append(i)
+            out[i] = _compare(
+                b,
+                c,
+                metric=m,
+                baseline=base.key,
+                candidate=configs[i].key,
+                hib=hib,
+                alpha=alpha,
+                test=test,
+                cache=cache,
+                spec=spec,
+            )
+    if seeds:
+        bulk = stats._compare_seeds_many(
+            b_flat,  # type: ignore[arg-type]
+            [scores[i] for i in seeds],  # type: ignore[misc]
+            metric=m,
+            baseline_name=base.key,
+            candidate_names=[configs[i].key for i in seeds],
+            higher_is_better=hib,
+            alpha=alpha,
+            confidence=CONFIDENCE,
+        )
+        for i, cmp in zip(seeds, bulk, strict=True):
+            out[i] = cmp
+        others += seeds
+    tested: list[int] = []
+    flagged: list[int] = []
+    for i in sorted(others):
+        cmp = out[i]
+        assert cmp is not None
         if cmp.p_value is not None:
-            key = spec_keys.get(id(thresholds))
-            if key is None:
-                key = json.dumps(thresholds, sort_keys=True, default=repr)
-                spec_keys[id(thresholds)] = key
-            groups.setdefault(key, (thresholds, set()))[1].add(i)
+            tested.append(i)
         elif cmp.test is not StatTest.NONE or cmp.kind is not DataKind.SINGLE:
-            (decided,) = stats.adjust_comparisons([cmp], thresholds)
-            out[i] = decided
-    for thresholds, indices in groups.values():
-        decided_all = stats.adjust_comparisons([raw[i][1] for i in tested], thresholds)
-        for i, cmp in zip(tested, decided_all, strict=True):
-            if i in indices:
-                out[i] = cmp
-    return out
+            flagged.append(i)
+        for x in (cmp.ci_low, cmp.ci_high, cmp.delta):
+            if x is not None and abs(x) > span:
+                span = abs(x)
+    return _Raw(out, tested, flagged, span)
+
+
+def _decide_view(
+    raws: Sequence[tuple[_Raw, Mapping[str, float] | None]],
+) -> tuple[list[list[Comparison | None]], int]:
+    """Holm over every tested comparison of the view, then verdicts with each one's spec.
+
+    ``raws`` holds, per (sweep, metric) of the view, its raw comparisons and the sweep's
+    threshold spec for that metric: Holm's family is the whole view while each comparison is
+    judged by its own sweep's thresholds. Untested comparisons keep what they were built
+    with (their flags included), except those stats built (too few seeds or items), which
+    get flagged as they would in any view. Returns the decided lists and the family size.
+    """
+    decided: list[list[Comparison | None]] = []
+    tested: list[tuple[int, int]] = []
+    pvalues: list[float] = []
+    family = 0
+    decide = stats._decide
+    for j, (raw, spec) in enumerate(raws):
+        cmps = raw.cmps
+        out = list(cmps) if raw.tested or raw.flagged else cmps
+        decided.append(out)
+        for i in raw.flagged:
+            out[i] = decide(cmps[i], None, spec)  # type: ignore[arg-type]
+        for i in raw.tested:
+            p = cmps[i].p_value  # type: ignore[union-attr]
+            family += 1
+            if math.isnan(p):  # type: ignore[arg-type]  # holm_correct leaves a NaN out
+                out[i] = decide(cmps[i], None, spec)  # type: ignore[arg-type]
+            else:
+                tested.append((j, i))
+                pvalues.append(p)  # type: ignore[arg-type]
+    if tested:
+        adjusted = stats.holm_correct_array(pvalues).tolist()
+        for (j, i), p in zip(tested, adjusted, strict=True):
+            decided[j][i] = decide(raws[j][0].cmps[i], p, raws[j][1])  # type: ignore[arg-type]
+    return decided, family
 
 
 # --------------------------------------------------------------------------- effects
 
 
 def _effects(
-    sweep: Sweep, configs: Sequence[_Config], metric: str, scores: _Scores
+    sweep: Sweep,
+    configs: Sequence[_Config],
+    metric: str,
+    scores: Sequence[stats.Scores | None],
 ) -> EffectsResult:
     factors = tuple(sweep.factors)
 
@@ -586,7 +802,7 @@ def _effects(
     for cell in cells:
         found: list[stats.Scores] = []
         for index in cell:
-            s = scores.of(configs[index], metric)
+            s = scores[index]
             if s is None:
                 return none(f"incomplete design: no {metric} for {configs[index].key} yet")
             found.append(s)
@@ -630,17 +846,23 @@ def _effects(
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """No cyclic GC while the matrix is built.
+    """No cyclic GC while the matrix is built, and none of its objects scanned as young after.
 
     Building allocates tens of thousands of small objects at 10,000 configs, which sets off
     collections that rescan the whole snapshot (a quarter of the build time). Nothing built
-    here is cyclic garbage, so postponing the collector for the build loses nothing.
+    here is cyclic garbage, so postponing the collector for the build loses nothing. Merely
+    re-enabling it would pay the same scan at once (30 to 70 ms after each build, on the
+    event loop if it is the next to allocate): gc.freeze() then gc.unfreeze() moves what
+    survives straight to the oldest generation, whose (rare) full collections still find
+    any cycle among it. Garbage is freed by reference counting as ever.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
+        gc.unfreeze()
         if was_enabled:
             gc.enable()
 
@@ -668,6 +890,135 @@ def build_matrix(
         return _build_matrix(data, sweep, metric, all_metrics, baselines, test, alpha)
 
 
+@dataclass
+class _SweepPrep:
+    """One sweep of a snapshot, ready for any view: what does not depend on metric or
+    baseline, computed once per snapshot (see _Memo)."""
+
+    sweep: Sweep
+    runs: list[Run]  # in the snapshot's order
+    configs: list[_Config]
+    label_keys: tuple[str, ...]
+    names: set[str]  # every metric some run of the sweep has
+    owner: dict[str, str]  # run id -> key of its config
+    marked: str | None  # first config with a run an importer marked as the baseline
+    statics: list[dict[str, Any]]  # per config: the ConfigResult fields no view changes
+    plain: list[bool]  # per config: one run, its one final number is all there is
+
+    @property
+    def name(self) -> str:
+        return self.sweep.name
+
+
+def _runs_by_sweep(data: ResultsData) -> dict[str | None, list[Run]]:
+    out: dict[str | None, list[Run]] = {}
+    for run in data.runs:
+        out.setdefault(run.spec.sweep, []).append(run)
+    return out
+
+
+def _sweep_prep(data: ResultsData, sweep: Sweep) -> _SweepPrep:
+    runs = data.memo.fixed(("runs",), lambda: _runs_by_sweep(data)).get(sweep.name, [])
+    configs = _group_configs(runs)
+    label_keys = _label_keys(sweep, configs)
+    finals, items = data.finals, data.items
+    empty: Mapping[str, float] = {}
+    names: set[str] = set().union(*(finals.get(r.id, empty) for r in runs))
+    owner = {r.id: c.key for c in configs for r in c.runs}
+    marks = {owner[r.id] for r in runs if r.provenance.get("is_baseline") is True}
+    marked = next((c.key for c in configs if c.key in marks), None) if marks else None
+    statics: list[dict[str, Any]] = []
+    plain: list[bool] = []
+    name = sweep.name
+    for c in configs:
+        key, runs_c = c.key, c.runs
+        first = runs_c[0]
+        prov = first.provenance
+        single = len(runs_c) == 1
+        plain.append(
+            single
+            and not (items and items.get(key))
+            and not (
+                prov
+                and (
+                    isinstance(prov.get("seeds"), dict)
+                    or isinstance(prov.get("metric_stderr"), dict)
+                )
+            )
+        )
+        statics.append(
+            {
+                "sweep": name,
+                "key": key,
+                "run_ids": (key,) if single else tuple([r.id for r in runs_c]),
+                "params": c.params,
+                "label_keys": label_keys,
+                "state": str(first.state) if single else _state(runs_c),
+                # A run without metrics gets a dict of its own: run_values are the caller's.
+                "run_values": (
+                    (finals.get(key) or {},)
+                    if single
+                    else tuple([finals.get(r.id) or {} for r in runs_c])
+                ),
+            }
+        )
+    return _SweepPrep(sweep, runs, configs, label_keys, names, owner, marked, statics, plain)
+
+
+def _scores_and_summaries(
+    data: ResultsData, prep: _SweepPrep, metric: str
+) -> tuple[list[stats.Scores | None], list[ScoreSummary | None]]:
+    """Every config's scores on ``metric`` and their value with its CI, in bulk.
+
+    The common shapes skip the general code: a plain single run is a dict lookup and a
+    summary from a template; per-seed values are summarised together (stats.summarize_many).
+    """
+    finals = data.finals
+    empty: Mapping[str, float] = {}
+    nan = math.nan
+    scores: list[stats.Scores | None] = []
+    summaries: list[ScoreSummary | None] = []
+    seeds: list[int] = []
+    for i, config in enumerate(prep.configs):
+        if prep.plain[i]:
+            v = finals.get(config.key, empty).get(metric)
+            if v is None or math.isnan(v):
+                scores.append(None)
+                summaries.append(None)
+                continue
+            value = float(v)
+            scores.append(value)
+            summaries.append(
+                stats._make(
+                    ScoreSummary,
+                    {
+                        "mean": value,
+                        "se": nan,
+                        "ci_low": nan,
+                        "ci_high": nan,
+                        "n": 1,
+                        "method": "none",
+                    },
+                )
+            )
+            continue
+        s = _config_scores(data, config, metric)
+        scores.append(s)
+        if type(s) is list:
+            seeds.append(i)
+            summaries.append(None)
+        else:
+            summaries.append(_summary(config, metric, s))
+    if seeds:
+        for i, summary in zip(
+            seeds,
+            stats.summarize_many([scores[i] for i in seeds], CONFIDENCE),
+            strict=True,  # type: ignore[misc]
+        ):
+            summaries[i] = summary
+    return scores, summaries
+
+
 def _build_matrix(
     data: ResultsData,
     sweep: str | None,
@@ -680,18 +1031,14 @@ def _build_matrix(
     known = [s.name for s in data.sweeps]
     if sweep is not None and sweep not in known:
         raise ResultsError(_unknown("sweep", sweep, known))
-    shown = [s for s in data.sweeps if sweep is None or s.name == sweep]
-    runs_by_sweep: dict[str, list[Run]] = {s.name: [] for s in shown}
-    for run in data.runs:
-        if run.spec.sweep in runs_by_sweep:
-            runs_by_sweep[run.spec.sweep].append(run)
-    configs_by_sweep = {name: _group_configs(runs) for name, runs in runs_by_sweep.items()}
+    memo = data.memo
+    shown_sweeps = [s for s in data.sweeps if sweep is None or s.name == sweep]
+    shown = [memo.fixed(("sweep", s.name), lambda s=s: _sweep_prep(data, s)) for s in shown_sweeps]
 
     names: set[str] = set()
-    for runs in runs_by_sweep.values():
-        for run in runs:
-            names.update(data.finals.get(run.id, ()))
-    metrics = metric_order(names, (s.primary_metric for s in shown))
+    for prep in shown:
+        names |= prep.names
+    metrics, hib = memo.fixed(("scope", sweep), lambda: _scope(shown, names))
     wanted = [metric] if isinstance(metric, str) else list(metric or ())
     for m in wanted:
         if m not in names:
@@ -704,104 +1051,104 @@ def _build_matrix(
     else:
         compared = metrics[:1]
 
-    hib = _directions(data, runs_by_sweep, metrics)
     overrides = dict(baselines or {})
-    baseline_keys = {
-        s.name: _baseline(s, configs_by_sweep[s.name], overrides.get(s.name)) for s in shown
-    }
+    baseline_keys = {prep.name: _baseline(prep, overrides.get(prep.name)) for prep in shown}
     for name, run_id in overrides.items():
-        if name in runs_by_sweep and baseline_keys.get(name) is None:
+        if name in baseline_keys and baseline_keys.get(name) is None:
             raise ResultsError(f"no run {run_id!r} in sweep {name!r}")
     chosen_test = StatTest(test) if test is not None else None
     specs: dict[tuple[str, str], Mapping[str, float] | None] = {}
-    for s in shown:
+    for prep in shown:
         for m in compared:
             try:
-                specs[(s.name, m)] = stats.threshold_for(m, s.thresholds)
+                specs[(prep.name, m)] = stats.threshold_for(m, prep.sweep.thresholds)
             except ValueError as exc:
-                raise ResultsError(f"sweep {s.name}: {exc}") from None
+                raise ResultsError(f"sweep {prep.name}: {exc}") from None
 
-    scores = _Scores(data)
-    raw: list[tuple[Mapping[str, Any], Comparison]] = []
-    where: list[tuple[str, str, str]] = []  # (sweep, config key, metric) of each raw entry
-    for s in shown:
-        configs = configs_by_sweep[s.name]
-        base_key = baseline_keys[s.name]
-        base = next((c for c in configs if c.key == base_key), None)
-        if base is None:
+    def per_metric(prep: _SweepPrep, m: str) -> tuple[list[Any], list[ScoreSummary | None]]:
+        return memo.lru(  # type: ignore[no-any-return]
+            ("metric", prep.name, m),
+            len(prep.configs),
+            lambda: _scores_and_summaries(data, prep, m),
+        )
+
+    raws: list[tuple[_Raw, Mapping[str, float] | None]] = []
+    where: list[tuple[int, str]] = []  # (index into shown, metric) of each entry of raws
+    for k, prep in enumerate(shown):
+        base_key = baseline_keys[prep.name]
+        base_index = next((i for i, c in enumerate(prep.configs) if c.key == base_key), None)
+        if base_index is None:
             continue
         for m in compared:
-            cache = stats._BaselineCache()
-            spec = specs[(s.name, m)]
-            b = scores.of(base, m)
-            for config in configs:
-                if config is base:
-                    continue
-                c = scores.of(config, m)
-                if b is None or c is None:
-                    missing = base.key if b is None else config.key
-                    running = any(
-                        not r.state.terminal for r in (base if b is None else config).runs
-                    )
-                    note = f"{missing} has no {m}" + (" yet (still running)" if running else "")
-                    cmp = _no_test(m, base.key, config.key, hib[m], alpha, note)
-                    if spec and c is not None:
-                        # The value is known, so a floor ("min"/"max") can still be crossed.
-                        value = _collapse(c)
-                        mean = value if isinstance(value, float) else math.fsum(value) / len(value)
-                        flags = stats.threshold_flags(None, mean, spec, higher_is_better=hib[m])
-                        cmp = dataclasses.replace(cmp, candidate_mean=mean, flags=flags)
-                else:
-                    cmp = _compare(
-                        b,
-                        c,
-                        metric=m,
-                        baseline=base.key,
-                        candidate=config.key,
-                        hib=hib[m],
-                        alpha=alpha,
-                        test=chosen_test,
-                        cache=cache,
-                        spec=spec,
-                    )
-                raw.append((s.thresholds, cmp))
-                where.append((s.name, config.key, m))
-    decided = _decide_all(raw)
-    by_config: dict[tuple[str, str], dict[str, Comparison]] = {}
-    for (sweep_name, key, m), cmp in zip(where, decided, strict=True):
-        by_config.setdefault((sweep_name, key), {})[m] = cmp
+            spec = specs[(prep.name, m)]
+
+            def compute(
+                prep: _SweepPrep = prep, m: str = m, spec: Any = spec, base_index: int = base_index
+            ) -> Any:
+                return _raw_comparisons(
+                    prep,
+                    m,
+                    per_metric(prep, m)[0],
+                    base_index,
+                    hib=hib[m],
+                    alpha=alpha,
+                    test=chosen_test,
+                    spec=spec,
+                )
+
+            # Which way is better can differ by view (an importer's record in another sweep).
+            key = ("raw", prep.name, m, base_key, hib[m], chosen_test, alpha)
+            raws.append((memo.lru(key, len(prep.configs), compute), spec))
+            where.append((k, m))
+    decided, family_size = _decide_view(raws)
+    by_sweep: dict[int, list[tuple[str, list[Comparison | None]]]] = {}
+    spans: dict[int, dict[str, float]] = {}
+    for (k, m), cmps, (raw, _) in zip(where, decided, raws, strict=True):
+        by_sweep.setdefault(k, []).append((m, cmps))
+        spans.setdefault(k, {})[m] = raw.span
 
     groups: list[SweepResults] = []
-    for s in shown:
-        configs = configs_by_sweep[s.name]
-        label_keys = _label_keys(s, configs)
-        results = tuple(
-            ConfigResult(
-                sweep=s.name,
-                key=c.key,
-                run_ids=(c.key,) if len(c.runs) == 1 else tuple(r.id for r in c.runs),
-                params=c.params,
-                label_keys=label_keys,
-                state=_state(c.runs),
-                is_baseline=c.key == baseline_keys[s.name],
-                run_values=tuple(data.finals.get(r.id, {}) for r in c.runs),
-                summaries={
-                    m: summary
-                    for m in compared
-                    if (summary := _summary(c, m, scores.of(c, m))) is not None
-                },
-                comparisons=by_config.get((s.name, c.key), {}),
+    for k, prep in enumerate(shown):
+        base_key = baseline_keys[prep.name]
+        columns = by_sweep.get(k, [])
+        sums = [(m, per_metric(prep, m)[1]) for m in compared]
+        results: list[ConfigResult] = []
+        make = stats._make
+        if len(compared) == 1 and len(columns) <= 1:  # the TUI's view: one metric, in bulk
+            (m,) = compared
+            only_sums = sums[0][1]
+            only_cmps = columns[0][1] if columns else [None] * len(prep.statics)
+            for static, summary, cmp in zip(prep.statics, only_sums, only_cmps, strict=True):
+                fields = static.copy()
+                fields["is_baseline"] = static["key"] == base_key
+                fields["summaries"] = {} if summary is None else {m: summary}
+                fields["comparisons"] = {} if cmp is None else {m: cmp}
+                results.append(make(ConfigResult, fields))
+        else:
+            for i, static in enumerate(prep.statics):
+                fields = static.copy()
+                fields["is_baseline"] = static["key"] == base_key
+                fields["summaries"] = {m: s[i] for m, s in sums if s[i] is not None}
+                fields["comparisons"] = {m: c[i] for m, c in columns if c[i] is not None}
+                results.append(make(ConfigResult, fields))
+        effects = {
+            m: memo.lru(
+                ("effects", prep.name, m),
+                1,
+                lambda prep=prep, m=m: _effects(
+                    prep.sweep, prep.configs, m, per_metric(prep, m)[0]
+                ),
             )
-            for c in configs
-        )
-        effects = {m: _effects(s, configs, m, scores) for m in compared}
+            for m in compared
+        }
         groups.append(
             SweepResults(
-                sweep=s,
-                baseline=baseline_keys[s.name],
-                label_keys=label_keys,
-                configs=results,
+                sweep=prep.sweep,
+                baseline=base_key,
+                label_keys=prep.label_keys,
+                configs=tuple(results),
                 effects=effects,
+                spans=spans.get(k, {}),
             )
         )
     return ResultsMatrix(
@@ -809,12 +1156,18 @@ def _build_matrix(
         metrics=metrics,
         compared=compared,
         higher_is_better=hib,
-        family_size=sum(1 for c in decided if c.p_value is not None),
+        family_size=family_size,
         scope=sweep,
         all_sweeps=tuple(known),
         alpha=alpha,
         baselines=overrides,
     )
+
+
+def _scope(shown: Sequence[_SweepPrep], names: set[str]) -> tuple[tuple[str, ...], dict[str, bool]]:
+    """The metrics of a view, display order, and which way each is better."""
+    metrics = metric_order(names, (prep.sweep.primary_metric for prep in shown))
+    return metrics, _directions([prep.runs for prep in shown], metrics)
 
 
 def _mean_values(run_values: Sequence[Mapping[str, float]]) -> Mapping[str, float]:
@@ -828,12 +1181,10 @@ def _mean_values(run_values: Sequence[Mapping[str, float]]) -> Mapping[str, floa
     return {name: math.fsum(v) / len(v) for name, v in sums.items()}
 
 
-def _directions(
-    data: ResultsData, runs_by_sweep: Mapping[str, Sequence[Run]], metrics: Sequence[str]
-) -> dict[str, bool]:
+def _directions(runs_by_sweep: Iterable[Sequence[Run]], metrics: Sequence[str]) -> dict[str, bool]:
     """Higher-is-better per metric: what an importer recorded, else a guess from the name."""
     recorded: dict[str, bool] = {}
-    for runs in runs_by_sweep.values():
+    for runs in runs_by_sweep:
         for run in runs:
             hib = run.provenance.get("higher_is_better")
             if isinstance(hib, dict):
@@ -847,26 +1198,16 @@ def _directions(
     return out
 
 
-def _baseline(sweep: Sweep, configs: Sequence[_Config], override: str | None) -> str | None:
+def _baseline(prep: _SweepPrep, override: str | None) -> str | None:
     """Key of the baseline config: the override, the sweep's, an importer's mark, the first."""
-
-    def owner(run_id: str | None) -> str | None:
-        if run_id is None:
-            return None
-        for c in configs:
-            if c.key == run_id or any(r.id == run_id for r in c.runs):
-                return c.key
-        return None
-
     if override is not None:
-        return owner(override)
-    found = owner(sweep.baseline)
+        return prep.owner.get(override)
+    found = prep.owner.get(prep.sweep.baseline) if prep.sweep.baseline is not None else None
     if found is not None:
         return found
-    for c in configs:
-        if any(r.provenance.get("is_baseline") is True for r in c.runs):
-            return c.key
-    return configs[0].key if configs else None
+    if prep.marked is not None:
+        return prep.marked
+    return prep.configs[0].key if prep.configs else None
 
 
 def results_matrix(

@@ -2,7 +2,7 @@
 
 :func:`build_triage` gathers it from the store (runs, results, GPU samples) and the runs' log
 tails; :func:`render_triage` prints it with rich. Core, no Textual: the CLI prints it and the
-app can show the same report.
+app shows the same report over the cockpit (widgets/triage.py), at start-up when it has news.
 
 - "Since the last look" is a time kept in the settings table (:data:`LAST_LOOK_KEY`),
   moved to now each time the report is shown (unless asked not to); the first report looks
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cockpit.models import HostKind, Run, RunState
-from cockpit.results import ResultsError, build_matrix, load_results_data
+from cockpit.results import ResultsData, ResultsError, build_matrix, load_results_data
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -99,6 +99,12 @@ class TriageReport:
     results: tuple[TriageResult, ...]
     thresholds_crossed: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def news(self) -> bool:
+        """Whether anything happened worth opening on: runs that finished or failed, new
+        verdicts, thresholds crossed (a run still going is not news)."""
+        return bool(self.finished or self.failed or self.results or self.thresholds_crossed)
 
 
 # --------------------------------------------------------------------------- reasons
@@ -231,8 +237,15 @@ def build_triage(
     since: float | None = None,
     now: float | None = None,
     logs: Callable[[Run], list[str]] | None = None,
+    data: ResultsData | None = None,
+    first_since: float | None = None,
 ) -> TriageReport:
-    """The report for runs that ended in [since, now]; ``since`` defaults to the last look."""
+    """The report for runs that ended in [since, now]; ``since`` defaults to the last look.
+
+    ``data``: a results snapshot already read (the app's), so the verdicts need not read
+    the store again. ``first_since``: where a first report (no last look yet) starts instead
+    of DEFAULT_WINDOW_S back, e.g. the start of the demo's night of runs.
+    """
     until = time.time() if now is None else now
     if since is not None:
         source = "--since"
@@ -240,6 +253,8 @@ def build_triage(
         last = store.get_setting(LAST_LOOK_KEY)
         if isinstance(last, int | float) and last < until:
             since, source = float(last), "last look"
+        elif first_since is not None and first_since < until:
+            since, source = first_since, "first look"
         else:
             since, source = until - DEFAULT_WINDOW_S, "default window"
     logs = logs or log_finder(store)
@@ -268,7 +283,7 @@ def build_triage(
     if rows:
         observed = sum(r["observed_s"] or 0.0 for r in rows) / 3600.0
         idle = sum(r["idle_s"] or 0.0 for r in rows) / 3600.0
-    results, crossed, notes = _new_results(store, finished)
+    results, crossed, notes = _new_results(store, finished, data)
     return TriageReport(
         since=since,
         until=until,
@@ -287,7 +302,7 @@ def build_triage(
 
 
 def _new_results(
-    store: Store, finished: Sequence[RunOutcome]
+    store: Store, finished: Sequence[RunOutcome], data: ResultsData | None = None
 ) -> tuple[list[TriageResult], list[str], list[str]]:
     new_runs: dict[str, set[str]] = {}
     for outcome in finished:
@@ -295,7 +310,8 @@ def _new_results(
             new_runs.setdefault(outcome.sweep, set()).add(outcome.run_id)
     if not new_runs:
         return [], [], []
-    data = load_results_data(store)
+    if data is None:
+        data = load_results_data(store)
     results: list[TriageResult] = []
     crossed: list[str] = []
     notes: list[str] = []

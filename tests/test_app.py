@@ -21,7 +21,9 @@ SIZE = (80, 24)
 
 
 def demo_app(store: Store, replay_s: float = 600.0) -> CockpitApp:
-    return CockpitApp(store, demo=DemoWiring.create(duration_s=replay_s))
+    # Keys are pressed from the first frame on: no morning triage over the cockpit
+    # (tests/test_app_triage.py has that).
+    return CockpitApp(store, demo=DemoWiring.create(duration_s=replay_s), open_triage=False)
 
 
 def table(app: CockpitApp, selector: str) -> DataTable[object]:
@@ -83,7 +85,9 @@ async def test_gpu_pane_moves_and_idle_view_filters(store: Store) -> None:
 async def test_a_log_is_replayed_live(store: Store) -> None:
     # The replay follows a clock the test moves, so what is visible when is exact.
     now = [1_000.0]
-    app = CockpitApp(store, demo=DemoWiring.create(duration_s=100.0, clock=lambda: now[0]))
+    app = CockpitApp(
+        store, demo=DemoWiring.create(duration_s=100.0, clock=lambda: now[0]), open_triage=False
+    )
     live = "doe-r64-cosine-wd0.2"
     total = sum(1 for _ in (sample_runs_dir() / "runs" / live / "out.log").open())
     async with app.run_test(size=SIZE) as pilot:
@@ -168,7 +172,12 @@ async def test_theme_choice_survives_a_restart(tmp_path: Path) -> None:
     store.close()
 
     reopened = Store.open(path)
-    app = CockpitApp(reopened, demo=DemoWiring.create(), theme=reopened.get_setting("ui.theme"))
+    app = CockpitApp(
+        reopened,
+        demo=DemoWiring.create(),
+        theme=reopened.get_setting("ui.theme"),
+        open_triage=False,
+    )
     async with app.run_test(size=SIZE):
         await app.loaded.wait()
         assert app.theme == "cockpit-high-contrast"

@@ -23,7 +23,7 @@ SIZE = (80, 24)
 
 
 def demo_app(store: Store) -> CockpitApp:
-    return CockpitApp(store, demo=DemoWiring.create(duration_s=600.0))
+    return CockpitApp(store, demo=DemoWiring.create(duration_s=600.0), open_triage=False)
 
 
 def results(app: App[None]) -> WindowedTable:
@@ -174,3 +174,17 @@ async def test_a_long_sweep_is_windowed_and_the_cursor_slides_through_it() -> No
         assert table.cursor_key() == key
         await pilot.press("slash", "c", "0", "0", "9", "9", "enter")
         await wait_until(lambda: table.total == 10)  # c00990 .. c00999
+
+
+async def test_a_taller_terminal_holds_more_rows_in_the_window() -> None:
+    matrix = build_matrix(many_configs(1000))
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.pane.show_results(matrix)
+        table = app.pane.table
+        table.focus()
+        await pilot.press("down", "down")
+        assert table.row_count == WINDOW_ROWS
+        await pilot.resize_terminal(80, 70)
+        await wait_until(lambda: table.row_count == 2 * table.size.height > WINDOW_ROWS)
+        assert table.cursor_key() == "c00002"  # the cursor stays on its config

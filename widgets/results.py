@@ -32,8 +32,10 @@ if TYPE_CHECKING:  # the pane draws core objects; it never imports core code at 
     from cockpit.results import ConfigResult, EffectsResult, ResultsMatrix, SweepResults
     from cockpit.stats import Comparison, ScoreSummary
 
-# Five screens at 80x24: sliding costs one refill of this many rows, each cell measured.
-WINDOW_ROWS = 80
+# Rows the table holds at least: two screens and more at 80x24 (twice its height on a taller
+# one). Sliding costs one refill of this many rows, and so does the first paint of a view,
+# each cell measured: 80 rows cost a third more time to first paint than 48 do.
+WINDOW_ROWS = 48
 # Verdict text as stats says it, and how it looks. Plain strings: the pane does not import
 # cockpit.stats at run time.
 VERDICT_STYLE = {
@@ -144,8 +146,9 @@ class WindowedTable(DataTable[object]):
     """A DataTable that holds a window of a long row list and slides it with the cursor.
 
     The DataTable measures every cell it is given (about a millisecond per ten rows), so
-    10,000 rows would cost seconds; the window keeps that at WINDOW_ROWS rows whatever the
-    length. Keyboard movement past either end of the window slides it.
+    10,000 rows would cost seconds; the window keeps that at WINDOW_ROWS rows (or twice the
+    table's height, when that is more) whatever the length. Keyboard movement past either
+    end of the window slides it.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -186,11 +189,12 @@ class WindowedTable(DataTable[object]):
         total = self.total
         target = max(0, min(target, total - 1)) if total else 0
         start = self._start
-        if not start <= target < start + WINDOW_ROWS or start >= total:
-            start = max(0, min(target - WINDOW_ROWS // 2, total - WINDOW_ROWS))
+        rows = self.window_rows
+        if not start <= target < start + rows or start >= total:
+            start = max(0, min(target - rows // 2, total - rows))
         self._start = start
         self.clear()
-        for i in range(start, min(total, start + WINDOW_ROWS)):
+        for i in range(start, min(total, start + rows)):
             self.add_row(*self._render(i), key=self._keys[i])
         if total:
             self.move_cursor(row=target - start, animate=False)
@@ -200,8 +204,22 @@ class WindowedTable(DataTable[object]):
             return None
         return self._keys[min(self.absolute_row, self.total - 1)]
 
+    @property
+    def window_rows(self) -> int:
+        return max(WINDOW_ROWS, 2 * self.size.height)
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the rows do not all fit in the window (the title then says which show)."""
+        return self.total > self.window_rows
+
+    def on_resize(self) -> None:
+        # Taller now than the window allows for: hold more rows, so none is left blank.
+        if self.windowed and self.row_count < self.window_rows:
+            self._show(self.absolute_row)
+
     def _slide(self, target: int) -> bool:
-        if self.total <= WINDOW_ROWS or not 0 <= target < self.total:
+        if not self.windowed or not 0 <= target < self.total:
             return False
         if self._start <= target < self._start + self.row_count:
             return False
@@ -459,11 +477,11 @@ class ResultsPane(Vertical):
         title.append(f"  Holm m={matrix.family_size}", style="dim")
         if self.sort:
             title.append(f"  sort: {self.sort_name()}", style="dim")
-        shown = sum(1 for r in self.rows if r.config is not None)
-        total = sum(len(g.configs) for g in matrix.sweeps)
-        if self.filter_text:
+        if self.filter_text:  # counted here only: the title is redrawn on every cursor move
+            shown = sum(1 for r in self.rows if r.config is not None)
+            total = sum(len(g.configs) for g in matrix.sweeps)
             title.append(f"  /{self.filter_text} {shown}/{total}", style="yellow")
-        if self.table.total > WINDOW_ROWS:
+        if self.table.windowed:
             start = self.table.window_start
             title.append(f"  rows {start + 1}-{start + self.table.row_count} of {len(self.rows)}")
         self.title_line.update(title)
@@ -493,7 +511,7 @@ class ResultsPane(Vertical):
     @on(DataTable.RowHighlighted, "#results-table")
     def _on_highlight(self, event: DataTable.RowHighlighted) -> None:
         self._update_note()
-        if self.table.total > WINDOW_ROWS:
+        if self.table.windowed:
             self._update_title()
 
     # -- keys ----------------------------------------------------------------------
@@ -733,6 +751,9 @@ def _delta_scale(group: SweepResults, metric: str | None) -> float:
     """Half-width of the forest-plot axis: the widest CI bound (or delta) in the sweep."""
     if metric is None:
         return 0.0
+    span = group.spans.get(metric)
+    if span is not None:  # worked out with the comparisons, in the core's thread
+        return span
     largest = 0.0
     for c in group.configs:
         cmp = c.comparisons.get(metric)

@@ -9,11 +9,13 @@ largest matrix), and 2,000 configs x 5 seeds over 10 sweeps (Welch tests and Hol
 2,000 comparisons). For each it times
 
 - load: reading the store into a ResultsData snapshot (what the app does on a reload);
-- build: the statistics, build_matrix, in a thread (core; every test, CI and Holm);
-- draw: ResultsPane.show_results up to the first painted frame. The pane draws only, so
-  "pane ready after data load" is this number (the <= 300 ms target);
-- ready: build + draw, what the user waits for after a reload;
-- a metric switch (`m`: rebuild + redraw) and a sort (`s`: redraw only);
+- build: the statistics, build_matrix, in a thread (core; every test, CI and Holm), on a
+  fresh copy of the snapshot each time, so nothing a previous build cached is reused;
+- draw: ResultsPane.show_results up to the first painted frame. The pane draws only;
+- ready: build + draw, what the user waits for after a reload (the <= 300 ms target);
+- a metric switch (`m`: rebuild + redraw, on a metric not shown before, so what the
+  snapshot caches per sweep is reused but nothing per metric), a baseline switch (`b`:
+  the same metric against another baseline) and a sort (`s`: redraw only);
 
 and, in the same run, a baseline: a bare Textual DataTable given the same 10,000 rows as
 plain strings and painted once, which is what a naive pane would do. Ratios are against it.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import random
 import sys
 import tempfile
@@ -102,10 +105,12 @@ async def time_pane(data: ResultsData, repeat: int) -> dict[str, float]:
 
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.pane
-        for _ in range(repeat):
+        for r in range(repeat):
             pane.matrix = None
+            matrix = switched = None  # the last views are freed here, not in what is timed
+            fresh = dataclasses.replace(data)  # a new snapshot: nothing cached
             start = time.perf_counter()
-            matrix = await asyncio.to_thread(build_matrix, data)
+            matrix = await asyncio.to_thread(build_matrix, fresh)
             built = time.perf_counter()
             pane.show_results(matrix)
             await pilot.pause()
@@ -114,12 +119,23 @@ async def time_pane(data: ResultsData, repeat: int) -> dict[str, float]:
             keep("draw", done - built)
             keep("ready", done - start)
 
-            other = matrix.metrics[1]
+            other = matrix.metrics[1 + r % (len(matrix.metrics) - 1)]
             start = time.perf_counter()
-            switched = await asyncio.to_thread(build_matrix, data, metric=other)
+            switched = await asyncio.to_thread(build_matrix, fresh, metric=other)
             pane.show_results(switched)
             await pilot.pause()
             keep("metric switch", time.perf_counter() - start)
+
+            group = switched.sweeps[0]
+            target = group.configs[1 + r].key
+            start = time.perf_counter()
+            rebased = await asyncio.to_thread(
+                build_matrix, fresh, metric=other, baselines={group.name: target}
+            )
+            pane.show_results(rebased)
+            await pilot.pause()
+            keep("baseline switch", time.perf_counter() - start)
+            rebased = None
 
             start = time.perf_counter()
             await pilot.press("s")
@@ -165,16 +181,15 @@ def scenario(name: str, n_runs: int, n_metrics: int, seeds: int, sweeps: int, re
     n_configs = n_runs // seeds
     print(f"\n{name}: {len(data.runs):,} runs x {n_metrics} metrics, {n_configs:,} configs")
     print(f"  load from SQLite        {load * 1000:8.1f} ms")
-    for key in ("build", "draw", "ready", "metric switch", "sort"):
+    for key in ("build", "draw", "ready", "metric switch", "baseline switch", "sort"):
         print(f"  {key:<22}  {pane[key] * 1000:8.1f} ms")
     print(f"  baseline: bare DataTable with all rows {bare * 1000:8.1f} ms")
     print(f"  ratio pane ready / baseline            {pane['ready'] / bare:8.2f}")
-    ok = pane["draw"] <= TARGET_S
+    ok = pane["ready"] <= TARGET_S
     print(
-        f"  target: pane drawn <= {TARGET_S * 1000:.0f} ms after load: {'met' if ok else 'MISSED'}"
+        f"  target: stats + pane ready <= {TARGET_S * 1000:.0f} ms after load: "
+        f"{'met' if ok else 'MISSED'}"
     )
-    both = pane["ready"] <= TARGET_S
-    print(f"          stats + pane <= {TARGET_S * 1000:.0f} ms: {'met' if both else 'missed'}")
     return ok
 
 
