@@ -100,7 +100,7 @@ class SimulatedGpuSource:
         self, host: SimulatedHost, index: int, now: float, proc: GpuProcess | None
     ) -> GpuSample:
         key = (host.name, index)
-        target = 92.0 if proc else 0.0
+        target = 86.0 if proc else 0.0  # below 100 so the walk is rarely clipped flat
         prev = self._util.get(key, target)
         # Mean-reverting walk with a slow wave: data-loader stalls make real curves jagged.
         wave = 6.0 * math.sin(now / 7.0 + index) if proc else 0.0

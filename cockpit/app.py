@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -40,18 +40,8 @@ from cockpit.demo import (
 from cockpit.gpu_history import GpuHistoryDownsampler
 from cockpit.models import Command, GpuProcess, Host, HostKind, HostSnapshot, Run
 from cockpit.paper import version_diff
-from cockpit.results import (
-    ConfigResult,
-    ResultsData,
-    ResultsError,
-    ResultsMatrix,
-    SweepResults,
-    build_matrix,
-    load_results_data,
-)
 from cockpit.runs import RunCommandHandler
 from cockpit.store import Store
-from cockpit.triage import build_triage, mark_looked
 from widgets.commands import CommandsPane
 from widgets.dialogs import BindingRow, ConfirmScreen, HelpScreen
 from widgets.gpu import GpuPane
@@ -60,6 +50,10 @@ from widgets.paper import PaperPane
 from widgets.results import ResultDetail, ResultDetailScreen, ResultsPane
 from widgets.runs import RunsPane
 from widgets.triage import TriageScreen
+
+if TYPE_CHECKING:
+    # Statistics (and with them scipy) load on first use, in a worker, never at start-up.
+    from cockpit.results import ConfigResult, ResultsData, ResultsMatrix, SweepResults
 
 DEFAULT_THEME = "cockpit-dark"
 THEME_SETTING = "ui.theme"
@@ -184,7 +178,6 @@ class CockpitApp(App[None]):
         self.paper_pane = PaperPane(id="paper-pane")
         self.commands_pane = CommandsPane(id="commands-pane")
         yield Header()
-        initial = "runs" if self.demo else "gpus"
         panes = {
             "ideas": self.ideas_pane,
             "gpus": self.gpu_pane,
@@ -193,12 +186,12 @@ class CockpitApp(App[None]):
             "paper": self.paper_pane,
             "commands": self.commands_pane,
         }
-        with TabbedContent(initial=initial, id="panes"):
+        with TabbedContent(initial="runs" if self.demo else "gpus", id="panes"):
             for pane_id, title, key in PANES:
                 with TabPane(f"{key} {title}", id=pane_id):
-                    # Hidden panes mount after the first frame is painted: start-up cost
-                    # is the visible pane's alone.
-                    yield panes[pane_id] if pane_id == initial else Lazy(panes[pane_id])
+                    # Every pane mounts just after the first frame is painted: the cockpit's
+                    # frame shows at once and fills in as the data arrives.
+                    yield Lazy(panes[pane_id])
         yield Footer()
 
     def on_mount(self) -> None:
@@ -470,10 +463,14 @@ class CockpitApp(App[None]):
 
     async def reload_results(self) -> None:
         """Re-read results from the store, then redraw the current view."""
+        from cockpit.results import load_results_data
+
         self._results_data = await asyncio.to_thread(load_results_data, self.store)
         await self._show_results_view()
 
     async def _show_results_view(self) -> None:
+        from cockpit.results import ResultsError, build_matrix
+
         data = self._results_data
         if data is None or not data.sweeps:
             return
@@ -571,6 +568,8 @@ class CockpitApp(App[None]):
     async def _triage(self, only_news: bool) -> None:
         """The report since the last look, built in a thread, over the cockpit; closing it
         (or going on to Results with r) records the look, as `cockpit triage` does."""
+        from cockpit.triage import build_triage
+
         if isinstance(self.screen, TriageScreen):
             return
         now, first = time.time(), None
@@ -593,6 +592,8 @@ class CockpitApp(App[None]):
 
     @work(group="settings", exit_on_error=False)
     async def save_look(self, when: float) -> None:
+        from cockpit.triage import mark_looked
+
         await asyncio.to_thread(mark_looked, self.store, when)
 
     # -- navigation, help, palette, themes -----------------------------------------------

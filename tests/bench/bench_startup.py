@@ -46,31 +46,38 @@ Bare().run(headless=True, size=(80, 24))
 """
 )
 
-COCKPIT = (
-    """
+COCKPIT = """
 import sys, time
 from cockpit.app import CockpitApp, DemoWiring
 from cockpit.store import Store
 store = Store.open(sys.argv[1])
 class FirstFrame(CockpitApp):
+    _painted = False
+    def _display(self, screen, renderable):
+        super()._display(screen, renderable)
+        if renderable is None or self._batch_count:
+            return
+        if not self._painted:
+            self._painted = True
+            print(time.time(), flush=True)  # the cockpit's frame
+            self.heavy = [m for m in ("litellm", "scipy", "matplotlib") if m in sys.modules]
+        elif self.runs_pane.table.row_count:
+            print(time.time(), flush=True)  # the frame with the demo's runs in it
+            self.call_later(self.exit)
+app = FirstFrame(store, demo=DemoWiring.create(), open_triage=False)
+app.run(headless=True, size=(80, 24))
+if app.heavy:  # statistics may load later, in a worker; never before the first frame
+    sys.exit("heavy imports before the first frame: " + ", ".join(app.heavy))
 """
-    + FIRST_FRAME
-    + """
-FirstFrame(store, demo=DemoWiring.create()).run(headless=True, size=(80, 24))
-heavy = [m for m in ("litellm", "scipy", "matplotlib") if m in sys.modules]
-if heavy:
-    sys.exit("heavy imports at start-up: " + ", ".join(heavy))
-"""
-)
 
 
-def time_process(code: str, *args: str) -> float:
-    """Seconds from spawning the process to its first painted frame (teardown excluded)."""
+def time_process(code: str, *args: str) -> list[float]:
+    """Seconds from spawning the process to each frame it reports (teardown excluded)."""
     start = time.time()
     out = subprocess.run(
         [sys.executable, "-c", code, *args], cwd=ROOT, check=True, capture_output=True, text=True
     )
-    return float(out.stdout.strip().splitlines()[-1]) - start
+    return [float(line) - start for line in out.stdout.split()]
 
 
 def main() -> None:
@@ -81,14 +88,18 @@ def main() -> None:
         db = str(Path(tmp) / "demo.db")
         time_process(COCKPIT, db)  # seed the demo once; a user's second start is the norm
         time_process(BARE)  # warm the OS file cache for both
-        bare, cockpit = [], []
+        bare, first, filled = [], [], []
         for _ in range(args.runs):  # interleaved so drift hits both alike
-            bare.append(time_process(BARE))
-            cockpit.append(time_process(COCKPIT, db))
-    b, c = statistics.median(bare), statistics.median(cockpit)
-    print(f"bare Textual app : median {b * 1000:7.1f} ms  (n={args.runs})")
-    print(f"cockpit demo     : median {c * 1000:7.1f} ms  (n={args.runs})")
-    print(f"ratio            : {c / b:.2f}x  (target <= 1.50x)")
+            bare.append(time_process(BARE)[0])
+            frames = time_process(COCKPIT, db)
+            first.append(frames[0])
+            filled.append(frames[-1])
+    b, c, f = (statistics.median(x) for x in (bare, first, filled))
+    print(f"bare Textual app, first frame   : median {b * 1000:7.1f} ms  (n={args.runs})")
+    print(f"cockpit demo, first frame       : median {c * 1000:7.1f} ms")
+    print(f"cockpit demo, runs table filled : median {f * 1000:7.1f} ms  (for context)")
+    print(f"ratio, first frame              : {c / b:.2f}x  (target <= 1.50x)")
+    print(f"ratio, filled frame             : {f / b:.2f}x")
 
 
 if __name__ == "__main__":
