@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cockpit.display import VERDICT_STYLE, duration
 from cockpit.models import HostKind, Run, RunState
 from cockpit.results import ResultsData, ResultsError, build_matrix, load_results_data
 
@@ -124,7 +125,7 @@ def classify(
     if state in (RunState.RUNNING, RunState.STARTING, RunState.QUEUED, RunState.UNREACHABLE):
         return "running", str(state)
     if state is RunState.TIMEOUT or exit_code == 124:
-        limit = f" after {_duration(timeout_s)}" if timeout_s else ""
+        limit = f" after {duration(timeout_s)}" if timeout_s else ""
         return "timeout", f"timed out{limit} (exit {exit_code if exit_code is not None else 124})"
     oom = _last(lines, _OOM)
     if oom is not None:
@@ -148,15 +149,6 @@ def _last(lines: Sequence[str], pattern: re.Pattern[str]) -> str | None:
         if pattern.search(line):
             return line[:160]
     return None
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    s = int(seconds)
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
@@ -371,15 +363,6 @@ def mark_looked(store: Store, when: float) -> None:
 # --------------------------------------------------------------------------- rendering
 
 
-VERDICT_STYLE = {
-    "better": "bold green",
-    "worse": "bold red",
-    "no significant difference": "",
-    "not enough data": "yellow",
-    "single run, no test possible": "dim",
-}
-
-
 def _clock(ts: float | None) -> str:
     if ts is None:
         return "—"
@@ -401,7 +384,7 @@ def render_triage(report: TriageReport, console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    span = _duration(report.until - report.since)
+    span = duration(report.until - report.since)
     head = Text("Morning triage", style="bold")
     head.append(
         f"  since {_clock(report.since)} ({report.since_source}, {span} ago)"
@@ -444,7 +427,7 @@ def render_triage(report: TriageReport, console: Console) -> None:
         for col in ("run", "sweep", "host", "GPUs", "took", "ended"):
             table.add_column(col)
         for o in report.finished:
-            took = _duration(o.ended_at - o.started_at) if o.started_at and o.ended_at else "—"
+            took = duration(o.ended_at - o.started_at) if o.started_at and o.ended_at else "—"
             table.add_row(
                 o.run_id, o.sweep or "", o.host or "", str(o.gpus), took, _clock(o.ended_at)
             )

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cockpit.display import duration
+
+__all__ = ["duration"]  # re-exported: the panes format durations from here
+
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 BAR_FULL = "█"
 BAR_PARTIALS = " ▏▎▍▌▋▊▉"
@@ -35,19 +39,6 @@ def sparkline(values: Iterable[float | None], width: int, top: float = 100.0) ->
 
 def gib(mib: float | None) -> str:
     return "?" if mib is None else f"{mib / 1024:.0f}"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0:
-        return "—"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
 SHORT_KEYS = {"rank": "r", "weight_decay": "wd", "scheduler": "", "learning_rate": "lr", "lr": "lr"}

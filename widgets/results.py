@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
+from cockpit.display import VERDICT_STYLE
 from widgets.format import SPARK_CHARS, config_label, number
 
 if TYPE_CHECKING:  # the pane draws core objects; it never imports core code at run time
@@ -36,15 +37,6 @@ if TYPE_CHECKING:  # the pane draws core objects; it never imports core code at 
 # one). Sliding costs one refill of this many rows, and so does the first paint of a view,
 # each cell measured: 80 rows cost a third more time to first paint than 48 do.
 WINDOW_ROWS = 48
-# Verdict text as stats says it, and how it looks. Plain strings: the pane does not import
-# cockpit.stats at run time.
-VERDICT_STYLE = {
-    "better": "bold green",
-    "worse": "bold red",
-    "no significant difference": "",
-    "not enough data": "yellow",
-    "single run, no test possible": "dim",
-}
 VERDICT_ORDER = {v: i for i, v in enumerate(VERDICT_STYLE)}
 SORTS = ("sweep order", "value", "delta", "verdict", "p")
 # Other metrics shown as plain columns to the right. A DataTable renders every column of a

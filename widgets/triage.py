@@ -23,31 +23,16 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from cockpit.display import VERDICT_STYLE, duration
+
 if TYPE_CHECKING:  # the screen draws a core object; it never imports core code at run time
     from cockpit.triage import TriageReport, TriageResult
 
-# Verdict text as cockpit.stats says it, and how it looks (as in the Results pane).
-VERDICT_STYLE = {
-    "better": "bold green",
-    "worse": "bold red",
-    "no significant difference": "",
-    "not enough data": "yellow",
-    "single run, no test possible": "dim",
-}
 FINISHED_SHOWN = 12  # finished runs listed by name; the rest are counted
 
 
 def clock(ts: float | None) -> str:
     return "—" if ts is None else time.strftime("%a %H:%M", time.localtime(ts))
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(seconds)
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 def _num(x: float | None, spec: str = ".4f") -> str:

@@ -1,0 +1,30 @@
+"""How durations and verdicts read, the same in the TUI panes and the CLI's rich reports.
+
+Pure functions and constants: widgets may import this (like cockpit.models); it imports
+nothing of the cockpit.
+"""
+
+from __future__ import annotations
+
+# Verdict text as cockpit.stats says it, and its rich style.
+VERDICT_STYLE: dict[str, str] = {
+    "better": "bold green",
+    "worse": "bold red",
+    "no significant difference": "",
+    "not enough data": "yellow",
+    "single run, no test possible": "dim",
+}
+
+
+def duration(seconds: float | None, missing: str = "—") -> str:
+    """'45s', '3m05s', '2h03m', '1d02h': short enough for a table cell."""
+    if seconds is None or seconds < 0:
+        return missing
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
