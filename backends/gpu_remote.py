@@ -9,12 +9,19 @@ and while it runs: heartbeats to the sampler, STALE when samples stop arriving (
 snapshot keeps the last GPUs and the time of the last sample, so the pane can show its
 age), a restart of the sampler when it stays silent, and reconnects with backoff when the
 link drops (DOWN with the reason while it cannot reconnect).
+
+Cost per sample matters (every host, every second, in the UI's process), so the steady
+state has no per-line task or timeout: asyncssh hands the sampler's output to a
+_LineSink in the step that decrypted it, the line becomes a HostSnapshot right there, and
+that snapshot is the one thing per sample that crosses the event loop (to stream()). One
+_Ticker per source does staleness, restarts and heartbeats for all hosts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import random
 import shlex
@@ -87,6 +94,7 @@ class _HostWorker:
         timing: RemoteTiming,
         emit: Callable[[HostSnapshot], None],
         clock: Callable[[], float],
+        ticker: _Ticker | None = None,
     ) -> None:
         self.host = host
         self.link = link
@@ -94,6 +102,7 @@ class _HostWorker:
         self.timing = timing
         self._emit_cb = emit
         self.clock = clock
+        self.ticker = ticker or _Ticker(options, timing)
         self.assembler = SampleAssembler(host.name, clock=clock)
         self.hello: SamplerHello | None = None
         self.state = HostState.CONNECTING
@@ -200,7 +209,8 @@ class _HostWorker:
 
     async def _sleep_unless_lost(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.link.wait_lost(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self.link.wait_lost()
 
     async def _sample_once(self) -> None:
         """Run the best available sampler until it ends; raises _SamplerEnded."""
@@ -224,78 +234,45 @@ class _HostWorker:
     async def _run_nvml(self) -> None:
         command = sampler_command(self.options)
         async with self.link.open_process(command) as proc:
-            stderr_tail: deque[str] = deque(maxlen=20)
-            lines = _LineReader(proc, stderr_tail)
-            heartbeat = asyncio.create_task(self._heartbeat(proc))
+            stream = _SamplerStream(self, proc, self.assembler.feed_line)
             try:
-                event = None
-                while event is None:
-                    first = await lines.get(self.timing.startup_timeout_s)
-                    if first is _TIMEOUT:
+                await stream.start()
+                if not await stream.wait_started(self.timing.startup_timeout_s):
+                    if not stream.finished:
                         raise _SamplerEnded("sampler did not start in time")
-                    if first is None:
-                        break
-                    assert isinstance(first, str)
-                    event = self.assembler.feed_line(first)
-                if isinstance(event, SamplerUnsupported):
-                    raise _SamplerEnded(event.reason, unsupported=True)
-                if isinstance(event, SamplerHello):
-                    self.hello = event
-                elif isinstance(event, HostSnapshot):  # no hello (old sampler): fine
-                    self._emit_sample(event)
-                else:
-                    await lines.wait_done(2.0)
+                    stream.raise_error()  # unsupported, or a bug in our handling
+                    # The output ended before any message: say why, from stderr.
+                    await stream.wait_closed(2.0)
                     status = proc.exit_status
-                    detail = " | ".join(stderr_tail) or f"exit status {status}"
+                    detail = " | ".join(stream.stderr_tail) or f"exit status {status}"
                     if status == 127 or "not found" in detail:
                         raise _SamplerEnded(f"{self.options.python}: not found", unsupported=True)
                     raise _SamplerEnded(
                         f"sampler failed to start: {detail}", link_lost=not self.link.connected
                     )
-                await self._consume(lines, lambda line: self.assembler.feed_line(line))
+                await self._follow(stream)
             finally:
-                heartbeat.cancel()
-                lines.cancel()
+                stream.stop()
                 with contextlib.suppress(Exception):
                     proc.stdin.write_eof()
 
-    async def _consume(self, lines: _LineReader, handle: Callable[[str], object]) -> None:
-        """Feed lines until the stream ends; handle staleness and silence."""
-        t = self.timing
-        silent_since = time.monotonic()
-        while True:
-            line = await lines.get(min(t.stale_after_s, self.options.interval_s))
-            if line is _TIMEOUT:
-                quiet = time.monotonic() - silent_since
-                if quiet >= t.restart_after_s:
-                    if not await self.link.probe():
-                        await self.link.disconnect("link silent")
-                        raise _SamplerEnded("link silent; reconnecting", link_lost=True)
-                    raise _SamplerEnded(f"no sample for {quiet:.0f} s; restarting sampler")
-                if quiet >= t.stale_after_s:
-                    self._emit_state(HostState.STALE, f"no sample for {quiet:.0f} s")
-                continue
-            if line is None:
-                if not self.link.connected or await lines.closed_without_status():
-                    # The channel died without an exit status: the link is going; let
-                    # the transport notice before reconnecting.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.link.wait_lost(), timeout=1.0)
-                    raise _SamplerEnded(self.link.reason or "connection lost", link_lost=True)
-                raise _SamplerEnded("sampler exited")
-            assert isinstance(line, str)
-            event = handle(line)
-            if isinstance(event, HostSnapshot):
-                silent_since = time.monotonic()
-                self._emit_sample(event)
-            elif isinstance(event, SamplerUnsupported):
-                raise _SamplerEnded(event.reason, unsupported=True)
-
-    async def _heartbeat(self, proc: asyncssh.SSHClientProcess[Any]) -> None:
-        with contextlib.suppress(Exception):
-            while True:
-                await asyncio.sleep(self.options.heartbeat_s)
-                proc.stdin.write(b"hb\n")
+    async def _follow(self, stream: _SamplerStream) -> None:
+        """Wait until the stream ends (samples are handled as they arrive); raises."""
+        outcome = await stream.ended
+        if outcome == _QUIET:
+            quiet = stream.quiet_s()
+            if not await self.link.probe():
+                await self.link.disconnect("link silent")
+                raise _SamplerEnded("link silent; reconnecting", link_lost=True)
+            raise _SamplerEnded(f"no sample for {quiet:.0f} s; restarting sampler")
+        if not self.link.connected or await stream.closed_without_status():
+            # The channel died without an exit status: the link is going; let the
+            # transport notice before reconnecting.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self.link.wait_lost()
+            raise _SamplerEnded(self.link.reason or "connection lost", link_lost=True)
+        raise _SamplerEnded("sampler exited")
 
     # -- nvidia-smi fallback
 
@@ -331,24 +308,21 @@ class _HostWorker:
         self._emit_sample(assembler.feed_message({"type": "sample", "gpus": entries}))
         await self._smi_processes()
 
+        def handle(line: bytes) -> object:
+            tick = batcher.feed(line.decode("utf-8", "replace"))
+            if tick is None:
+                return None
+            return assembler.feed_message({"type": "sample", "gpus": tick})
+
         async with self.link.open_process(smi_stream_command(fields, self.options)) as proc:
-            stderr_tail: deque[str] = deque(maxlen=20)
-            lines = _LineReader(proc, stderr_tail)
-            heartbeat = asyncio.create_task(self._heartbeat(proc))
+            stream = _SamplerStream(self, proc, handle, started=True)
             procs = asyncio.create_task(self._smi_process_loop())
-
-            def handle(line: str) -> object:
-                tick = batcher.feed(line)
-                if tick is None:
-                    return None
-                return assembler.feed_message({"type": "sample", "gpus": tick})
-
             try:
-                await self._consume(lines, handle)
+                await stream.start()
+                await self._follow(stream)
             finally:
-                heartbeat.cancel()
+                stream.stop()
                 procs.cancel()
-                lines.cancel()
                 with contextlib.suppress(Exception):
                     proc.stdin.write_eof()
 
@@ -380,71 +354,308 @@ def _invalid_field(result: Any) -> bool:
     return result.exit_status != 0 and "not a valid field" in text
 
 
-_TIMEOUT = object()
+# A line longer than this (no newline in 16 MiB) is dropped as malformed.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+_EOF = "eof"
+_QUIET = "quiet"
 
 
-class _LineReader:
-    """Reads a process's stdout lines into a queue so waits can time out safely.
+class _LineSink:
+    """A write-only file for asyncssh's redirect: splits output into lines as it arrives.
 
-    (Cancelling asyncssh's readline mid-line could lose the partial line; a reader task
-    that never gets cancelled mid-read avoids that.)
+    asyncssh calls write() from inside its packet handler, so a sample is parsed and emitted
+    in the same event-loop step that received it: no reader task, no queue, no per-line
+    timeout. Nothing may raise out of here (asyncssh would drop the whole connection), so
+    errors in the callback go to on_error. A line longer than `limit` is cut: its first
+    200 bytes are handed on (the parser counts them as malformed), the rest is dropped.
     """
 
-    def __init__(self, proc: asyncssh.SSHClientProcess[Any], stderr_tail: deque[str]) -> None:
-        self._proc = proc
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._done = asyncio.Event()
-        self._tasks = [
-            asyncio.create_task(self._read(proc)),
-            asyncio.create_task(self._read_stderr(proc, stderr_tail)),
-        ]
+    def __init__(
+        self,
+        on_line: Callable[[bytes], None],
+        on_close: Callable[[], None],
+        on_error: Callable[[BaseException], None],
+        limit: int = MAX_LINE_BYTES,
+    ) -> None:
+        self._on_line = on_line
+        self._on_close = on_close
+        self._on_error = on_error
+        self._limit = limit
+        self._chunks: list[bytes] = []  # the start of a line whose newline has not come
+        self._size = 0
+        self._skipping = False  # inside an overlong line: drop up to its newline
+        self.closed = False
 
-    async def _read(self, proc: asyncssh.SSHClientProcess[Any]) -> None:
+    def fileno(self) -> int:
+        # Not a real file: asyncssh then writes to us directly instead of via a pipe.
+        raise io.UnsupportedOperation("not a file descriptor")
+
+    def write(self, data: bytes) -> int:
+        size = len(data)
+        if self.closed or not size:
+            return size
         try:
-            while True:
-                raw = await proc.stdout.readline()
-                if not raw:
-                    break
-                text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-                self._queue.put_nowait(text)
-        except (OSError, asyncssh.Error, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._done.set()
-            self._queue.put_nowait(None)
+            end = data.rfind(b"\n")
+            if end < 0:
+                self._keep(data)
+                return size
+            start = 0
+            if self._chunks or self._skipping:  # the first newline ends an earlier line
+                start = data.find(b"\n") + 1
+                if self._skipping:
+                    self._skipping = False
+                else:
+                    self._chunks.append(data[: start - 1])
+                    line = b"".join(self._chunks)
+                    self._chunks, self._size = [], 0
+                    self._on_line(line)
+            if start == 0 and end == size - 1 and data.find(b"\n") == end:
+                self._on_line(data[:end])  # the usual case: exactly one whole line
+            elif start <= end:
+                for line in data[start:end].split(b"\n"):
+                    self._on_line(line)
+            if end + 1 < size:
+                self._keep(data[end + 1 :])
+        except Exception as exc:  # a bug in the handler must not reach asyncssh
+            self._on_error(exc)
+        return size
 
-    async def _read_stderr(self, proc: asyncssh.SSHClientProcess[Any], tail: deque[str]) -> None:
-        with contextlib.suppress(OSError, asyncssh.Error):
-            while True:
-                raw = await proc.stderr.readline()
-                if not raw:
-                    return
-                text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-                if text.strip():
-                    tail.append(text.strip()[:300])
+    def _keep(self, piece: bytes) -> None:
+        if self._skipping:
+            return
+        self._size += len(piece)
+        if self._size > self._limit:
+            preview = (self._chunks[0] if self._chunks else piece)[:200]
+            self._chunks, self._size = [], 0
+            self._skipping = True
+            self._on_line(preview)
+            return
+        self._chunks.append(piece)
 
-    async def get(self, timeout: float) -> str | object | None:
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        rest = b"".join(self._chunks)
+        self._chunks, self._size = [], 0
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout=timeout)
-        except TimeoutError:
-            return _TIMEOUT
+            if rest and not self._skipping:
+                self._on_line(rest)  # a last line without a newline
+        except Exception as exc:
+            self._on_error(exc)
+        try:
+            self._on_close()
+        except Exception as exc:  # pragma: no cover - the callbacks only set futures
+            self._on_error(exc)
 
-    async def wait_done(self, timeout: float) -> None:
+
+class _Ticker:
+    """One loop timer for all sampler streams of a source: staleness and heartbeats.
+
+    A timer (or a timed read) per host wakes the event loop once per host every few
+    seconds even while samples flow; one sweep per check interval wakes it once for all
+    hosts. The period is min(stale_after_s, interval_s, heartbeat_s), so STALE shows within
+    one period of stale_after_s, as before, and heartbeats go out every heartbeat_s (late
+    by at most one period; the sampler waits heartbeat_timeout_s, 30 s by default).
+    """
+
+    def __init__(self, options: SamplerOptions, timing: RemoteTiming) -> None:
+        self.period = max(0.01, min(timing.stale_after_s, options.interval_s, options.heartbeat_s))
+        self._streams: dict[_SamplerStream, None] = {}
+        self._handle: asyncio.TimerHandle | None = None
+
+    def add(self, stream: _SamplerStream) -> None:
+        self._streams[stream] = None
+        if self._handle is None:
+            self._handle = stream.loop.call_later(self.period, self._tick, stream.loop)
+
+    def discard(self, stream: _SamplerStream) -> None:
+        self._streams.pop(stream, None)
+        if not self._streams and self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._handle = None
+        now = loop.time()
+        for stream in list(self._streams):
+            try:
+                stream.tick(now)
+            except Exception as exc:  # pragma: no cover - a bug: that host restarts
+                stream.fail(exc)
+        if self._streams:
+            self._handle = loop.call_later(self.period, self._tick, loop)
+
+
+class _SamplerStream:
+    """One running sampler (or nvidia-smi -lms) on one channel, handled by callbacks.
+
+    Lines are handled where asyncssh delivers them and HostSnapshots go straight to the
+    source's queue, so a sample crosses the event loop once. Staleness, restarts and
+    heartbeats run from the shared _Ticker. `ended` resolves to _EOF or _QUIET, or fails
+    with the _SamplerEnded (or bug) that stopped the stream.
+    """
+
+    def __init__(
+        self,
+        worker: _HostWorker,
+        proc: asyncssh.SSHClientProcess[Any],
+        handle: Callable[[bytes], object],
+        *,
+        started: bool = False,
+    ) -> None:
+        self.worker = worker
+        self.proc = proc
+        self.handle = handle
+        self.loop = asyncio.get_running_loop()
+        self.stderr_tail: deque[str] = deque(maxlen=20)
+        self.ended: asyncio.Future[str] = self.loop.create_future()
+        self._started_fut: asyncio.Future[bool] = self.loop.create_future()
+        self._stderr_closed = asyncio.Event()
+        self._stdout = _LineSink(self._on_line, self._on_eof, self.fail)
+        self._stderr = _LineSink(self._on_stderr, self._stderr_closed.set, self.fail)
+        self._stale_s = worker.timing.stale_after_s
+        self._restart_s = worker.timing.restart_after_s
+        self._heartbeat_s = worker.options.heartbeat_s
+        self._last_heartbeat = self.loop.time()
+        self._heartbeats = True
+        self.silent_since = self.loop.time()
+        self.started = False
+        if started:
+            self._mark_started()
+
+    @property
+    def finished(self) -> bool:
+        return self.ended.done()
+
+    async def start(self) -> None:
+        # Output that arrived before this is in asyncssh's buffer and is fed to the sinks
+        # here (as is an EOF that already came).
+        await self.proc.redirect(stdout=self._stdout, stderr=self._stderr)
+        self._last_heartbeat = self.loop.time()
+        if not self.ended.done():
+            self.worker.ticker.add(self)
+
+    async def wait_started(self, timeout: float) -> bool:
+        """True once the first message arrived; False at timeout or when the stream ended."""
+        if not self.started and not self.ended.done():
+            waiter = self.loop.create_future()
+
+            def wake(_: object) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            self._started_fut.add_done_callback(wake)
+            self.ended.add_done_callback(wake)
+            try:
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancel
+                # that comes as the waited-for future completes (close() right after the
+                # first sample), and the worker would then run on forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await waiter
+            finally:
+                self._started_fut.remove_done_callback(wake)
+                self.ended.remove_done_callback(wake)
+        return self.started
+
+    def raise_error(self) -> None:
+        """Re-raise what ended the stream, if it was an error."""
+        if self.ended.done():
+            self.ended.result()
+
+    async def wait_closed(self, timeout: float) -> None:
+        """After EOF: let stderr drain (it carries the reason) and the exit status come."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._done.wait(), timeout=timeout)
-        # Give stderr a moment to drain after stdout closed: it carries the reason.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._tasks[1]), timeout=1.0)
+            async with asyncio.timeout(1.0):
+                await self._stderr_closed.wait()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(timeout):
+                await self.proc.wait_closed()
 
     async def closed_without_status(self) -> bool:
         """After EOF: True when the remote side vanished rather than exited."""
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._proc.wait_closed(), timeout=1.0)
-        return self._proc.exit_status is None and self._proc.exit_signal is None
+            async with asyncio.timeout(1.0):
+                await self.proc.wait_closed()
+        return self.proc.exit_status is None and self.proc.exit_signal is None
 
-    def cancel(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+    def quiet_s(self) -> float:
+        return self.loop.time() - self.silent_since
+
+    def stop(self) -> None:
+        self._finish(_EOF)
+        if not self.ended.cancelled():
+            self.ended.exception()  # seen: no "exception never retrieved" at exit
+
+    def tick(self, now: float) -> None:
+        """From the ticker: heartbeat when due; STALE, then restart, when quiet too long."""
+        if self.ended.done():
+            return
+        if self._heartbeats and now - self._last_heartbeat >= self._heartbeat_s:
+            self._last_heartbeat = now
+            try:
+                self.proc.stdin.write(b"hb\n")
+            except Exception:  # the channel is going: its EOF ends the stream
+                self._heartbeats = False
+        if not self.started:
+            return  # startup_timeout_s covers a sampler that never says anything
+        quiet = now - self.silent_since
+        if quiet >= self._restart_s:
+            self._finish(_QUIET)
+        elif quiet >= self._stale_s:
+            self.worker._emit_state(HostState.STALE, f"no sample for {quiet:.0f} s")
+
+    # -- callbacks (run inside asyncssh's packet handling; never raise)
+
+    def _on_line(self, line: bytes) -> None:
+        if self.ended.done():
+            return
+        event = self.handle(line)
+        if event is None:
+            return
+        if isinstance(event, HostSnapshot):
+            self.silent_since = self.loop.time()
+            self.worker._emit_sample(event)
+            if not self.started:
+                self._mark_started()
+        elif isinstance(event, SamplerUnsupported):
+            self.fail(_SamplerEnded(event.reason, unsupported=True))
+        elif isinstance(event, SamplerHello) and not self.started:
+            self.worker.hello = event
+            self._mark_started()
+
+    def _on_stderr(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace").strip()
+        if text:
+            self.stderr_tail.append(text[:300])
+
+    def _on_eof(self) -> None:
+        self._finish(_EOF)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.ended.done():
+            self.ended.set_exception(exc)
+        self._done()
+
+    def _finish(self, outcome: str) -> None:
+        if not self.ended.done():
+            self.ended.set_result(outcome)
+        self._done()
+
+    def _done(self) -> None:
+        self.worker.ticker.discard(self)
+        if not self._started_fut.done():
+            self._started_fut.set_result(False)
+
+    def _mark_started(self) -> None:
+        self.started = True
+        self.silent_since = self.loop.time()
+        if not self._started_fut.done():
+            self._started_fut.set_result(True)
 
 
 class SshGpuSource:
@@ -468,6 +679,7 @@ class SshGpuSource:
         self._workers: dict[str, _HostWorker] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
+        self._ticker = _Ticker(self.options, self.timing)
         self.latest: dict[str, HostSnapshot] = {}
 
     def _put(self, snap: HostSnapshot) -> None:
@@ -482,7 +694,13 @@ class SshGpuSource:
             return
         for host in self.hosts:
             worker = _HostWorker(
-                host, self.pool.connection(host), self.options, self.timing, self._put, self.clock
+                host,
+                self.pool.connection(host),
+                self.options,
+                self.timing,
+                self._put,
+                self.clock,
+                self._ticker,
             )
             self._workers[host.name] = worker
             task = asyncio.create_task(worker.run(), name=f"gpu-sampler-{host.name}")

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,14 @@ import pytest
 
 from backends.gpu import GpuSource
 from backends.gpu_remote import (
+    _QUIET,
     LocalNvmlSource,
     RemoteTiming,
     SshGpuSource,
+    _HostWorker,
+    _LineSink,
+    _SamplerEnded,
+    _SamplerStream,
     kill_gpu_process,
 )
 from backends.gpu_sampler import SAMPLER_MARKER, SamplerOptions
@@ -411,6 +417,150 @@ async def test_nvidia_smi_old_driver_and_lost_gpu(sshd: SshdInstance, tmp_path: 
         await watch_old.close()
         await watch_lost.close()
         await pool.close()
+
+
+# ------------------------------------------------------- the stream, without SSH
+
+
+def test_line_sink_splits_lines_across_writes() -> None:
+    lines: list[bytes] = []
+    closed: list[bool] = []
+    sink = _LineSink(lines.append, lambda: closed.append(True), pytest.fail)
+    with pytest.raises(OSError):  # asyncssh then calls write() directly, not via a pipe
+        sink.fileno()
+    for chunk in [b'{"a":1}\n', b'{"b"', b":2}\n{", b'"c":3}\n\n{"d":4}\n{"e"', b"", b":5}"]:
+        assert sink.write(chunk) == len(chunk)
+    assert lines == [b'{"a":1}', b'{"b":2}', b'{"c":3}', b"", b'{"d":4}']
+    sink.close()
+    sink.close()
+    assert lines[-1] == b'{"e":5}' and closed == [True]  # the last line without newline
+    sink.write(b"late\n")
+    assert lines[-1] == b'{"e":5}'
+
+
+def test_line_sink_cuts_overlong_lines_and_never_raises() -> None:
+    lines: list[bytes] = []
+    errors: list[BaseException] = []
+    sink = _LineSink(lines.append, lambda: None, errors.append, limit=10)
+    for chunk in [b"x" * 8, b"y" * 8, b"z" * 50, b"zz\nok\n", b"w" * 30 + b"\nfine\n"]:
+        sink.write(chunk)
+    assert lines == [b"x" * 8, b"ok", b"w" * 30, b"fine"]  # a cut line: its start, once
+
+    def boom(line: bytes) -> None:
+        if line == b"bad":
+            raise RuntimeError("a bug in the handler")
+        lines.append(line)
+
+    sink = _LineSink(boom, lambda: None, errors.append)
+    assert sink.write(b"bad\n") == 4  # nothing raises into asyncssh
+    sink.write(b"good\n")
+    assert lines[-1] == b"good" and isinstance(errors[0], RuntimeError)
+
+
+class _FakeStdin:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+class _FakeProcess:
+    """What _SamplerStream uses of an asyncssh process: redirect() and stdin."""
+
+    def __init__(self) -> None:
+        self.stdin = _FakeStdin()
+        self.stdout: Any = None
+        self.stderr: Any = None
+        self.exit_status: int | None = None
+        self.exit_signal: Any = None
+
+    async def redirect(self, stdout: Any = None, stderr: Any = None) -> None:
+        self.stdout, self.stderr = stdout, stderr
+
+    async def wait_closed(self) -> None:
+        return None
+
+
+@pytest.mark.asyncio
+async def test_sampler_stream_samples_heartbeats_stale_restart() -> None:
+    seen: list[HostSnapshot] = []
+    timing = RemoteTiming(stale_after_s=3.0, restart_after_s=15.0)
+    opts = SamplerOptions(interval_s=1.0, heartbeat_s=5.0)
+    host = Host(name="gpu-box", kind=HostKind.SSH, address="127.0.0.1")
+    worker = _HostWorker(host, None, opts, timing, seen.append, lambda: 100.0)  # type: ignore[arg-type]
+    assert worker.ticker.period == 1.0
+    proc = _FakeProcess()
+    stream = _SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
+    await stream.start()
+    assert stream in worker.ticker._streams
+    t0 = stream.loop.time()
+    proc.stdout.write(b'{"type":"hello","v":2,"source":"nvml","driver":"1","count":1,"pid":7}\n')
+    assert await stream.wait_started(1.0)
+    assert worker.hello is not None and worker.hello.pid == 7
+    # One packet, two samples: both are handled where they arrive, in order.
+    proc.stdout.write(b'{"type":"s","g":[[0,5,1,2,3,4,null,"P0"]]}\n{"type":"s","g":[[0,6,1')
+    proc.stdout.write(b',2,3,4,null,"P0"]]}\n')
+    assert [s.gpus[0].utilization_pct for s in seen] == [5.0, 6.0]
+    assert all(s.state is HostState.LIVE for s in seen)
+    stream.silent_since = t0
+    stream.tick(t0 + 1.0)
+    assert proc.stdin.written == [] and len(seen) == 2  # fresh: nothing to do
+    stream.tick(t0 + 5.0)
+    assert proc.stdin.written == [b"hb\n"]
+    assert seen[-1].state is HostState.STALE and seen[-1].reason == "no sample for 5 s"
+    assert seen[-1].gpus == seen[1].gpus  # the last data, kept
+    stream.tick(t0 + 6.0)
+    assert proc.stdin.written == [b"hb\n"]  # the next one is due 5 s after the last
+    stream.tick(t0 + 15.0)
+    assert stream.ended.done() and stream.ended.result() == _QUIET
+    assert stream not in worker.ticker._streams
+    stream.stop()
+
+
+@pytest.mark.asyncio
+async def test_cancel_as_the_first_message_arrives_is_not_lost() -> None:
+    """close() right after the first sample: the worker must end, not stream on forever."""
+    host = Host(name="gpu-box", kind=HostKind.SSH, address="127.0.0.1")
+    worker = _HostWorker(host, None, SamplerOptions(), RemoteTiming(), lambda s: None, time.time)  # type: ignore[arg-type]
+    proc = _FakeProcess()
+    stream = _SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
+    await stream.start()
+    waiting = asyncio.create_task(stream.wait_started(10.0))
+    await asyncio.sleep(0)
+    proc.stdout.write(
+        b'{"type":"hello","v":2,"count":1}\n{"type":"s","g":[[0,1,2,3,4,5,6,"P0"]]}\n'
+    )
+    waiting.cancel()  # in the same loop step as the wake-up
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    stream.stop()
+
+
+@pytest.mark.asyncio
+async def test_sampler_stream_unsupported_and_eof() -> None:
+    host = Host(name="gpu-box", kind=HostKind.SSH, address="127.0.0.1")
+    worker = _HostWorker(host, None, SamplerOptions(), RemoteTiming(), lambda s: None, time.time)  # type: ignore[arg-type]
+    proc = _FakeProcess()
+    stream = _SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
+    await stream.start()
+    proc.stderr.write(b"warning: something\n")
+    proc.stdout.write(b'{"type":"unsupported","code":"no-gpu","reason":"NVML sees no GPU"}\n')
+    assert not await stream.wait_started(1.0)
+    with pytest.raises(_SamplerEnded) as ended:
+        stream.raise_error()
+    assert ended.value.unsupported and ended.value.reason == "NVML sees no GPU"
+    assert list(stream.stderr_tail) == ["warning: something"]
+    stream.stop()
+
+    proc = _FakeProcess()
+    stream = _SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
+    await stream.start()
+    proc.stdout.close()  # EOF before any message
+    assert not await stream.wait_started(1.0) and stream.finished
+    stream.raise_error()  # an EOF, not an error
+    assert stream.ended.result() == "eof"
+    stream.stop()
 
 
 # -------------------------------------------------------------------- local NVML

@@ -7,12 +7,15 @@ script in tests/fake_gpu/bin replaying CSV fixtures in nvidia-smi's format.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import importlib.util
 import json
+import math
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +24,7 @@ import pytest
 
 from backends.gpu_remote import kill_command
 from backends.gpu_sampler import (
+    COMPACT_FIELDS,
     SAMPLER_MARKER,
     SMI_FIELDS,
     SMI_FIELDS_MINIMAL,
@@ -36,7 +40,7 @@ from backends.gpu_sampler import (
     sampler_command,
     smi_stream_command,
 )
-from cockpit.models import HostSnapshot, HostState
+from cockpit.models import GpuSample, HostSnapshot, HostState
 
 FAKE = Path(__file__).parent / "fake_gpu"
 WAIT = 10.0  # upper bound for any single wait; the happy path takes milliseconds
@@ -428,6 +432,141 @@ def test_assembler_coerces_bad_values_to_none() -> None:
         None,
         None,
     )
+
+
+def _wire(msg: dict[str, Any]) -> bytes:
+    """A message as the sampler writes it (compact form for samples), one line of bytes."""
+    module = load_sampler_module()
+    if msg.get("type") == "sample":
+        msg = module.compact(msg)
+    return json.dumps(msg, separators=(",", ":")).encode() + b"\n"
+
+
+def test_compact_fields_are_the_samplers_fast_fields() -> None:
+    assert tuple(load_sampler_module().FAST) == COMPACT_FIELDS
+
+
+def test_compact_samples_give_the_same_snapshots_as_dict_samples() -> None:
+    """Every kind of tick (fast, processes, slow, MIG, a lost GPU) read both ways."""
+    scenario = nvml_scenario()
+    scenario["gpus"][1]["procs"] = [{"pid": os.getpid(), "mem_mib": None}]
+    clock = Clock()
+    sampler, nv = make_sampler(scenario, clock)
+    as_dicts, as_rows = (
+        SampleAssembler("gpu-box", clock=clock),
+        SampleAssembler("gpu-box", clock=clock),
+    )
+    hello = sampler.hello()
+    assert as_dicts.feed_message(hello) == as_rows.feed_line(_wire(hello))
+    for t in (0.0, 1.0, 2.0, 5.0, 6.0, 30.0, 31.0, 32.0, 36.0):
+        clock.now = t
+        if t == 31.0:
+            scenario["gpus"][1]["lost"] = True
+            nv.configure(scenario)
+            nv._state["initialized"] = True
+        msg = sampler.sample()
+        line = _wire(msg)
+        assert len(line) < len(json.dumps(msg)) or t in (0.0, 30.0)
+        want, got = as_dicts.feed_message(msg), as_rows.feed_line(line)
+        assert isinstance(got, HostSnapshot) and got == want, t
+    assert got.reason and got.reason.startswith("GPU 1:")
+    assert got.gpus[1].name and got.gpus[1].utilization_pct is None
+    assert as_rows.malformed == as_dicts.malformed == 0
+
+
+def test_compact_row_after_fields_stop_being_sent() -> None:
+    """A field sent once as null then left out (not supported) stays None."""
+    sampler, _ = make_sampler(nvml_scenario())
+    asm = SampleAssembler("gpu-box")
+    for _ in range(3):
+        snap = asm.feed_line(_wire(sampler.sample()))
+    assert isinstance(snap, HostSnapshot)
+    assert snap.gpus[0].fan_pct is None and snap.gpus[0].utilization_pct is not None
+
+
+COMPACT_GARBAGE = [
+    '{"type":"s"}',
+    '{"type":"s","g":"rows"}',
+    '{"type":"s","g":[1,null,"x",{}]}',
+    '{"type":"s","g":[[],[0],[0,1,2,3],[0,1,2,3,4,5,6,"P0",{},9]]}',
+    '{"type":"s","g":[[-1,1,2,3,4,5,6,"P0"],[1024,1,2,3,4,5,6,"P0"],["0",1,2,3,4,5,6,"P0"]]}',
+    '{"type":"s","g":[[true,1,2,3,4,5,6,"P0"],[null,1,2,3,4,5,6,"P0"]]}',
+    '{"type":"s","g":[[0,1,2,3,4,5,6,"P0","not a dict"]]}',
+    '{"type":"s","g":[[0,"high",NaN,Infinity,-Infinity,true,[],{"p":0}]]}',
+    '{"type":"s","g":[[0,1,2,3,4,5,6,"P0",{"procs":"all","ecc":"x","mig":"on","name":[]}]]}',
+    '{"type":"s","g":[[0,1,2,3,4,5,6,"P0",{"procs":[[1],[-5,"u","c",1],7,["x",1,2,3]]}]]}',
+    '{"type":"s","g":[[0,1,2,3,4,5,6,"P0",{"lost":null}]]}',
+    '{"type":"s","g":[[0,' + "9" * 400 + ',2,3,4,5,6,"P0"]]}',
+    '{"type":"s","g":[[0,1,2,3,4,5,6,"' + "P" * 5000 + '"]]}',
+]
+
+
+def test_compact_garbage_never_raises() -> None:
+    good = _wire({"type": "sample", "gpus": [{"i": 0, "util": 50, "mem_used": 10, "name": "G"}]})
+    asm = SampleAssembler("gpu-box")
+    lines = [*COMPACT_GARBAGE, *(good[:n] for n in range(len(good)))]
+    for line in lines:
+        event = asm.feed_line(line)
+        assert event is None or isinstance(event, HostSnapshot)
+        if isinstance(event, HostSnapshot):
+            for g in event.gpus:  # whatever got through is typed right
+                for value in (g.utilization_pct, g.memory_used_mib, g.temperature_c, g.power_w):
+                    assert value is None or (type(value) is float and math.isfinite(value))
+                assert g.pstate is None or (isinstance(g.pstate, str) and len(g.pstate) <= 512)
+                assert all(p.pid > 0 for p in g.processes)
+    assert asm.malformed >= len(good) - 2
+    snap = asm.feed_line(good)
+    assert isinstance(snap, HostSnapshot)
+    assert (snap.gpus[0].utilization_pct, snap.gpus[0].name) == (50.0, "G")
+
+
+def test_snapshot_samples_equal_constructed_ones() -> None:
+    """Snapshots build GpuSamples without __init__ where that is the same thing."""
+    asm = SampleAssembler("gpu-box", clock=lambda: 7.0)
+    snap = asm.feed_line(GOOD)
+    assert isinstance(snap, HostSnapshot)
+    gpu = snap.gpus[0]
+    built = GpuSample(**{f.name: getattr(gpu, f.name) for f in dataclasses.fields(GpuSample)})
+    assert gpu == built and hash(gpu) == hash(built) and repr(gpu) == repr(built)
+    assert gpu.timestamp == 7.0 and gpu.memory_pct == 10.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        gpu.utilization_pct = 1.0  # type: ignore[misc]
+    again = asm.snapshot()
+    assert again.gpus[0] is not gpu and again.gpus[0] == gpu  # a new object every time
+
+
+def test_sampler_ticks_on_the_wall_clock_grid() -> None:
+    module = load_sampler_module()
+    assert module._until_next_tick(100.25, 1.0) == pytest.approx(0.75)
+    assert module._until_next_tick(100.99, 1.0) == pytest.approx(0.01)  # never > one tick
+    assert module._until_next_tick(100.0, 1.0) == pytest.approx(1.0)
+    assert module._until_next_tick(12.34, 0.5) == pytest.approx(0.16)
+    args = SamplerOptions().sampler_args()
+    assert args[args.index("--align") + 1] == "1"
+    args = SamplerOptions(align_ticks=False).sampler_args()
+    assert module._args(args)["align"] == 0.0
+
+
+@pytest.mark.asyncio
+async def test_sampler_streams_compact_samples_on_the_grid(scenario_file: Path) -> None:
+    opts = SamplerOptions(interval_s=0.4, heartbeat_timeout_s=30.0)
+    proc = await _spawn(sampler_argv(opts, sys.executable), _env(scenario_file))
+    try:
+        assert (await _line(proc))["type"] == "hello"
+        await _line(proc)  # the first sample comes at once
+        phases = []
+        for _ in range(3):
+            msg = await _line(proc)
+            phases.append(time.time() % 0.4)
+            assert msg["type"] == "s" and len(msg["g"]) == 2
+        # Just after multiples of the interval (a loaded box may delay one of them).
+        assert sorted(phases)[1] < 0.15, phases
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert await asyncio.wait_for(proc.wait(), WAIT) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
 
 
 # ------------------------------------------------------------------ nvidia-smi CSV
