@@ -473,39 +473,6 @@ def _collapse(s: stats.Scores) -> float | list[float]:
     return values[0] if len(values) == 1 else values
 
 
-def _no_test(
-    metric: str, baseline: str, candidate: str, hib: bool, alpha: float, note: str, **known: Any
-) -> Comparison:
-    """A comparison that could not be made at all (a side has no value): not enough data."""
-    fields: dict[str, Any] = dict(
-        metric=metric,
-        baseline=baseline,
-        candidate=candidate,
-        kind=DataKind.SINGLE,
-        test=StatTest.NONE,
-        statistic=None,
-        p_value=None,
-        p_adjusted=None,
-        delta=None,
-        ci_low=None,
-        ci_high=None,
-        se=None,
-        n=0,
-        n_baseline=0,
-        n_candidate=0,
-        baseline_mean=None,
-        candidate_mean=None,
-        mde=None,
-        verdict=Verdict.NOT_ENOUGH_DATA,
-        higher_is_better=hib,
-        alpha=alpha,
-        underpowered=True,
-        note=note,
-    )
-    fields.update(known)
-    return Comparison(**fields)
-
-
 _SINGLE_TEMPLATE: dict[str, Any] = {}
 
 
@@ -624,7 +591,7 @@ def _missing(
     missing = base.key if b is None else config.key
     running = any(not r.state.terminal for r in (base if b is None else config).runs)
     note = f"{missing} has no {m}" + (" yet (still running)" if running else "")
-    cmp = _no_test(m, base.key, config.key, hib, alpha, note)
+    cmp = stats.no_comparison(m, base.key, config.key, hib, alpha, note)
     if spec and c is not None:
         # The value is known, so a floor ("min"/"max") can still be crossed.
         value = _collapse(c)

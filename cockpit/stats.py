@@ -1308,7 +1308,7 @@ def compare_all(
                 else higher_is_better.get(metric, True)
             )
             if metric not in cand_metrics:
-                raw.append(_missing(metric, baseline_name, cand_name, hib, alpha))
+                raw.append(no_comparison(metric, baseline_name, cand_name, hib, alpha))
                 continue
             raw.append(
                 _compare_raw(
@@ -1330,7 +1330,15 @@ def compare_all(
     return adjust_comparisons(raw, thresholds)
 
 
-def _missing(metric: str, baseline: str, candidate: str, hib: bool, alpha: float) -> Comparison:
+def no_comparison(
+    metric: str,
+    baseline: str,
+    candidate: str,
+    hib: bool,
+    alpha: float,
+    note: str | None = None,
+) -> Comparison:
+    """A comparison that could not be made at all (a side has no value): not enough data."""
     return Comparison(
         metric=metric,
         baseline=baseline,
@@ -1354,7 +1362,7 @@ def _missing(metric: str, baseline: str, candidate: str, hib: bool, alpha: float
         higher_is_better=hib,
         alpha=alpha,
         underpowered=True,
-        note=f"{candidate} has no {metric}",
+        note=note or f"{candidate} has no {metric}",
     )
 
 
