@@ -568,7 +568,7 @@ class CockpitApp(App[None]):
     async def _triage(self, only_news: bool) -> None:
         """The report since the last look, built in a thread, over the cockpit; closing it
         (or going on to Results with r) records the look, as `cockpit triage` does."""
-        from cockpit.triage import build_triage
+        from cockpit.triage import build_triage, triage_renderable
 
         if isinstance(self.screen, TriageScreen):
             return
@@ -588,7 +588,8 @@ class CockpitApp(App[None]):
             if choice == "results":
                 self.action_show_pane("results")
 
-        await self.push_screen(TriageScreen(report), closed)
+        body = await asyncio.to_thread(triage_renderable, report)
+        await self.push_screen(TriageScreen(report, body), closed)
 
     @work(group="settings", exit_on_error=False)
     async def save_look(self, when: float) -> None:

@@ -90,7 +90,7 @@ async def test_a_fresh_demo_opens_on_its_night_and_r_goes_on_to_results(store: S
         assert len(report.finished) == 7 and len(report.running) == 1 and not report.failed
         assert report.since_source == "first look"
         text = screen_text(app)
-        assert "7 finished · 0 failed · 1 running" in text and "Finished (7)" in text
+        assert "7 finished · 0 failed · 1 still running" in text and "Finished (7)" in text
         await pilot.press("r")
         assert not isinstance(app.screen, TriageScreen)
         assert app.active_pane == "results"
