@@ -13,7 +13,6 @@ import time
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +25,7 @@ from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+import themes
 from backends.gpu import A100, H100, GpuSource, SimulatedGpuSource, SimulatedHost
 from backends.runners import DemoRunner, RunBackend
 from cockpit.bus import CommandBus, CommandError
@@ -77,7 +77,9 @@ GPU_HISTORY_S = 60.0
 
 
 def themes_dir() -> Path:
-    return Path(str(resources.files("themes")))
+    # The package's own folder: themes ship as plain files in the wheel (never zipped), and
+    # importlib.resources would add zipfile and friends to start-up.
+    return Path(themes.__file__).parent
 
 
 def load_themes(folder: Path) -> list[Theme]:

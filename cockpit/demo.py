@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import sample_runs
 from cockpit.bus import CommandError
 from cockpit.models import (
     Command,
@@ -46,7 +46,7 @@ SEEDED_KEY = "demo.seeded_at"
 
 def sample_runs_dir() -> Path:
     """Where the demo data is, in a checkout or an installed copy alike."""
-    return Path(str(resources.files("sample_runs")))
+    return Path(sample_runs.__file__).parent  # shipped as plain files, as themes/ is
 
 
 @dataclass(frozen=True)
