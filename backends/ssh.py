@@ -496,16 +496,14 @@ class SshConnection:
         )
         log.info("ssh %s: %s (failure %d)", self.host.name, err.reason, self._failures)
 
-    async def _open(
-        self,
-    ) -> tuple[asyncssh.SSHClientConnection, list[asyncssh.SSHClientConnection]]:
+    async def _resolve_target(self) -> SshTarget:
+        """The host as ~/.ssh/config resolves it; a broken config is a one-line SshError."""
         host = self.host
-        files = self.settings.config_files()
         try:
-            target = await asyncio.to_thread(
+            return await asyncio.to_thread(
                 resolve_target,
                 host.address or host.name,
-                files,
+                self.settings.config_files(),
                 user=host.user,
                 port=host.port,
                 identity_file=host.identity_file,
@@ -513,6 +511,11 @@ class SshConnection:
             )
         except (OSError, ValueError, asyncssh.Error) as exc:
             raise SshError(HostState.DOWN, f"bad ssh config: {exc}", host.name) from exc
+
+    async def _open(
+        self,
+    ) -> tuple[asyncssh.SSHClientConnection, list[asyncssh.SSHClientConnection]]:
+        target = await self._resolve_target()
         hops: list[asyncssh.SSHClientConnection] = []
         try:
             tunnel = await self._open_jumps(target, hops, depth=0)
@@ -803,16 +806,8 @@ async def fetch_host_key(host: Host, settings: SshSettings | None = None) -> Hos
     """
     s = settings or SshSettings()
     files = s.config_files()
-    target = await asyncio.to_thread(
-        resolve_target,
-        host.address or host.name,
-        files,
-        user=host.user,
-        port=host.port,
-        identity_file=host.identity_file,
-        jump=host.jump,
-    )
     probe = SshConnection(host, s)
+    target = await probe._resolve_target()
     hops: list[asyncssh.SSHClientConnection] = []
     try:
         tunnel = await probe._open_jumps(target, hops, depth=0)
