@@ -14,20 +14,9 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from cockpit.models import GpuProcess, GpuSample, HostSnapshot, HostState
-
-
-@runtime_checkable
-class GpuSource(Protocol):
-    """Anything that streams per-host GPU snapshots."""
-
-    def stream(self) -> AsyncIterator[HostSnapshot]:
-        """Yield snapshots until cancelled; never raises for a host being down."""
-        ...
-
-    async def close(self) -> None: ...
+from cockpit.ports import GpuSource
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import Any
 
 import asyncssh
 
-from backends.gpu import GpuSource, MergedGpuSource
+from backends.gpu import MergedGpuSource
 from backends.gpu_sampler import (
     SMI_FIELDS,
     SMI_FIELDS_MINIMAL,
@@ -54,6 +54,7 @@ from backends.gpu_sampler import (
 )
 from backends.ssh import SshConnection, SshError, SshPool, backoff_delay
 from cockpit.models import Command, Host, HostKind, HostSnapshot, HostState
+from cockpit.ports import GpuSource
 
 log = logging.getLogger(__name__)
 

@@ -10,42 +10,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 from cockpit.models import Run, RunState
-
-
-@dataclass(frozen=True)
-class RunStatus:
-    state: RunState
-    exit_code: int | None = None
-    ended_at: float | None = None
-    progress: float | None = None  # 0..1 where the backend can tell
-
-
-@dataclass(frozen=True)
-class LogChunk:
-    data: bytes
-    next_offset: int
-    eof: bool  # True when the run is over and nothing more will be written
-
-
-@runtime_checkable
-class RunBackend(Protocol):
-    async def launch(self, run: Run) -> Run:
-        """Start the run; return it with state, start time and handles (pid, job id) filled."""
-        ...
-
-    async def poll(self, run: Run) -> RunStatus: ...
-
-    async def cancel(self, run: Run) -> RunStatus: ...
-
-    async def read_log(self, run: Run, offset: int, max_bytes: int = 65536) -> LogChunk:
-        """Bytes of the run's log from `offset`, so a reader resumes where it stopped."""
-        ...
+from cockpit.ports import LogChunk, RunStatus
 
 
 class LineIndex:
@@ -156,6 +125,20 @@ class DemoRunner:
 
     async def read_log(self, run: Run, offset: int, max_bytes: int = 65536) -> LogChunk:
         return await asyncio.to_thread(self._read_log, run, offset, max_bytes)
+
+    async def follow(
+        self, run: Run, offset: int, *, poll_s: float = 0.5, max_bytes: int = 256 * 1024
+    ) -> AsyncIterator[LogChunk]:
+        """The replayed log from `offset` as it "grows"; ends when the replay is over."""
+        while True:
+            chunk = await self.read_log(run, offset, max_bytes)
+            if chunk.data:
+                offset = chunk.next_offset
+                yield chunk
+            if chunk.eof:
+                return
+            if not chunk.data:
+                await asyncio.sleep(poll_s)
 
     def _read_log(self, run: Run, offset: int, max_bytes: int) -> LogChunk:
         index = self._index(run)

@@ -26,8 +26,8 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 import themes
-from backends.gpu import A100, H100, GpuSource, SimulatedGpuSource, SimulatedHost
-from backends.runners import DemoRunner, RunBackend
+from backends.gpu import A100, H100, SimulatedGpuSource, SimulatedHost
+from backends.runners import DemoRunner
 from cockpit.bus import CommandBus, CommandError
 from cockpit.demo import (
     DemoCluster,
@@ -40,6 +40,7 @@ from cockpit.demo import (
 from cockpit.gpu_history import GpuHistoryDownsampler
 from cockpit.models import Command, GpuProcess, Host, HostKind, HostSnapshot, Run
 from cockpit.paper import version_diff
+from cockpit.ports import GpuSource, RunBackend
 from cockpit.runs import RunCommandHandler
 from cockpit.store import Store
 from widgets.commands import CommandsPane

@@ -12,16 +12,11 @@ import asyncio
 import os
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from cockpit.models import Command, CommandOrigin, CommandStatus
+from cockpit.ports import CommandHandler
 from cockpit.store import Store
-
-
-class CommandHandler(Protocol):
-    """A backend as the bus sees it: it carries out one command and returns a result."""
-
-    async def handle(self, command: Command) -> dict[str, Any]: ...
 
 
 class CommandError(Exception):

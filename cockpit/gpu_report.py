@@ -18,7 +18,7 @@ from rich.text import Text
 from cockpit.models import HostSnapshot, HostState
 
 if TYPE_CHECKING:
-    from backends.gpu import GpuSource
+    from cockpit.ports import GpuSource
 
 # A host is settled when more waiting will not change what we can say about it.
 SETTLED = frozenset(

@@ -8,14 +8,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cockpit.bus import CommandError
 from cockpit.models import Command, Run, RunState
+from cockpit.ports import RunBackend
 from cockpit.store import Store
-
-if TYPE_CHECKING:
-    from backends.runners import RunBackend
 
 # Called in a worker thread when a run has finished, to record its results.
 ResultCollector = Callable[[Run], None]

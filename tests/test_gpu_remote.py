@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from backends.gpu import GpuSource
 from backends.gpu_remote import (
     _QUIET,
     LocalNvmlSource,
@@ -35,6 +34,7 @@ from backends.gpu_remote import (
 from backends.gpu_sampler import SAMPLER_MARKER, SamplerOptions
 from backends.ssh import SshPool, fetch_host_key, trust_host_key
 from cockpit.models import Host, HostKind, HostSnapshot, HostState
+from cockpit.ports import GpuSource
 from tests.sshd_server import SshdInstance, make_key, process_name, sshd  # noqa: F401
 from tests.test_gpu_sampler import fake_nvml, nvml_scenario
 

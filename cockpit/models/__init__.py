@@ -1,0 +1,35 @@
+"""Dataclasses shared by the core, the backends and the widgets.
+
+Nothing here does I/O or imports Textual: these are the nouns every layer speaks. Each
+module holds one family; this package re-exports the ones most modules need. The view
+models panes draw (results, triage) live in their own modules and are imported from there.
+"""
+
+from cockpit.models.commands import Command, CommandOrigin, CommandStatus
+from cockpit.models.gpus import GpuProcess, GpuSample, HostSnapshot, HostState
+from cockpit.models.hosts import Host, HostKind
+from cockpit.models.ideas import Idea
+from cockpit.models.llm import LlmBackend
+from cockpit.models.paper import DraftVersion
+from cockpit.models.runs import EvalItem, MetricPoint, Run, RunSpec, RunState, Sweep
+
+__all__ = [
+    "Command",
+    "CommandOrigin",
+    "CommandStatus",
+    "DraftVersion",
+    "EvalItem",
+    "GpuProcess",
+    "GpuSample",
+    "Host",
+    "HostKind",
+    "HostSnapshot",
+    "HostState",
+    "Idea",
+    "LlmBackend",
+    "MetricPoint",
+    "Run",
+    "RunSpec",
+    "RunState",
+    "Sweep",
+]

@@ -1,0 +1,67 @@
+"""The protocols the core needs and the backends implement.
+
+Core modules (runs, the registry, the GPU watch, the app's controllers) speak to the outside
+world only through these; backends/ implements them and imports this module, never the
+other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from cockpit.models import Command, HostSnapshot, Run, RunState
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    state: RunState
+    exit_code: int | None = None
+    ended_at: float | None = None
+    progress: float | None = None  # 0..1 where the backend can tell
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    data: bytes
+    next_offset: int
+    eof: bool  # True when the run is over and nothing more will be written
+
+
+@runtime_checkable
+class RunBackend(Protocol):
+    """Where a run executes, and how the cockpit finds out what it is doing."""
+
+    async def launch(self, run: Run) -> Run:
+        """Start the run; return it with state, start time and handles (pid, job id) filled."""
+        ...
+
+    async def poll(self, run: Run) -> RunStatus: ...
+
+    async def cancel(self, run: Run) -> RunStatus: ...
+
+    async def read_log(self, run: Run, offset: int, max_bytes: int = 65536) -> LogChunk:
+        """Bytes of the run's log from `offset`, so a reader resumes where it stopped."""
+        ...
+
+    def follow(self, run: Run, offset: int) -> AsyncIterator[LogChunk]:
+        """The run's log from `offset` as it grows, over one stream; ends with the run."""
+        ...
+
+
+@runtime_checkable
+class GpuSource(Protocol):
+    """Anything that yields host snapshots: simulated, local NVML, or remote over SSH."""
+
+    def stream(self) -> AsyncIterator[HostSnapshot]:
+        """Yield a snapshot per host whenever one is sampled, until closed."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class CommandHandler(Protocol):
+    """A backend as the bus sees it: it carries out one command and returns a result."""
+
+    async def handle(self, command: Command) -> dict[str, Any]: ...
