@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cockpit.models import Command, CommandOrigin, CommandStatus
-from cockpit.ports import CommandHandler
+from cockpit.registry import CommandRegistry
 from cockpit.store import Store
 
 
@@ -56,14 +56,13 @@ def owner_is_dead(owner: str | None) -> bool:
 
 
 class CommandBus:
-    def __init__(self, store: Store, handlers: dict[str, CommandHandler] | None = None) -> None:
+    """Persists, gates and runs commands; the registry decides who carries each one out."""
+
+    def __init__(self, store: Store, registry: CommandRegistry | None = None) -> None:
         self.store = store
-        self._handlers: dict[str, CommandHandler] = dict(handlers or {})
+        self.registry = registry if registry is not None else CommandRegistry()
         self._listeners: list[CommandListener] = []
         self.owner = process_owner()
-
-    def register(self, backend: str, handler: CommandHandler) -> None:
-        self._handlers[backend] = handler
 
     def subscribe(self, listener: CommandListener) -> None:
         """Called (on the event loop) with the command after every status change."""
@@ -136,19 +135,15 @@ class CommandBus:
         if not started:
             return command
         self._notify(command)
-        handler = self._handlers.get(command.backend)
         result: dict[str, Any] | None = None
         error: str | None = None
-        if handler is None:
-            error = f"no backend named {command.backend!r}"
-        else:
-            try:
-                result = await handler.handle(command)
-            except asyncio.CancelledError:
-                # Left `running`: the next start-up marks it interrupted, it is never re-run.
-                raise
-            except Exception as exc:  # a backend failure is data for the audit log
-                error = str(exc) or type(exc).__name__
+        try:
+            result = await self.registry.handle(command)
+        except asyncio.CancelledError:
+            # Left `running`: the next start-up marks it interrupted, it is never re-run.
+            raise
+        except Exception as exc:  # a backend failure is data for the audit log
+            error = str(exc) or type(exc).__name__
         final = CommandStatus.FAILED if error is not None else CommandStatus.DONE
         await asyncio.to_thread(
             self.store.transition_command,

@@ -158,7 +158,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def run_app(store: Store, demo: bool, replay_s: float = 240.0) -> int:
-    from cockpit.app import THEME_SETTING, CockpitApp, DemoWiring
+    from cockpit.app.demo import DemoWiring
+    from cockpit.app.shell import CockpitApp
+    from cockpit.app.themes import THEME_SETTING
 
     theme = store.get_setting(THEME_SETTING)
     wiring = DemoWiring.create(duration_s=replay_s) if demo else None

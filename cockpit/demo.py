@@ -228,8 +228,8 @@ def run_pid(run: Run) -> int:
     return 20000 + sum(map(ord, run.id)) % 10000
 
 
-class DemoCommandHandler:
-    """The `demo` backend: run.* commands go to the replaying runner, gpu.kill to the cluster."""
+class DemoGpuKillHandler:
+    """gpu.kill on the simulated cluster: a colleague's job goes away, a demo run is cancelled."""
 
     def __init__(self, store: Store, runs: RunCommandHandler, cluster: DemoCluster) -> None:
         self.store = store
@@ -237,8 +237,6 @@ class DemoCommandHandler:
         self.cluster = cluster
 
     async def handle(self, command: Command) -> dict[str, Any]:
-        if command.kind.startswith("run."):
-            return await self.runs.handle(command)
         if command.kind == "gpu.kill":
             host, pid = str(command.payload["host"]), int(command.payload["pid"])
             if self.cluster.kill(host, pid):

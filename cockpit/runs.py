@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cockpit.bus import CommandError
-from cockpit.models import Command, Run, RunState
+from cockpit.models import Command, HostKind, Run, RunState
 from cockpit.ports import RunBackend
 from cockpit.store import Store
 
@@ -20,14 +20,38 @@ ResultCollector = Callable[[Run], None]
 
 
 class RunCommandHandler:
-    """Carries out run.* commands against one backend and keeps the store in step."""
+    """Carries out run.* commands and keeps the store in step.
+
+    The backend is chosen from the kind of the run's host (demo, local, ssh, slurm), so one
+    handler serves every host; a kind with no backend yet fails the command in one line.
+    """
 
     def __init__(
-        self, store: Store, backend: RunBackend, collect: ResultCollector | None = None
+        self,
+        store: Store,
+        backends: Mapping[HostKind, RunBackend],
+        collect: ResultCollector | None = None,
     ) -> None:
         self.store = store
-        self.backend = backend
+        self.backends = dict(backends)
         self._collect = collect
+
+    def _backend(self, run: Run, kinds: Mapping[str, HostKind]) -> RunBackend:
+        if not run.host:
+            raise CommandError(f"run {run.id} has no host")
+        kind = kinds.get(run.host)
+        if kind is None:
+            raise CommandError(f"run {run.id}: no host named {run.host!r}")
+        backend = self.backends.get(kind)
+        if backend is None:
+            raise CommandError(f"run {run.id}: {kind} hosts cannot run anything yet")
+        return backend
+
+    async def _host_kinds(self) -> dict[str, HostKind]:
+        return {h.name: h.kind for h in await asyncio.to_thread(self.store.list_hosts)}
+
+    async def backend_for(self, run: Run) -> RunBackend:
+        return self._backend(run, await self._host_kinds())
 
     async def handle(self, command: Command) -> dict[str, Any]:
         run_id = command.payload.get("run_id")
@@ -43,7 +67,7 @@ class RunCommandHandler:
     async def _cancel(self, run: Run) -> dict[str, Any]:
         if run.state.terminal:
             raise CommandError(f"run {run.id} already {run.state}")
-        status = await self.backend.cancel(run)
+        status = await (await self.backend_for(run)).cancel(run)
         await asyncio.to_thread(
             self.store.set_run_state,
             run.id,
@@ -57,18 +81,23 @@ class RunCommandHandler:
         if not run.state.terminal and run.state is not RunState.QUEUED:
             raise CommandError(f"run {run.id} is {run.state}; cancel it first")
         fresh = dataclasses.replace(run, exit_code=None, ended_at=None)
-        launched = await self.backend.launch(fresh)
+        launched = await (await self.backend_for(run)).launch(fresh)
         await asyncio.to_thread(self.store.upsert_run, launched)
         return {"run_id": run.id, "state": str(launched.state)}
 
     async def poll_active(self) -> list[Run]:
         """Ask the backend about every unfinished run; return those whose state changed."""
         runs = await asyncio.to_thread(self.store.list_runs)
+        kinds = await self._host_kinds()
         changed: list[Run] = []
         for run in runs:
             if run.state.terminal or run.state is RunState.QUEUED:
                 continue
-            status = await self.backend.poll(run)
+            kind = kinds.get(run.host or "")
+            backend = self.backends.get(kind) if kind is not None else None
+            if backend is None:
+                continue  # its host's kind has no backend in this cockpit: nothing to ask
+            status = await backend.poll(run)
             if status.state is run.state:
                 continue
             await asyncio.to_thread(

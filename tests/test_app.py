@@ -9,7 +9,8 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Log, TabbedContent
 
-from cockpit.app import PANES, CockpitApp, DemoWiring
+from cockpit.app.demo import DemoWiring
+from cockpit.app.shell import PANES, CockpitApp
 from cockpit.demo import sample_runs_dir
 from cockpit.models import CommandStatus, RunState
 from cockpit.store import Store

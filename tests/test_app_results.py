@@ -10,7 +10,8 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from cockpit.app import CockpitApp, DemoWiring
+from cockpit.app.demo import DemoWiring
+from cockpit.app.shell import CockpitApp
 from cockpit.models import Run, RunSpec, RunState, Sweep
 from cockpit.results import ResultsData, build_matrix
 from cockpit.store import Store

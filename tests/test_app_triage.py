@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
-from cockpit.app import CockpitApp, DemoWiring
+from cockpit.app.demo import DemoWiring
+from cockpit.app.shell import CockpitApp
 from cockpit.demo import seed_demo
 from cockpit.models import Run, RunSpec, RunState
 from cockpit.store import Store

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from cockpit.bus import CommandBus, CommandError, process_owner
-from cockpit.models import Command, CommandOrigin, CommandStatus
+from cockpit.models import Command, CommandOrigin, CommandStatus, Host, HostKind
+from cockpit.ports import CommandHandler
+from cockpit.registry import CommandRegistry
 from cockpit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,13 +32,21 @@ class RecordingHandler:
         return {"echo": command.payload}
 
 
+def routed(handler: CommandHandler) -> CommandRegistry:
+    """A registry that sends run.* and gpu.* for the ssh host `box` to `handler`."""
+    registry = CommandRegistry([Host("box", HostKind.SSH)])
+    for prefix in ("run", "gpu"):
+        registry.register(prefix, handler)
+    return registry
+
+
 async def test_user_command_goes_pending_running_done(store: Store) -> None:
     handler = RecordingHandler()
-    bus = CommandBus(store, {"box": handler})
+    bus = CommandBus(store, routed(handler))
     seen: list[CommandStatus] = []
     bus.subscribe(lambda c: seen.append(c.status))
 
-    command = await bus.submit("runs", "box", "run.cancel", {"run_id": "r1"})
+    command = await bus.submit("runs", "host:box", "run.cancel", {"run_id": "r1"})
 
     assert command.status is CommandStatus.DONE
     assert command.result == {"echo": {"run_id": "r1"}}
@@ -55,13 +65,13 @@ async def test_command_is_persisted_before_the_backend_runs(store: Store) -> Non
             statuses.append(store.get_command(command.id).status)
             return {}
 
-    await CommandBus(store, {"box": Peeking()}).submit("gpus", "box", "gpu.kill", {"pid": 1})
+    await CommandBus(store, routed(Peeking())).submit("gpus", "host:box", "gpu.kill", {"pid": 1})
     assert statuses == [CommandStatus.RUNNING]
 
 
 async def test_backend_failure_is_recorded_as_failed(store: Store) -> None:
-    bus = CommandBus(store, {"box": RecordingHandler(fail="host unreachable")})
-    command = await bus.submit("runs", "box", "run.cancel", {})
+    bus = CommandBus(store, routed(RecordingHandler(fail="host unreachable")))
+    command = await bus.submit("runs", "host:box", "run.cancel", {})
     assert command.status is CommandStatus.FAILED
     assert command.error == "host unreachable"
 
@@ -75,8 +85,10 @@ async def test_unknown_backend_fails_but_is_logged(store: Store) -> None:
 
 async def test_llm_command_waits_for_a_person(store: Store) -> None:
     handler = RecordingHandler()
-    bus = CommandBus(store, {"box": handler})
-    proposed = await bus.submit("ideas", "box", "run.launch", {"x": 1}, origin=CommandOrigin.LLM)
+    bus = CommandBus(store, routed(handler))
+    proposed = await bus.submit(
+        "ideas", "host:box", "run.launch", {"x": 1}, origin=CommandOrigin.LLM
+    )
     assert proposed.status is CommandStatus.NEEDS_CONFIRM
     assert handler.calls == []
     # Executing it directly (as a bug or a second process might) does nothing.
@@ -93,8 +105,8 @@ async def test_llm_command_waits_for_a_person(store: Store) -> None:
 
 async def test_rejected_llm_command_never_runs(store: Store) -> None:
     handler = RecordingHandler()
-    bus = CommandBus(store, {"box": handler})
-    proposed = await bus.submit("ideas", "box", "run.launch", {}, origin=CommandOrigin.LLM)
+    bus = CommandBus(store, routed(handler))
+    proposed = await bus.submit("ideas", "host:box", "run.launch", {}, origin=CommandOrigin.LLM)
     rejected = await bus.reject(proposed.id)
     assert rejected.status is CommandStatus.REJECTED
     with pytest.raises(CommandError):
@@ -106,6 +118,8 @@ CRASHING_COCKPIT = textwrap.dedent(
     """
     import asyncio, sys
     from cockpit.bus import CommandBus
+    from cockpit.models import Host, HostKind
+    from cockpit.registry import CommandRegistry
     from cockpit.store import Store
 
     class Slow:
@@ -115,8 +129,10 @@ CRASHING_COCKPIT = textwrap.dedent(
             return {}
 
     async def main():
-        bus = CommandBus(Store.open(sys.argv[1]), {"box": Slow()})
-        await bus.submit("runs", "box", "run.launch", {"run_id": "r1"})
+        registry = CommandRegistry([Host("box", HostKind.SSH)])
+        registry.register("run", Slow())
+        bus = CommandBus(Store.open(sys.argv[1]), registry)
+        await bus.submit("runs", "host:box", "run.launch", {"run_id": "r1"})
 
     asyncio.run(main())
     """
@@ -140,7 +156,7 @@ async def test_command_running_when_the_cockpit_died_is_interrupted_not_rerun(
     with Store.open(path) as store:
         assert store.list_commands()[0].status is CommandStatus.RUNNING
         handler = RecordingHandler()
-        bus = CommandBus(store, {"box": handler})
+        bus = CommandBus(store, routed(handler))
         interrupted = await bus.recover_interrupted()
         command = store.list_commands()[0]
         assert interrupted == [command.id]
@@ -154,7 +170,7 @@ async def test_command_running_when_the_cockpit_died_is_interrupted_not_rerun(
 
 async def test_a_live_cockpits_running_command_is_left_alone(store: Store) -> None:
     command = store.insert_command(
-        "runs", "box", "run.launch", {}, CommandStatus.PENDING, CommandOrigin.USER
+        "runs", "host:box", "run.launch", {}, CommandStatus.PENDING, CommandOrigin.USER
     )
     # Owned by this (alive) process: another cockpit starting up must not touch it.
     store.transition_command(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from cockpit.app import CockpitApp
-from cockpit.gpu_history import GpuHistoryDownsampler
+from cockpit.app.shell import CockpitApp
+from cockpit.gpu_watch import GpuHistoryDownsampler
 from cockpit.models import GpuProcess, GpuSample, HostSnapshot, HostState
 from cockpit.store import Store
 from tests.conftest import wait_until

@@ -13,10 +13,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from cockpit.models import Command, CommandStatus
+from widgets.requests import PaneRequest
 
 STATUS_STYLE = {
     CommandStatus.PENDING: "dim",
@@ -45,12 +45,12 @@ class CommandsPane(Vertical):
         Binding("n", "reject", "Reject", id="commands.reject"),
     ]
 
-    class ConfirmRequested(Message):
+    class ConfirmRequested(PaneRequest):
         def __init__(self, command_id: int) -> None:
             super().__init__()
             self.command_id = command_id
 
-    class RejectRequested(Message):
+    class RejectRequested(PaneRequest):
         def __init__(self, command_id: int) -> None:
             super().__init__()
             self.command_id = command_id

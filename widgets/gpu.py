@@ -16,12 +16,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from cockpit.models import GpuProcess, GpuSample, HostSnapshot, HostState
 from widgets.format import bar, duration, gib, sparkline
+from widgets.requests import PaneRequest
 
 HISTORY_LEN = 600  # ten minutes at 1 Hz
 SPARK_WIDTH = 12
@@ -88,7 +88,7 @@ class GpuPane(Vertical):
 
     idle_only: reactive[bool] = reactive(False)
 
-    class KillRequested(Message):
+    class KillRequested(PaneRequest):
         """The person wants `process` on `host` gone (the app confirms first)."""
 
         def __init__(self, host: str, gpu_index: int, process: GpuProcess) -> None:

@@ -8,14 +8,14 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from cockpit.models import DraftVersion
+from widgets.requests import PaneRequest
 
 
 class PaperPane(Vertical):
-    class VersionSelected(Message):
+    class VersionSelected(PaneRequest):
         def __init__(self, draft: str, version: int) -> None:
             super().__init__()
             self.draft = draft

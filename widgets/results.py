@@ -22,12 +22,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from cockpit.display import VERDICT_STYLE
 from widgets.format import SPARK_CHARS, config_label, number
+from widgets.requests import PaneRequest
 
 if TYPE_CHECKING:  # the pane draws core objects; it never imports core code at run time
     from cockpit.results import ConfigResult, EffectsResult, ResultsMatrix, SweepResults
@@ -280,7 +280,7 @@ class ResultsPane(Vertical):
         ),
     ]
 
-    class MatrixRequested(Message):
+    class MatrixRequested(PaneRequest):
         """Recompute the view: ``sweep`` None is every sweep; ``baseline`` a run id or None."""
 
         def __init__(self, sweep: str | None, metric: str | None, baseline: str | None) -> None:
@@ -289,7 +289,7 @@ class ResultsPane(Vertical):
             self.metric = metric
             self.baseline = baseline
 
-    class DetailRequested(Message):
+    class DetailRequested(PaneRequest):
         """Show the detail of one config's comparison on one metric."""
 
         def __init__(
@@ -301,7 +301,7 @@ class ResultsPane(Vertical):
             self.config = config
             self.metric = metric
 
-    class ExportRequested(Message):
+    class ExportRequested(PaneRequest):
         def __init__(self, sweep: str, metric: str | None, baseline: str | None) -> None:
             super().__init__()
             self.sweep = sweep

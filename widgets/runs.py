@@ -14,11 +14,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import DataTable, Log, Static
 
 from cockpit.models import Run, RunState
 from widgets.format import config_label, duration, varying_keys
+from widgets.requests import PaneRequest
 
 LOG_MAX_LINES = 5000  # the log view is a window; the file on the host keeps everything
 
@@ -56,17 +56,17 @@ class RunsPane(Vertical):
         Binding("f", "toggle_follow", "Follow log", id="runs.follow"),
     ]
 
-    class RunSelected(Message):
+    class RunSelected(PaneRequest):
         def __init__(self, run_id: str) -> None:
             super().__init__()
             self.run_id = run_id
 
-    class CancelRequested(Message):
+    class CancelRequested(PaneRequest):
         def __init__(self, run_id: str) -> None:
             super().__init__()
             self.run_id = run_id
 
-    class RelaunchRequested(Message):
+    class RelaunchRequested(PaneRequest):
         def __init__(self, run_id: str) -> None:
             super().__init__()
             self.run_id = run_id
@@ -144,6 +144,10 @@ class RunsPane(Vertical):
         self.log_view.clear()
         self.log_title.update(Text(f"log: {run_id}", style="bold"))
         self.post_message(self.RunSelected(run_id))
+
+    def restart_log(self) -> None:
+        """The followed run starts a new attempt: its log is written from the start."""
+        self.log_view.clear()
 
     def append_log(self, run_id: str, lines: Sequence[str]) -> None:
         if run_id == self._log_run and lines:

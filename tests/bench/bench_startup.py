@@ -49,7 +49,8 @@ Bare().run(headless=True, size=(80, 24))
 
 COCKPIT = """
 import sys, time
-from cockpit.app import CockpitApp, DemoWiring
+from cockpit.app.demo import DemoWiring
+from cockpit.app.shell import CockpitApp
 from cockpit.store import Store
 store = Store.open(sys.argv[1])
 class FirstFrame(CockpitApp):
