@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.cli import main, parse_ssh_target
+from cockpit.cli.main import main
 from cockpit.store import Store
+from cockpit.validate import parse_ssh_target
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,7 +150,7 @@ def test_llm_backends_store_the_env_var_name_never_a_key(
         str(db),
         "llm",
         "add",
-        "local",
+        "qwen-box",
         "--model",
         "openai/qwen",
         "--api-base",
@@ -161,11 +162,11 @@ def test_llm_backends_store_the_env_var_name_never_a_key(
     )
     assert code == 0
     code, out, _ = run(capsys, "--db", str(db), "llm", "list")
-    assert "local" in out and "$MY_LLM_KEY" in out and "5.00" in out
+    assert "qwen-box" in out and "$MY_LLM_KEY" in out and "5.00" in out
     assert b"sk-secret-value" not in db.read_bytes()
-    code, _, err = run(capsys, "--db", str(db), "llm", "add", "local", "--model", "x/y")
+    code, _, err = run(capsys, "--db", str(db), "llm", "add", "qwen-box", "--model", "x/y")
     assert_one_line_error(code, err)
-    assert run(capsys, "--db", str(db), "llm", "remove", "local")[0] == 0
+    assert run(capsys, "--db", str(db), "llm", "remove", "qwen-box")[0] == 0
     code, out, _ = run(capsys, "--db", str(db), "llm", "list", "--json")
     assert json.loads(out) == []
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.cli import gpu_report, main
+from cockpit.cli.gpus import gpu_report
+from cockpit.cli.main import main
 from cockpit.models import Host
 from tests.sshd_server import SshdInstance, sshd  # noqa: F401
 from tests.test_gpu_remote import options

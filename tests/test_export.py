@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.cli import main
+from cockpit.cli.main import main
 from cockpit.export import best_significant, export_sweep, latex_escape, to_csv, to_latex
 from cockpit.results import results_matrix
 from cockpit.store import Store

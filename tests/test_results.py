@@ -17,7 +17,7 @@ import pytest
 from scipy.stats import binomtest, ttest_ind
 
 from cockpit import ingest, stats
-from cockpit.cli import main
+from cockpit.cli.main import main
 from cockpit.demo import DemoData, collect_run_results, sample_runs_dir, seed_demo
 from cockpit.export import to_json
 from cockpit.models import EvalItem, MetricPoint, Run, RunSpec, RunState, Sweep

@@ -9,10 +9,11 @@ import pytest
 from rich.console import Console
 
 from cockpit import triage
-from cockpit.cli import UsageError, main, parse_since
+from cockpit.cli.main import main
 from cockpit.models import Host, HostKind, MetricPoint, Run, RunSpec, RunState, Sweep
 from cockpit.store import Store
 from cockpit.triage import LAST_LOOK_KEY, build_triage, classify, render_triage
+from cockpit.validate import ValidationError, parse_since
 from tests.test_results import complete_demo
 
 NOW = 1_800_000_000.0
@@ -188,7 +189,7 @@ def test_parse_since() -> None:
     assert parse_since("12h", NOW) == NOW - 12 * HOUR
     assert parse_since("30m", NOW) == NOW - 1800
     assert parse_since("2d", NOW) == NOW - 2 * 86400
-    with pytest.raises(UsageError, match="invalid --since"):
+    with pytest.raises(ValidationError, match="invalid --since"):
         parse_since("yesterday", NOW)
 
 

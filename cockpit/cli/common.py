@@ -1,0 +1,75 @@
+"""What every command group shares: the parser class, the store, JSON output, usage errors."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+from cockpit.store import Store
+from cockpit.validate import ValidationError
+
+EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace], int]
+Subcommands = argparse._SubParsersAction  # argparse's own type for add_subparsers()
+
+
+class UsageError(ValidationError):
+    """Bad input to a command: reported in one line, exit code 2."""
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse prints usage plus the error; users asked for the error alone."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def add_command(
+    parent: Subcommands, name: str, handler: Handler, help: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_group(parent: Subcommands, name: str, help: str) -> Subcommands:
+    """A command with subcommands of its own (`cockpit host add`)."""
+    group = parent.add_parser(name, help=help)
+    return group.add_subparsers(
+        title=f"{name} commands",
+        metavar="COMMAND",
+        required=True,
+        parser_class=OneLineArgumentParser,
+    )
+
+
+def data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("lab-cockpit", appauthor=False))
+
+
+def default_db_path(demo: bool = False) -> Path:
+    return data_dir() / ("demo.db" if demo else "cockpit.db")
+
+
+def open_store(args: argparse.Namespace, demo: bool = False) -> Store:
+    if args.db is not None:
+        return Store.open(args.db)
+    path = default_db_path(demo)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Store.open(path)
+
+
+def json_safe(value: object) -> object:
+    """NaN and infinities as null: JSON has no spelling for them."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

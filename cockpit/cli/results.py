@@ -1,0 +1,146 @@
+"""`cockpit import`, `cockpit results` and `cockpit export`: record, compare and write results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
+from cockpit.store import Store
+from cockpit.validate import valid_name
+
+if TYPE_CHECKING:
+    from cockpit.results import ResultsMatrix
+
+RESULT_FORMATS = ("table", "csv", "json", "latex")
+# --test NAME -> cockpit.stats.StatTest value; used where it fits the data, else the default.
+TEST_NAMES = {
+    "mcnemar": "McNemar exact",
+    "paired-t": "paired t",
+    "wilcoxon": "Wilcoxon signed-rank",
+    "bootstrap": "paired bootstrap",
+    "welch": "Welch t",
+    "mann-whitney": "Mann-Whitney U",
+}
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from cockpit import ingest
+
+    if args.sweep is not None:
+        valid_name(args.sweep, "sweep name")
+    try:
+        fmt = ingest.detect_format(args.path)
+        runs = ingest.import_path(args.path)
+    except ingest.ImportFormatError as exc:
+        raise UsageError(str(exc)) from None
+    if not runs:
+        raise UsageError(f"{args.path}: no runs to import ({fmt})")
+    with open_store(args) as store:
+        summary = ingest.record_imported_runs(store, runs, sweep=args.sweep, source=args.path)
+    print(
+        f"imported {len(summary.run_ids)} run(s) ({fmt}) into sweep "
+        f"{', '.join(summary.sweeps)}: {summary.metric_points} metric points, "
+        f"{summary.eval_items} per-item scores"
+    )
+    return 0
+
+
+def results_matrix(args: argparse.Namespace, store: Store) -> ResultsMatrix:
+    from cockpit.results import ResultsError, results_matrix
+
+    try:
+        return results_matrix(
+            store,
+            sweep=args.sweep,
+            metric=args.metric or None,
+            all_metrics=not args.metric,
+            baseline=args.baseline,
+            test=TEST_NAMES[args.test] if args.test else None,
+        )
+    except ResultsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from cockpit import export
+
+    with open_store(args) as store:
+        matrix = results_matrix(args, store)
+    if not matrix.sweeps:
+        raise UsageError("no sweeps yet: `cockpit import PATH` records some")
+    if args.format == "json":
+        print(json.dumps(export.to_json(matrix), indent=2))
+    else:
+        render = {"table": export.to_text, "csv": export.to_csv, "latex": export.to_latex}
+        sys.stdout.write(render[args.format](matrix))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from cockpit.export import export_sweep
+    from cockpit.results import ResultsError
+
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+    with open_store(args) as store:
+        try:
+            written = export_sweep(
+                store, out, sweep=args.sweep, metrics=args.metric or None, baseline=args.baseline
+            )
+        except ResultsError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"wrote {len(written)} files to {out}")
+    for path in written:
+        print(f"  {path.name}")
+    return 0
+
+
+def add_view_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="M",
+        help="metric to compare (repeatable; default: every metric)",
+    )
+    p.add_argument("--baseline", metavar="RUN", help="run id of the baseline config")
+
+
+def register(sub: Subcommands) -> None:
+    imp = add_command(
+        sub,
+        "import",
+        cmd_import,
+        "record results from lm-eval-harness, AI-Scientist, MLflow or cockpit run folders",
+    )
+    imp.add_argument("path", metavar="PATH", help="a results file or folder")
+    imp.add_argument("--sweep", metavar="NAME", help="put every run into this sweep")
+
+    res = add_command(
+        sub, "results", cmd_results, "print the results matrix with tests and verdicts"
+    )
+    res.add_argument("--sweep", metavar="NAME", help="one sweep (default: all)")
+    add_view_options(res)
+    res.add_argument("--format", choices=RESULT_FORMATS, default="table")
+    res.add_argument(
+        "--test",
+        choices=sorted(TEST_NAMES),
+        help="use this test where it fits the data (default: chosen from the data)",
+    )
+
+    exp = add_command(
+        sub,
+        "export",
+        cmd_export,
+        "write CSV, JSON, a LaTeX table and figures (PDF, PNG) of a sweep",
+    )
+    exp.add_argument("--sweep", metavar="NAME", required=True)
+    exp.add_argument("--out", metavar="DIR", required=True, help="folder to write into")
+    add_view_options(exp)

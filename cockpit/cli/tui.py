@@ -1,0 +1,53 @@
+"""`cockpit` and `cockpit demo`: open the cockpit on your database or on the embedded demo."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cockpit.cli.common import Subcommands, UsageError, add_command, default_db_path, open_store
+from cockpit.store import Store
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    return run_app(open_store(args), demo=False)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if not 0 < args.replay_seconds < float("inf"):
+        raise UsageError(f"invalid --replay-seconds {args.replay_seconds}: must be > 0")
+    if args.reset:
+        path = Path(args.db) if args.db else default_db_path(demo=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    store = open_store(args, demo=True)
+    return run_app(store, demo=True, replay_s=args.replay_seconds)
+
+
+def run_app(store: Store, demo: bool, replay_s: float = 240.0) -> int:
+    # Textual and the panes load only for the commands that open the cockpit.
+    from cockpit.app.demo import DemoWiring
+    from cockpit.app.shell import CockpitApp
+    from cockpit.app.themes import THEME_SETTING
+
+    theme = store.get_setting(THEME_SETTING)
+    wiring = DemoWiring.create(duration_s=replay_s) if demo else None
+    try:
+        CockpitApp(store, demo=wiring, theme=theme).run()
+    finally:
+        store.close()
+    return 0
+
+
+def register(sub: Subcommands) -> None:
+    demo = add_command(
+        sub, "demo", cmd_demo, "open the cockpit on the embedded demo (no GPU, no network)"
+    )
+    demo.add_argument("--reset", action="store_true", help="start the demo over from scratch")
+    demo.add_argument(
+        "--replay-seconds",
+        type=float,
+        default=240.0,
+        metavar="S",
+        help="how long the live demo run takes (default 240)",
+    )
