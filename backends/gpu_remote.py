@@ -52,7 +52,7 @@ from backends.gpu_sampler import (
     smi_processes_command,
     smi_stream_command,
 )
-from backends.ssh import SshConnection, SshError, SshPool, backoff_delay
+from backends.ssh.connection import SshConnection, SshError, SshPool, backoff_delay
 from cockpit.models import Command, Host, HostKind, HostSnapshot, HostState
 from cockpit.ports import GpuSource
 

@@ -291,7 +291,7 @@ class CockpitApp(App[None]):
             return
         # asyncssh and its crypto take a while to import: do it off the event loop.
         remote = await asyncio.to_thread(importlib.import_module, "backends.gpu_remote")
-        ssh = await asyncio.to_thread(importlib.import_module, "backends.ssh")
+        ssh = await asyncio.to_thread(importlib.import_module, "backends.ssh.connection")
         self.ssh_pool = ssh.SshPool()
         self.gpu_source = remote.gpu_source_for(hosts, self.ssh_pool)
         killer = remote.GpuKillHandler(self.ssh_pool, hosts)

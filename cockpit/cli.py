@@ -21,7 +21,7 @@ from cockpit.store import Store, StoreError
 
 if TYPE_CHECKING:
     from backends.gpu_sampler import SamplerOptions
-    from backends.ssh import SshSettings
+    from backends.ssh.connection import SshSettings
     from cockpit.results import ResultsMatrix
 
 EXIT_USAGE = 2
@@ -235,7 +235,7 @@ def cmd_host_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_host_import(args: argparse.Namespace) -> int:
-    from backends.ssh import list_ssh_config_hosts
+    from backends.ssh.config import list_ssh_config_hosts
 
     config = Path(args.config).expanduser()
     if not config.is_file():
@@ -302,7 +302,7 @@ async def gpu_report(
     from rich.console import Console
 
     from backends.gpu_remote import gpu_source_for
-    from backends.ssh import SshPool
+    from backends.ssh.connection import SshPool
     from cockpit.gpu_report import all_reachable, collect_snapshots, gpu_table, snapshot_to_json
 
     pool = SshPool(settings)
@@ -329,7 +329,8 @@ async def gpu_report(
 def cmd_host_trust(args: argparse.Namespace) -> int:
     import asyncio
 
-    from backends.ssh import SshError, fetch_host_key, trust_host_key
+    from backends.ssh.connection import SshError
+    from backends.ssh.host_keys import fetch_host_key, trust_host_key
 
     with open_store(args) as store:
         host = store.get_host(args.name)

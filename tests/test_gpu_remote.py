@@ -32,7 +32,8 @@ from backends.gpu_remote import (
     kill_gpu_process,
 )
 from backends.gpu_sampler import SAMPLER_MARKER, SamplerOptions
-from backends.ssh import SshPool, fetch_host_key, trust_host_key
+from backends.ssh.connection import SshPool
+from backends.ssh.host_keys import fetch_host_key, trust_host_key
 from cockpit.models import Host, HostKind, HostSnapshot, HostState
 from cockpit.ports import GpuSource
 from tests.sshd_server import SshdInstance, make_key, process_name, sshd  # noqa: F401

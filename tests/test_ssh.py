@@ -1,4 +1,4 @@
-"""backends/ssh.py against real OpenSSH sshd instances on loopback."""
+"""backends/ssh/ against real OpenSSH sshd instances on loopback."""
 
 from __future__ import annotations
 
@@ -10,20 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.ssh import (
-    HostKeyInfo,
-    JumpHop,
-    SshConnection,
-    SshError,
-    SshPool,
-    SshSettings,
-    backoff_delay,
-    fetch_host_key,
-    list_ssh_config_hosts,
-    parse_jump_spec,
-    resolve_target,
-    trust_host_key,
-)
+from backends.ssh.config import JumpHop, list_ssh_config_hosts, parse_jump_spec, resolve_target
+from backends.ssh.connection import SshConnection, SshError, SshPool, SshSettings, backoff_delay
+from backends.ssh.host_keys import HostKeyInfo, fetch_host_key, trust_host_key
 from cockpit.models import Host, HostState
 from tests.sshd_server import SshdInstance, SshdPair, make_key, sshd, sshd_pair  # noqa: F401
 
