@@ -26,8 +26,8 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 import themes
-from backends.gpu import A100, H100, SimulatedGpuSource, SimulatedHost
-from backends.runners import DemoRunner
+from backends.gpu.simulated import A100, H100, SimulatedGpuSource, SimulatedHost
+from backends.runners.demo import DemoRunner
 from cockpit.bus import CommandBus, CommandError
 from cockpit.demo import (
     DemoCluster,
@@ -290,11 +290,12 @@ class CockpitApp(App[None]):
             )
             return
         # asyncssh and its crypto take a while to import: do it off the event loop.
-        remote = await asyncio.to_thread(importlib.import_module, "backends.gpu_remote")
+        remote = await asyncio.to_thread(importlib.import_module, "backends.gpu.remote")
+        kill = await asyncio.to_thread(importlib.import_module, "backends.gpu.kill")
         ssh = await asyncio.to_thread(importlib.import_module, "backends.ssh.connection")
         self.ssh_pool = ssh.SshPool()
         self.gpu_source = remote.gpu_source_for(hosts, self.ssh_pool)
-        killer = remote.GpuKillHandler(self.ssh_pool, hosts)
+        killer = kill.GpuKillHandler(self.ssh_pool, hosts)
         for host in hosts:
             self.bus.register(host.name, killer)
 

@@ -20,7 +20,7 @@ from cockpit.models import Host, HostKind, HostSnapshot, LlmBackend
 from cockpit.store import Store, StoreError
 
 if TYPE_CHECKING:
-    from backends.gpu_sampler import SamplerOptions
+    from backends.gpu.sampler_client import SamplerOptions
     from backends.ssh.connection import SshSettings
     from cockpit.results import ResultsMatrix
 
@@ -301,7 +301,7 @@ async def gpu_report(
 
     from rich.console import Console
 
-    from backends.gpu_remote import gpu_source_for
+    from backends.gpu.remote import gpu_source_for
     from backends.ssh.connection import SshPool
     from cockpit.gpu_report import all_reachable, collect_snapshots, gpu_table, snapshot_to_json
 
