@@ -12,6 +12,8 @@ commands (a GPU sampler) open their own channel on the connection instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import shlex
 import signal
@@ -98,13 +100,19 @@ async def _run_local(line: str, *, timeout_s: float, input: str | None) -> Comma
         stdin=asyncio.subprocess.DEVNULL if input is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # Its own process group, so that a timeout ends the command's children too (they
+        # hold its output pipes open) and a Ctrl-C meant for the cockpit does not reach it.
+        start_new_session=True,
     )
     data = None if input is None else input.encode("utf-8")
     try:
         out, err = await asyncio.wait_for(proc.communicate(data), timeout=timeout_s)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        # A child that left the group may keep the pipes open: do not wait on it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), timeout=1.0)
         return CommandResult(None, "", "", timed_out=True)
     code = proc.returncode
     signal_name = None
