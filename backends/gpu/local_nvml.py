@@ -15,8 +15,7 @@ from cockpit.models import HostSnapshot, HostState
 class LocalNvmlSource:
     """GpuSource for this machine: the sampler's NVML code in-process, in a thread.
 
-    The same NvmlSampler class the remote program uses, loaded from
-    backends/gpu/nvml_sampler.py, so
+    The same NvmlSampler class the remote program uses (backends/gpu/nvml_sampler.py), so
     local and remote GPUs are read identically. NVML calls can block (a wedged GPU), so
     they run in a worker thread and the event loop never waits on them.
     """

@@ -514,8 +514,8 @@ class SamplerStream:
 
     Lines are handled where asyncssh delivers them and HostSnapshots go straight to the
     source's queue, so a sample crosses the event loop once. Staleness, restarts and
-    heartbeats run from the shared Ticker. `ended` resolves to STREAM_EOF or STREAM_QUIET, or fails
-    with the SamplerEnded (or bug) that stopped the stream.
+    heartbeats run from the shared Ticker. `ended` resolves to STREAM_EOF or STREAM_QUIET,
+    or fails with the SamplerEnded (or bug) that stopped the stream.
     """
 
     def __init__(
