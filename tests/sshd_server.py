@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.ssh import SshSettings
+from backends.ssh.connection import SshSettings
 from cockpit.models import Host
 
 SSHD = Path("/usr/sbin/sshd")

@@ -20,19 +20,20 @@ from typing import Any
 
 import pytest
 
-from backends.gpu_remote import (
-    _QUIET,
-    LocalNvmlSource,
+from backends.gpu.kill import kill_gpu_process
+from backends.gpu.local_nvml import LocalNvmlSource
+from backends.gpu.remote import (
+    STREAM_QUIET,
+    HostWorker,
+    LineSink,
     RemoteTiming,
+    SamplerEnded,
+    SamplerStream,
     SshGpuSource,
-    _HostWorker,
-    _LineSink,
-    _SamplerEnded,
-    _SamplerStream,
-    kill_gpu_process,
 )
-from backends.gpu_sampler import SAMPLER_MARKER, SamplerOptions
-from backends.ssh import SshPool, fetch_host_key, trust_host_key
+from backends.gpu.sampler_client import SAMPLER_MARKER, SamplerOptions
+from backends.ssh.connection import SshPool
+from backends.ssh.host_keys import fetch_host_key, trust_host_key
 from cockpit.models import Host, HostKind, HostSnapshot, HostState
 from cockpit.ports import GpuSource
 from tests.sshd_server import SshdInstance, make_key, process_name, sshd  # noqa: F401
@@ -425,7 +426,7 @@ async def test_nvidia_smi_old_driver_and_lost_gpu(sshd: SshdInstance, tmp_path: 
 def test_line_sink_splits_lines_across_writes() -> None:
     lines: list[bytes] = []
     closed: list[bool] = []
-    sink = _LineSink(lines.append, lambda: closed.append(True), pytest.fail)
+    sink = LineSink(lines.append, lambda: closed.append(True), pytest.fail)
     with pytest.raises(OSError):  # asyncssh then calls write() directly, not via a pipe
         sink.fileno()
     for chunk in [b'{"a":1}\n', b'{"b"', b":2}\n{", b'"c":3}\n\n{"d":4}\n{"e"', b"", b":5}"]:
@@ -441,7 +442,7 @@ def test_line_sink_splits_lines_across_writes() -> None:
 def test_line_sink_cuts_overlong_lines_and_never_raises() -> None:
     lines: list[bytes] = []
     errors: list[BaseException] = []
-    sink = _LineSink(lines.append, lambda: None, errors.append, limit=10)
+    sink = LineSink(lines.append, lambda: None, errors.append, limit=10)
     for chunk in [b"x" * 8, b"y" * 8, b"z" * 50, b"zz\nok\n", b"w" * 30 + b"\nfine\n"]:
         sink.write(chunk)
     assert lines == [b"x" * 8, b"ok", b"w" * 30, b"fine"]  # a cut line: its start, once
@@ -451,7 +452,7 @@ def test_line_sink_cuts_overlong_lines_and_never_raises() -> None:
             raise RuntimeError("a bug in the handler")
         lines.append(line)
 
-    sink = _LineSink(boom, lambda: None, errors.append)
+    sink = LineSink(boom, lambda: None, errors.append)
     assert sink.write(b"bad\n") == 4  # nothing raises into asyncssh
     sink.write(b"good\n")
     assert lines[-1] == b"good" and isinstance(errors[0], RuntimeError)
@@ -466,7 +467,7 @@ class _FakeStdin:
 
 
 class _FakeProcess:
-    """What _SamplerStream uses of an asyncssh process: redirect() and stdin."""
+    """What SamplerStream uses of an asyncssh process: redirect() and stdin."""
 
     def __init__(self) -> None:
         self.stdin = _FakeStdin()
@@ -488,12 +489,12 @@ async def test_sampler_stream_samples_heartbeats_stale_restart() -> None:
     timing = RemoteTiming(stale_after_s=3.0, restart_after_s=15.0)
     opts = SamplerOptions(interval_s=1.0, heartbeat_s=5.0)
     host = Host(name="gpu-box", kind=HostKind.SSH, address="127.0.0.1")
-    worker = _HostWorker(host, None, opts, timing, seen.append, lambda: 100.0)  # type: ignore[arg-type]
+    worker = HostWorker(host, None, opts, timing, seen.append, lambda: 100.0)  # type: ignore[arg-type]
     assert worker.ticker.period == 1.0
     proc = _FakeProcess()
-    stream = _SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
+    stream = SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
     await stream.start()
-    assert stream in worker.ticker._streams
+    assert stream in worker.ticker
     t0 = stream.loop.time()
     proc.stdout.write(b'{"type":"hello","v":2,"source":"nvml","driver":"1","count":1,"pid":7}\n')
     assert await stream.wait_started(1.0)
@@ -513,8 +514,8 @@ async def test_sampler_stream_samples_heartbeats_stale_restart() -> None:
     stream.tick(t0 + 6.0)
     assert proc.stdin.written == [b"hb\n"]  # the next one is due 5 s after the last
     stream.tick(t0 + 15.0)
-    assert stream.ended.done() and stream.ended.result() == _QUIET
-    assert stream not in worker.ticker._streams
+    assert stream.ended.done() and stream.ended.result() == STREAM_QUIET
+    assert stream not in worker.ticker
     stream.stop()
 
 
@@ -522,9 +523,9 @@ async def test_sampler_stream_samples_heartbeats_stale_restart() -> None:
 async def test_cancel_as_the_first_message_arrives_is_not_lost() -> None:
     """close() right after the first sample: the worker must end, not stream on forever."""
     host = Host(name="gpu-box", kind=HostKind.SSH, address="127.0.0.1")
-    worker = _HostWorker(host, None, SamplerOptions(), RemoteTiming(), lambda s: None, time.time)  # type: ignore[arg-type]
+    worker = HostWorker(host, None, SamplerOptions(), RemoteTiming(), lambda s: None, time.time)  # type: ignore[arg-type]
     proc = _FakeProcess()
-    stream = _SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
+    stream = SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
     await stream.start()
     waiting = asyncio.create_task(stream.wait_started(10.0))
     await asyncio.sleep(0)
@@ -540,21 +541,21 @@ async def test_cancel_as_the_first_message_arrives_is_not_lost() -> None:
 @pytest.mark.asyncio
 async def test_sampler_stream_unsupported_and_eof() -> None:
     host = Host(name="gpu-box", kind=HostKind.SSH, address="127.0.0.1")
-    worker = _HostWorker(host, None, SamplerOptions(), RemoteTiming(), lambda s: None, time.time)  # type: ignore[arg-type]
+    worker = HostWorker(host, None, SamplerOptions(), RemoteTiming(), lambda s: None, time.time)  # type: ignore[arg-type]
     proc = _FakeProcess()
-    stream = _SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
+    stream = SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
     await stream.start()
     proc.stderr.write(b"warning: something\n")
     proc.stdout.write(b'{"type":"unsupported","code":"no-gpu","reason":"NVML sees no GPU"}\n')
     assert not await stream.wait_started(1.0)
-    with pytest.raises(_SamplerEnded) as ended:
+    with pytest.raises(SamplerEnded) as ended:
         stream.raise_error()
     assert ended.value.unsupported and ended.value.reason == "NVML sees no GPU"
     assert list(stream.stderr_tail) == ["warning: something"]
     stream.stop()
 
     proc = _FakeProcess()
-    stream = _SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
+    stream = SamplerStream(worker, proc, worker.assembler.feed_line)  # type: ignore[arg-type]
     await stream.start()
     proc.stdout.close()  # EOF before any message
     assert not await stream.wait_started(1.0) and stream.finished

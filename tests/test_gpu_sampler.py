@@ -22,22 +22,24 @@ from typing import Any
 
 import pytest
 
-from backends.gpu_remote import kill_command
-from backends.gpu_sampler import (
+from backends.gpu.kill import kill_command
+from backends.gpu.sampler_client import (
     COMPACT_FIELDS,
     SAMPLER_MARKER,
-    SMI_FIELDS,
-    SMI_FIELDS_MINIMAL,
     SampleAssembler,
     SamplerHello,
     SamplerOptions,
-    SmiBatcher,
     load_sampler_module,
+    sampler_argv,
+    sampler_command,
+)
+from backends.gpu.smi import (
+    SMI_FIELDS,
+    SMI_FIELDS_MINIMAL,
+    SmiBatcher,
     parse_cuda_version,
     parse_smi_processes,
     parse_smi_row,
-    sampler_argv,
-    sampler_command,
     smi_stream_command,
 )
 from cockpit.models import GpuSample, HostSnapshot, HostState
@@ -537,14 +539,14 @@ def test_snapshot_samples_equal_constructed_ones() -> None:
 
 def test_sampler_ticks_on_the_wall_clock_grid() -> None:
     module = load_sampler_module()
-    assert module._until_next_tick(100.25, 1.0) == pytest.approx(0.75)
-    assert module._until_next_tick(100.99, 1.0) == pytest.approx(0.01)  # never > one tick
-    assert module._until_next_tick(100.0, 1.0) == pytest.approx(1.0)
-    assert module._until_next_tick(12.34, 0.5) == pytest.approx(0.16)
+    assert module.until_next_tick(100.25, 1.0) == pytest.approx(0.75)
+    assert module.until_next_tick(100.99, 1.0) == pytest.approx(0.01)  # never > one tick
+    assert module.until_next_tick(100.0, 1.0) == pytest.approx(1.0)
+    assert module.until_next_tick(12.34, 0.5) == pytest.approx(0.16)
     args = SamplerOptions().sampler_args()
     assert args[args.index("--align") + 1] == "1"
     args = SamplerOptions(align_ticks=False).sampler_args()
-    assert module._args(args)["align"] == 0.0
+    assert module.parse_args(args)["align"] == 0.0
 
 
 @pytest.mark.asyncio

@@ -1,4 +1,4 @@
-"""backends/ssh.py against real OpenSSH sshd instances on loopback."""
+"""backends/ssh/ against real OpenSSH sshd instances on loopback."""
 
 from __future__ import annotations
 
@@ -10,21 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.ssh import (
-    HostKeyInfo,
-    JumpHop,
-    SshConnection,
-    SshError,
-    SshPool,
-    SshSettings,
-    backoff_delay,
-    fetch_host_key,
-    list_ssh_config_hosts,
-    parse_jump_spec,
-    resolve_target,
-    trust_host_key,
-)
-from cockpit.models import Host, HostState
+from backends.remote_shell import RemoteShell, command_line, env_prefix, quote_remote_path
+from backends.ssh.config import JumpHop, list_ssh_config_hosts, parse_jump_spec, resolve_target
+from backends.ssh.connection import SshConnection, SshError, SshPool, SshSettings, backoff_delay
+from backends.ssh.host_keys import HostKeyInfo, fetch_host_key, trust_host_key
+from cockpit.models import Host, HostKind, HostState
 from tests.sshd_server import SshdInstance, SshdPair, make_key, sshd, sshd_pair  # noqa: F401
 
 WAIT = 15.0
@@ -72,6 +62,43 @@ async def test_command_timeout_returns_promptly(sshd: SshdInstance) -> None:  # 
         assert fast.stdout == "ok\n"
     finally:
         await pool.close()
+
+
+@pytest.mark.sshd
+@pytest.mark.asyncio
+async def test_remote_shell_runs_the_same_on_a_local_and_an_ssh_host(
+    sshd: SshdInstance,  # noqa: F811
+) -> None:
+    nasty = 'it\'s $HOME; `id` "q" \\ *'
+    argv = ["printf", "%s|%s", nasty, "two words"]
+    local = Host(name="here", kind=HostKind.LOCAL)
+    pool = SshPool(sshd.settings())
+    shell = RemoteShell(pool)
+    try:
+        for host in (local, sshd.host()):
+            result = await asyncio.wait_for(shell.run(host, argv), WAIT)
+            assert result.ok and result.stdout == f"{nasty}|two words", host.kind
+            piped = await shell.run(host, "cat; exit 3", input="in\n")
+            assert (piped.exit_status, piped.stdout, piped.ok) == (3, "in\n", False)
+            t0 = time.monotonic()
+            slow = await shell.run(host, "sleep 3", timeout_s=0.3)
+            assert slow.timed_out and not slow.ok and time.monotonic() - t0 < 2.0
+        with pytest.raises(ValueError):
+            await RemoteShell().run(sshd.host(), "true")  # no pool for an SSH host
+        with pytest.raises(ValueError):
+            await shell.run(Host(name="demo", kind=HostKind.DEMO), "true")
+    finally:
+        await pool.close()
+
+
+def test_quoting_helpers() -> None:
+    assert env_prefix({}) == ""
+    assert env_prefix({"A": "x y", "B": "it's"}) == "env 'A=x y' 'B=it'\"'\"'s' "
+    with pytest.raises(ValueError):
+        env_prefix({"A; rm -rf ~": "x"})
+    assert quote_remote_path("~/venv/bin/python 3") == "\"$HOME\"/'venv/bin/python 3'"
+    assert quote_remote_path("/usr/bin/python3") == "/usr/bin/python3"
+    assert command_line(["~/bin/x", "a b", "$c"]) == "\"$HOME\"/bin/x 'a b' '$c'"
 
 
 @pytest.mark.sshd

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from backends.gpu import A100, H100, SimulatedGpuSource, SimulatedHost
-from backends.runners import DemoRunner
+from backends.gpu.simulated import A100, H100, SimulatedGpuSource, SimulatedHost
+from backends.runners.demo import DemoRunner
 from cockpit.demo import DemoCluster, DemoData, DemoGpuKillHandler, sample_runs_dir, seed_demo
 from cockpit.models import HostKind, Run
 from cockpit.ports import GpuSource, RunBackend

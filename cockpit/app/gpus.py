@@ -40,7 +40,7 @@ class GpusController(Controller):
         self.source = source
         self.watch = GpuWatch()
         self.hosts: dict[str, Host] = {}
-        self._ssh_pool: Any = None  # backends.ssh SshPool, imported lazily
+        self._ssh_pool: Any = None  # backends.ssh.connection.SshPool, imported lazily
 
     @property
     def registry(self) -> CommandRegistry:
@@ -64,11 +64,12 @@ class GpusController(Controller):
             )
             return
         # asyncssh and its crypto take a while to import: do it off the event loop.
-        remote = await asyncio.to_thread(importlib.import_module, "backends.gpu_remote")
-        ssh = await asyncio.to_thread(importlib.import_module, "backends.ssh")
+        remote = await asyncio.to_thread(importlib.import_module, "backends.gpu.remote")
+        kill = await asyncio.to_thread(importlib.import_module, "backends.gpu.kill")
+        ssh = await asyncio.to_thread(importlib.import_module, "backends.ssh.connection")
         self._ssh_pool = ssh.SshPool()
         self.source = remote.gpu_source_for(hosts, self._ssh_pool)
-        killer = remote.GpuKillHandler(self._ssh_pool, hosts)
+        killer = kill.GpuKillHandler(self._ssh_pool, hosts)
         for kind in WATCHED_KINDS:
             self.registry.register("gpu", killer, host_kind=kind)
 

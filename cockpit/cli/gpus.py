@@ -10,8 +10,8 @@ from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
 from cockpit.models import Host, HostKind, HostSnapshot
 
 if TYPE_CHECKING:
-    from backends.gpu_sampler import SamplerOptions
-    from backends.ssh import SshSettings
+    from backends.gpu.sampler_client import SamplerOptions
+    from backends.ssh.connection import SshSettings
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
@@ -42,8 +42,8 @@ async def gpu_report(
 
     from rich.console import Console
 
-    from backends.gpu_remote import gpu_source_for
-    from backends.ssh import SshPool
+    from backends.gpu.remote import gpu_source_for
+    from backends.ssh.connection import SshPool
     from cockpit.gpu_watch import all_reachable, collect_snapshots, snapshot_to_json
     from cockpit.render.gpus import gpu_table
 

@@ -93,7 +93,7 @@ def cmd_host_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_host_import(args: argparse.Namespace) -> int:
-    from backends.ssh import list_ssh_config_hosts
+    from backends.ssh.config import list_ssh_config_hosts
 
     config = Path(args.config).expanduser()
     if not config.is_file():
@@ -134,7 +134,8 @@ def cmd_host_import(args: argparse.Namespace) -> int:
 def cmd_host_trust(args: argparse.Namespace) -> int:
     import asyncio
 
-    from backends.ssh import SshError, fetch_host_key, trust_host_key
+    from backends.ssh.connection import SshError
+    from backends.ssh.host_keys import fetch_host_key, trust_host_key
 
     with open_store(args) as store:
         host = store.get_host(args.name)

@@ -56,9 +56,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from backends.gpu_remote import RemoteTiming, SshGpuSource  # noqa: E402
-from backends.gpu_sampler import SMI_FIELDS, SamplerOptions  # noqa: E402
-from backends.ssh import SshPool  # noqa: E402
+from backends.gpu.remote import RemoteTiming, SshGpuSource  # noqa: E402
+from backends.gpu.sampler_client import SamplerOptions  # noqa: E402
+from backends.gpu.smi import SMI_FIELDS  # noqa: E402
+from backends.ssh.connection import SshPool  # noqa: E402
 from cockpit.models import HostState  # noqa: E402
 from tests.sshd_server import SshdInstance, descendants, start_sshd  # noqa: E402
 

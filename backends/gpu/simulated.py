@@ -1,8 +1,8 @@
-"""GPU telemetry sources.
+"""A simulated GPU cluster for the demo: deterministic, looks like busy research hosts.
 
 A source yields HostSnapshots, one per host per tick; the app batches them before they
-reach the pane. The demo source simulates a small cluster; real sources (local NVML,
-a sampler streamed over SSH) implement the same protocol.
+reach the pane. Real sources (backends.gpu.local_nvml, backends.gpu.remote) implement the
+same GpuSource protocol. No asyncssh here: the demo must start fast.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from cockpit.models import GpuProcess, GpuSample, HostSnapshot, HostState
-from cockpit.ports import GpuSource
 
 
 @dataclass(frozen=True)
@@ -133,35 +132,3 @@ class SimulatedGpuSource:
 
     async def close(self) -> None:
         self._closed.set()
-
-
-class MergedGpuSource:
-    """Several sources (remote hosts, this machine) streamed as one."""
-
-    def __init__(self, sources: Sequence[GpuSource]) -> None:
-        self.sources = list(sources)
-        self._queue: asyncio.Queue[HostSnapshot | None] = asyncio.Queue(maxsize=1024)
-        self._tasks: list[asyncio.Task[None]] = []
-
-    async def _pump(self, source: GpuSource) -> None:
-        async for snapshot in source.stream():
-            if self._queue.full():  # a stalled consumer loses old samples, not memory
-                self._queue.get_nowait()
-            self._queue.put_nowait(snapshot)
-
-    async def stream(self) -> AsyncIterator[HostSnapshot]:
-        if not self._tasks:
-            self._tasks = [asyncio.create_task(self._pump(s)) for s in self.sources]
-        while True:
-            snapshot = await self._queue.get()
-            if snapshot is None:
-                return
-            yield snapshot
-
-    async def close(self) -> None:
-        for source in self.sources:
-            await source.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._queue.put_nowait(None)

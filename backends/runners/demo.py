@@ -1,8 +1,7 @@
-"""Run backends: where a run executes and how the cockpit finds out what it is doing.
+"""The demo run backend: replays a recorded run from sample_runs/ on the clock.
 
-Every backend speaks RunBackend. Real ones (a detached wrapper over SSH, Slurm) come with
-their own issues; the demo backend replays a recorded run from sample_runs/ on the clock, so
-a run "goes on" while the cockpit is closed, exactly as a detached remote run would.
+It speaks RunBackend like the real backends (a detached wrapper over SSH, Slurm), and a
+run "goes on" while the cockpit is closed, exactly as a detached remote run would.
 """
 
 from __future__ import annotations

@@ -6,25 +6,21 @@ number of channels we open at once is capped below sshd's MaxSessions (10 by def
 past that the server refuses channels and the failure would look like a dead host.
 
 Security: host keys are always checked against a known_hosts file; an unknown key is
-refused (HostState.HOST_KEY_UNKNOWN) until a person accepts its fingerprint through
-`fetch_host_key` + `trust_host_key`. Nothing here ever passes `known_hosts=None`.
+refused (HostState.HOST_KEY_UNKNOWN) until a person accepts its fingerprint (see
+backends.ssh.host_keys). Nothing here ever passes `known_hosts=None`.
 
-~/.ssh/config is honoured (aliases, HostName, Port, User, IdentityFile, ProxyJump);
-explicit fields of a cockpit Host win over it, as command-line flags win over the config
-for OpenSSH. ProxyJump hops are opened by us (not by asyncssh's string tunnel) so that the
-jump hosts are checked against the same known_hosts file as the target.
+~/.ssh/config is honoured through backends.ssh.config. ProxyJump hops are opened by us
+(not by asyncssh's string tunnel) so that the jump hosts are checked against the same
+known_hosts file as the target.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
-import glob
 import logging
 import os
 import random
-import shlex
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -33,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-from asyncssh.config import SSHClientConfig
 
+from backends.ssh.config import DEFAULT_SSH_PORT, SshTarget, parse_jump_spec, resolve_target
 from cockpit.models import Host, HostState
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SSH_PORT = 22
 # sshd's MaxSessions defaults to 10 channels per connection; stay below it so that a burst
 # of commands queues on our side instead of being refused by the server.
 DEFAULT_MAX_CHANNELS = 8
@@ -123,188 +118,6 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_status == 0 and not self.timed_out
-
-
-# --------------------------------------------------------------------------- config
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    """A host alias resolved through ssh config, with explicit Host fields applied."""
-
-    alias: str
-    hostname: str
-    port: int
-    user: str | None
-    identity_files: tuple[str, ...]
-    jump: str | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.hostname}:{self.port}"
-
-
-@dataclass(frozen=True)
-class JumpHop:
-    host: str
-    user: str | None = None
-    port: int | None = None
-
-
-def _local_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def resolve_target(
-    alias: str,
-    config_files: Sequence[str],
-    *,
-    user: str | None = None,
-    port: int | None = None,
-    identity_file: str | None = None,
-    jump: str | None = None,
-) -> SshTarget:
-    """Resolve an alias like OpenSSH does: explicit values first, then the config files."""
-    config = SSHClientConfig.load(
-        None,
-        list(config_files),
-        False,
-        False,
-        False,
-        _local_user(),
-        user if user else (),
-        alias,
-        port if port else (),
-    )
-    hostname = str(config.get("Hostname", alias) or alias)
-    cfg_port = config.get("Port", DEFAULT_SSH_PORT)
-    cfg_user = config.get("User")
-    identities: tuple[str, ...]
-    if identity_file:
-        identities = (str(Path(identity_file).expanduser()),)
-    else:
-        raw = config.get("IdentityFile", ()) or ()
-        identities = tuple(str(Path(str(p)).expanduser()) for p in raw)  # type: ignore[union-attr]
-    cfg_jump = config.get("ProxyJump")
-    eff_jump = jump if jump else (str(cfg_jump) if cfg_jump else None)
-    if eff_jump and eff_jump.lower() == "none":
-        eff_jump = None
-    return SshTarget(
-        alias=alias,
-        hostname=hostname,
-        port=int(port or cfg_port or DEFAULT_SSH_PORT),  # type: ignore[arg-type]
-        user=user or (str(cfg_user) if cfg_user else None),
-        identity_files=identities,
-        jump=eff_jump,
-    )
-
-
-def parse_jump_spec(spec: str) -> list[JumpHop]:
-    """Split a ProxyJump value: `[user@]host[:port]` or `ssh://[user@]host[:port]`, commas."""
-    hops: list[JumpHop] = []
-    for raw in spec.split(","):
-        item = raw.strip()
-        if not item:
-            continue
-        if item.startswith("ssh://"):
-            item = item[len("ssh://") :]
-        user: str | None = None
-        if "@" in item:
-            user, item = item.rsplit("@", 1)
-        port: int | None = None
-        if item.startswith("["):  # [v6addr]:port
-            host, _, rest = item[1:].partition("]")
-            if rest.startswith(":") and rest[1:].isdigit():
-                port = int(rest[1:])
-        elif item.count(":") == 1:
-            host, _, port_s = item.partition(":")
-            if not port_s.isdigit():
-                raise ValueError(f"bad port in ProxyJump {raw!r}")
-            port = int(port_s)
-        else:
-            host = item
-        if not host:
-            raise ValueError(f"empty host in ProxyJump {raw!r}")
-        hops.append(JumpHop(host=host, user=user or None, port=port))
-    return hops
-
-
-def list_ssh_config_hosts(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The concrete Host entries of an OpenSSH client config, for `host import-ssh-config`.
-
-    One dict per alias with keys Host, HostName, User, Port, IdentityFile, ProxyJump
-    (None when absent). Wildcard and negated patterns are skipped, Match blocks ignored,
-    Include followed. Values come only from blocks that name the alias itself: settings
-    inherited from `Host *` still apply at connect time because the alias is what we
-    connect to.
-    """
-    wanted = {
-        "hostname": "HostName",
-        "user": "User",
-        "port": "Port",
-        "identityfile": "IdentityFile",
-        "proxyjump": "ProxyJump",
-    }
-    entries: dict[str, dict[str, Any]] = {}
-    order: list[str] = []
-    base = Path(path).expanduser()
-    seen_files: set[Path] = set()
-
-    def parse(file: Path) -> None:
-        try:
-            resolved = file.resolve()
-        except OSError:
-            return
-        if resolved in seen_files:  # an Include loop
-            return
-        seen_files.add(resolved)
-        try:
-            text = file.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return
-        current: list[str] = []  # aliases the lines below apply to; [] inside Match
-        for line in text.splitlines():
-            stripped = line.strip()
-            if not stripped or stripped.startswith("#"):
-                continue
-            try:
-                words = shlex.split(stripped.replace("=", " ", 1), comments=True)
-            except ValueError:
-                continue
-            if not words:
-                continue
-            key, args = words[0].lower(), words[1:]
-            if key == "host":
-                current = [a for a in args if not any(c in a for c in "*?!")]
-                for alias in current:
-                    if alias not in entries:
-                        entries[alias] = {"Host": alias} | dict.fromkeys(wanted.values())
-                        order.append(alias)
-            elif key == "match":
-                current = []
-            elif key == "include":
-                for pattern in args:
-                    p = Path(pattern).expanduser()
-                    if not p.is_absolute():
-                        # OpenSSH resolves relative includes against ~/.ssh for user
-                        # configs: that is the directory the config lives in.
-                        p = base.parent / p
-                    for found in sorted(glob.glob(str(p))):
-                        parse(Path(found))
-            elif key in wanted and args:
-                name = wanted[key]
-                for alias in current:
-                    if entries[alias][name] is None:  # first obtained value wins
-                        value: Any = args[0]
-                        if name == "Port":
-                            value = int(value) if value.isdigit() else None
-                        entries[alias][name] = value
-
-    parse(base)
-    return [entries[a] for a in order]
 
 
 # ------------------------------------------------------------------------- errors
@@ -409,6 +222,9 @@ class SshConnection:
         self._closed = False
         self.channels_in_use = 0
         self.max_channels_seen = 0
+        # Slot releases waiting on channels that outlive their caller; held here so the
+        # tasks are not garbage-collected before they finish.
+        self._lingering: set[asyncio.Task[None]] = set()
 
     # -- state
 
@@ -496,7 +312,7 @@ class SshConnection:
         )
         log.info("ssh %s: %s (failure %d)", self.host.name, err.reason, self._failures)
 
-    async def _resolve_target(self) -> SshTarget:
+    async def resolve(self) -> SshTarget:
         """The host as ~/.ssh/config resolves it; a broken config is a one-line SshError."""
         host = self.host
         try:
@@ -515,10 +331,10 @@ class SshConnection:
     async def _open(
         self,
     ) -> tuple[asyncssh.SSHClientConnection, list[asyncssh.SSHClientConnection]]:
-        target = await self._resolve_target()
+        target = await self.resolve()
         hops: list[asyncssh.SSHClientConnection] = []
         try:
-            tunnel = await self._open_jumps(target, hops, depth=0)
+            tunnel = await self.open_jumps(target, hops, depth=0)
             generation = self._generation = self._generation + 1
             conn = await self._dial(target, tunnel, watch=generation)
         except BaseException:
@@ -527,9 +343,14 @@ class SshConnection:
             raise
         return conn, hops
 
-    async def _open_jumps(
-        self, target: SshTarget, hops: list[asyncssh.SSHClientConnection], depth: int
+    async def open_jumps(
+        self, target: SshTarget, hops: list[asyncssh.SSHClientConnection], depth: int = 0
     ) -> asyncssh.SSHClientConnection | None:
+        """Open target's ProxyJump chain; the tunnel to dial through, or None without one.
+
+        Every hop opened is appended to `hops`, also when a later one fails: the caller
+        owns them and closes them (in reverse) when it is done with the tunnel.
+        """
         if not target.jump:
             return None
         if depth >= MAX_JUMP_DEPTH:
@@ -547,10 +368,10 @@ class SshConnection:
             if not hop_target.identity_files and self.host.identity_file:
                 # A jump host without its own IdentityFile usually takes the same key as
                 # the target (one lab key); OpenSSH would try the default keys instead.
-                hop_target = _with_identity(hop_target, self.host.identity_file)
+                hop_target = hop_target.with_identity_file(self.host.identity_file)
             if i == 0:
                 # Only the first hop may itself need a jump (its own ProxyJump in config).
-                tunnel = await self._open_jumps(hop_target, hops, depth + 1)
+                tunnel = await self.open_jumps(hop_target, hops, depth + 1)
             conn = await self._dial(hop_target, tunnel, watch=None)
             hops.append(conn)
             tunnel = conn
@@ -644,8 +465,8 @@ class SshConnection:
                     # Keep the slot until then, without making the caller wait.
                     release_now = False
                     task = asyncio.get_running_loop().create_task(self._release_later(proc))
-                    _background.add(task)
-                    task.add_done_callback(_background.discard)
+                    self._lingering.add(task)
+                    task.add_done_callback(self._lingering.discard)
         finally:
             if release_now:
                 self._release_channel()
@@ -723,23 +544,14 @@ class SshConnection:
         await self.disconnect("closed")
 
 
-def _with_identity(target: SshTarget, identity_file: str) -> SshTarget:
-    return SshTarget(
-        alias=target.alias,
-        hostname=target.hostname,
-        port=target.port,
-        user=target.user,
-        identity_files=(str(Path(identity_file).expanduser()),),
-        jump=target.jump,
-    )
-
-
 class SshPool:
     """One SshConnection per cockpit host name."""
 
     def __init__(self, settings: SshSettings | None = None) -> None:
         self.settings = settings or SshSettings()
         self._links: dict[str, SshConnection] = {}
+        # Links of edited hosts being closed in the background (held against GC).
+        self._closing: set[asyncio.Task[None]] = set()
 
     def connection(self, host: Host) -> SshConnection:
         link = self._links.get(host.name)
@@ -747,8 +559,8 @@ class SshPool:
             if link is not None:
                 # The host was edited: the old link dies with its settings.
                 task = asyncio.get_running_loop().create_task(link.close())
-                _background.add(task)
-                task.add_done_callback(_background.discard)
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
             link = SshConnection(host, self.settings)
             self._links[host.name] = link
         return link
@@ -772,94 +584,3 @@ class SshPool:
     async def close(self) -> None:
         links, self._links = list(self._links.values()), {}
         await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
-
-
-_background: set[asyncio.Task[None]] = set()
-
-
-# ----------------------------------------------------------------------- host keys
-
-
-@dataclass(frozen=True)
-class HostKeyInfo:
-    """A server's host key as presented, not yet trusted."""
-
-    hostname: str
-    port: int
-    algorithm: str
-    fingerprint: str  # "SHA256:…", as `ssh-keygen -lf` prints it
-    public_key: str  # "ssh-ed25519 AAAA…"
-
-    @property
-    def known_hosts_pattern(self) -> str:
-        return self.hostname if self.port == DEFAULT_SSH_PORT else f"[{self.hostname}]:{self.port}"
-
-    def known_hosts_line(self) -> str:
-        return f"{self.known_hosts_pattern} {self.public_key}"
-
-
-async def fetch_host_key(host: Host, settings: SshSettings | None = None) -> HostKeyInfo:
-    """Connect far enough to see the server's host key, trusting nothing.
-
-    Jump hosts on the way must already be trusted (their keys are checked as usual), so a
-    fingerprint shown to the user is the one the target really presented through them.
-    """
-    s = settings or SshSettings()
-    files = s.config_files()
-    probe = SshConnection(host, s)
-    target = await probe._resolve_target()
-    hops: list[asyncssh.SSHClientConnection] = []
-    try:
-        tunnel = await probe._open_jumps(target, hops, depth=0)
-        try:
-            key = await asyncio.wait_for(
-                asyncssh.get_server_host_key(
-                    target.alias, target.port, tunnel=tunnel, config=files
-                ),
-                timeout=s.connect_timeout_s + 5.0,
-            )
-        except (OSError, asyncssh.Error, TimeoutError) as exc:
-            raise classify_error(exc, target.label) from exc
-    finally:
-        for hop in reversed(hops):
-            hop.close()
-    if key is None:
-        raise SshError(HostState.DOWN, "server presented no host key", target.label)
-    public = key.export_public_key("openssh").decode().split()
-    return HostKeyInfo(
-        hostname=target.hostname,
-        port=target.port,
-        algorithm=key.get_algorithm(),
-        fingerprint=key.get_fingerprint("sha256"),
-        public_key=" ".join(public[:2]),
-    )
-
-
-def trust_host_key(
-    info: HostKeyInfo,
-    known_hosts: str | os.PathLike[str] | None = None,
-    *,
-    expected_fingerprint: str | None = None,
-) -> Path:
-    """Append an accepted key to known_hosts (0600, created if needed). Idempotent.
-
-    expected_fingerprint: what the person compared against (e.g. from the admin); a
-    mismatch raises ValueError instead of writing.
-    """
-    key = asyncssh.import_public_key(info.public_key)
-    actual = key.get_fingerprint("sha256")
-    if actual != info.fingerprint:
-        raise ValueError("public key does not match its fingerprint")
-    if expected_fingerprint is not None and expected_fingerprint.strip() != actual:
-        raise ValueError(f"fingerprint mismatch: server has {actual}")
-    path = Path(known_hosts).expanduser() if known_hosts else _default_known_hosts()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    line = info.known_hosts_line()
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    if any(existing_line.strip() == line for existing_line in existing.splitlines()):
-        return path
-    prefix = "" if not existing or existing.endswith("\n") else "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.write(f"{prefix}{line}\n")
-    return path

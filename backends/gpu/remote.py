@@ -1,4 +1,4 @@
-"""Real GPU telemetry: remote hosts over SSH and the local machine through NVML.
+"""GPU telemetry from remote hosts over SSH, and the one source for all configured hosts.
 
 SshGpuSource keeps one sampler per host on the host's pooled SSH connection. Each host
 has its own worker task, so one slow or dead server never delays the others. Per host:
@@ -12,9 +12,9 @@ link drops (DOWN with the reason while it cannot reconnect).
 
 Cost per sample matters (every host, every second, in the UI's process), so the steady
 state has no per-line task or timeout: asyncssh hands the sampler's output to a
-_LineSink in the step that decrypted it, the line becomes a HostSnapshot right there, and
+LineSink in the step that decrypted it, the line becomes a HostSnapshot right there, and
 that snapshot is the one thing per sample that crosses the event loop (to stream()). One
-_Ticker per source does staleness, restarts and heartbeats for all hosts.
+Ticker per source does staleness, restarts and heartbeats for all hosts.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import contextlib
 import io
 import logging
 import random
-import shlex
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -33,27 +32,29 @@ from typing import Any
 
 import asyncssh
 
-from backends.gpu import MergedGpuSource
-from backends.gpu_sampler import (
-    SMI_FIELDS,
-    SMI_FIELDS_MINIMAL,
+from backends.gpu.local_nvml import LocalNvmlSource
+from backends.gpu.merged import MergedGpuSource
+from backends.gpu.sampler_client import (
     SampleAssembler,
     SamplerHello,
     SamplerOptions,
     SamplerUnsupported,
+    sampler_command,
+)
+from backends.gpu.smi import (
+    SMI_FIELDS,
+    SMI_FIELDS_MINIMAL,
     SmiBatcher,
-    load_sampler_module,
     parse_cuda_version,
     parse_smi_processes,
     parse_smi_row,
-    sampler_command,
     smi_driver_version,
     smi_probe_command,
     smi_processes_command,
     smi_stream_command,
 )
-from backends.ssh import SshConnection, SshError, SshPool, backoff_delay
-from cockpit.models import Command, Host, HostKind, HostSnapshot, HostState
+from backends.ssh.connection import SshConnection, SshError, SshPool, backoff_delay
+from cockpit.models import Host, HostKind, HostSnapshot, HostState
 from cockpit.ports import GpuSource
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,13 @@ class RemoteTiming:
     command_timeout_s: float = 20.0
 
 
-class _SamplerEnded(Exception):
+class SamplerEnded(Exception):
+    """Why a sampler (or nvidia-smi stream) stopped; HostWorker decides what comes next.
+
+    unsupported: the host cannot be sampled this way (no pynvml, no GPU), so the next way
+    is tried, or the host is shown UNSUPPORTED. link_lost: the SSH link went with it.
+    """
+
     def __init__(self, reason: str, *, unsupported: bool = False, link_lost: bool = False):
         super().__init__(reason)
         self.reason = reason
@@ -86,7 +93,13 @@ class _SamplerEnded(Exception):
         self.link_lost = link_lost
 
 
-class _HostWorker:
+class HostWorker:
+    """Samples one host for as long as the source runs: connect, sample, recover, repeat.
+
+    Snapshots go to `emit`. A SamplerStream reports to its worker through emit_sample()
+    (a sample arrived) and emit_state() (STALE, with the last GPUs kept).
+    """
+
     def __init__(
         self,
         host: Host,
@@ -95,7 +108,7 @@ class _HostWorker:
         timing: RemoteTiming,
         emit: Callable[[HostSnapshot], None],
         clock: Callable[[], float],
-        ticker: _Ticker | None = None,
+        ticker: Ticker | None = None,
     ) -> None:
         self.host = host
         self.link = link
@@ -103,7 +116,7 @@ class _HostWorker:
         self.timing = timing
         self._emit_cb = emit
         self.clock = clock
-        self.ticker = ticker or _Ticker(options, timing)
+        self.ticker = ticker or Ticker(options, timing)
         self.assembler = SampleAssembler(host.name, clock=clock)
         self.hello: SamplerHello | None = None
         self.state = HostState.CONNECTING
@@ -119,7 +132,7 @@ class _HostWorker:
         self.state = snap.state
         self._emit_cb(snap)
 
-    def _emit_state(self, state: HostState, reason: str | None = None) -> None:
+    def emit_state(self, state: HostState, reason: str | None = None) -> None:
         last = self.assembler.last_snapshot
         if state is HostState.STALE and last is not None and self.last_sample_at is not None:
             # Keep the last GPUs and their time: the age of the data is the point.
@@ -148,7 +161,7 @@ class _HostWorker:
             )
         )
 
-    def _emit_sample(self, snap: HostSnapshot) -> None:
+    def emit_sample(self, snap: HostSnapshot) -> None:
         self.last_sample_at = snap.timestamp
         self._quick_failures = 0
         self._sampled = True
@@ -157,28 +170,28 @@ class _HostWorker:
     def _lost_state(self, reason: str) -> None:
         """The link is gone: STALE if we have data to show, else DOWN."""
         if self.last_sample_at is not None:
-            self._emit_state(HostState.STALE, reason)
+            self.emit_state(HostState.STALE, reason)
         else:
-            self._emit_state(HostState.DOWN, reason)
+            self.emit_state(HostState.DOWN, reason)
 
     # -- the loop
 
     async def run(self) -> None:
-        self._emit_state(HostState.CONNECTING)
+        self.emit_state(HostState.CONNECTING)
         while True:
             try:
                 await self.link.connect()
             except SshError as err:
-                self._emit_state(err.state, err.reason)
+                self.emit_state(err.state, err.reason)
                 if not err.retryable:
                     await self.link.wait_retry_requested()
                 continue
             self._sampled = False
             try:
                 await self._sample_once()
-            except _SamplerEnded as end:
+            except SamplerEnded as end:
                 if end.unsupported:
-                    self._emit_state(HostState.UNSUPPORTED, end.reason)
+                    self.emit_state(HostState.UNSUPPORTED, end.reason)
                     await self._sleep_unless_lost(self.timing.unsupported_recheck_s)
                     continue
                 log.info("gpu %s: sampler ended: %s", self.host.name, end.reason)
@@ -214,10 +227,10 @@ class _HostWorker:
                 await self.link.wait_lost()
 
     async def _sample_once(self) -> None:
-        """Run the best available sampler until it ends; raises _SamplerEnded."""
+        """Run the best available sampler until it ends; raises SamplerEnded."""
         try:
             await self._run_nvml()
-        except _SamplerEnded as end:
+        except SamplerEnded as end:
             if not end.unsupported:
                 raise
             nvml_reason = end.reason
@@ -225,9 +238,9 @@ class _HostWorker:
             return
         try:
             await self._run_smi()
-        except _SamplerEnded as end:
+        except SamplerEnded as end:
             if end.unsupported:
-                raise _SamplerEnded(f"{nvml_reason}; {end.reason}", unsupported=True) from None
+                raise SamplerEnded(f"{nvml_reason}; {end.reason}", unsupported=True) from None
             raise
 
     # -- NVML sampler
@@ -235,20 +248,20 @@ class _HostWorker:
     async def _run_nvml(self) -> None:
         command = sampler_command(self.options)
         async with self.link.open_process(command) as proc:
-            stream = _SamplerStream(self, proc, self.assembler.feed_line)
+            stream = SamplerStream(self, proc, self.assembler.feed_line)
             try:
                 await stream.start()
                 if not await stream.wait_started(self.timing.startup_timeout_s):
                     if not stream.finished:
-                        raise _SamplerEnded("sampler did not start in time")
+                        raise SamplerEnded("sampler did not start in time")
                     stream.raise_error()  # unsupported, or a bug in our handling
                     # The output ended before any message: say why, from stderr.
                     await stream.wait_closed(2.0)
                     status = proc.exit_status
                     detail = " | ".join(stream.stderr_tail) or f"exit status {status}"
                     if status == 127 or "not found" in detail:
-                        raise _SamplerEnded(f"{self.options.python}: not found", unsupported=True)
-                    raise _SamplerEnded(
+                        raise SamplerEnded(f"{self.options.python}: not found", unsupported=True)
+                    raise SamplerEnded(
                         f"sampler failed to start: {detail}", link_lost=not self.link.connected
                     )
                 await self._follow(stream)
@@ -257,23 +270,23 @@ class _HostWorker:
                 with contextlib.suppress(Exception):
                     proc.stdin.write_eof()
 
-    async def _follow(self, stream: _SamplerStream) -> None:
+    async def _follow(self, stream: SamplerStream) -> None:
         """Wait until the stream ends (samples are handled as they arrive); raises."""
         outcome = await stream.ended
-        if outcome == _QUIET:
+        if outcome == STREAM_QUIET:
             quiet = stream.quiet_s()
             if not await self.link.probe():
                 await self.link.disconnect("link silent")
-                raise _SamplerEnded("link silent; reconnecting", link_lost=True)
-            raise _SamplerEnded(f"no sample for {quiet:.0f} s; restarting sampler")
+                raise SamplerEnded("link silent; reconnecting", link_lost=True)
+            raise SamplerEnded(f"no sample for {quiet:.0f} s; restarting sampler")
         if not self.link.connected or await stream.closed_without_status():
             # The channel died without an exit status: the link is going; let the
             # transport notice before reconnecting.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await self.link.wait_lost()
-            raise _SamplerEnded(self.link.reason or "connection lost", link_lost=True)
-        raise _SamplerEnded("sampler exited")
+            raise SamplerEnded(self.link.reason or "connection lost", link_lost=True)
+        raise SamplerEnded("sampler exited")
 
     # -- nvidia-smi fallback
 
@@ -289,7 +302,7 @@ class _HostWorker:
             detail = text[0] if text else f"exit status {probe.exit_status}"
             if probe.exit_status == 127 or "not found" in detail:
                 detail = "nvidia-smi not found"
-            raise _SamplerEnded(f"nvidia-smi: {detail}", unsupported=True)
+            raise SamplerEnded(f"nvidia-smi: {detail}", unsupported=True)
         csv_part, _, banner = out.partition("@@cockpit-banner@@")
         rows = [r for r in csv_part.splitlines() if r.strip()]
         assembler = self.assembler
@@ -303,10 +316,10 @@ class _HostWorker:
         )
         entries = [e for e in (parse_smi_row(r, fields) for r in rows) if e is not None]
         if not entries:
-            raise _SamplerEnded("nvidia-smi lists no GPU", unsupported=True)
+            raise SamplerEnded("nvidia-smi lists no GPU", unsupported=True)
         batcher = SmiBatcher(fields, expected=len(rows))
         batcher.known = {e["i"] for e in entries}
-        self._emit_sample(assembler.feed_message({"type": "sample", "gpus": entries}))
+        self.emit_sample(assembler.feed_message({"type": "sample", "gpus": entries}))
         await self._smi_processes()
 
         def handle(line: bytes) -> object:
@@ -316,7 +329,7 @@ class _HostWorker:
             return assembler.feed_message({"type": "sample", "gpus": tick})
 
         async with self.link.open_process(smi_stream_command(fields, self.options)) as proc:
-            stream = _SamplerStream(self, proc, handle, started=True)
+            stream = SamplerStream(self, proc, handle, started=True)
             procs = asyncio.create_task(self._smi_process_loop())
             try:
                 await stream.start()
@@ -357,11 +370,12 @@ def _invalid_field(result: Any) -> bool:
 
 # A line longer than this (no newline in 16 MiB) is dropped as malformed.
 MAX_LINE_BYTES = 16 * 1024 * 1024
-_EOF = "eof"
-_QUIET = "quiet"
+# What SamplerStream.ended resolves to: the output ended, or it stayed silent too long.
+STREAM_EOF = "eof"
+STREAM_QUIET = "quiet"
 
 
-class _LineSink:
+class LineSink:
     """A write-only file for asyncssh's redirect: splits output into lines as it arrives.
 
     asyncssh calls write() from inside its packet handler, so a sample is parsed and emitted
@@ -453,7 +467,7 @@ class _LineSink:
             self._on_error(exc)
 
 
-class _Ticker:
+class Ticker:
     """One loop timer for all sampler streams of a source: staleness and heartbeats.
 
     A timer (or a timed read) per host wakes the event loop once per host every few
@@ -465,15 +479,19 @@ class _Ticker:
 
     def __init__(self, options: SamplerOptions, timing: RemoteTiming) -> None:
         self.period = max(0.01, min(timing.stale_after_s, options.interval_s, options.heartbeat_s))
-        self._streams: dict[_SamplerStream, None] = {}
+        self._streams: dict[SamplerStream, None] = {}
         self._handle: asyncio.TimerHandle | None = None
 
-    def add(self, stream: _SamplerStream) -> None:
+    def add(self, stream: SamplerStream) -> None:
         self._streams[stream] = None
         if self._handle is None:
             self._handle = stream.loop.call_later(self.period, self._tick, stream.loop)
 
-    def discard(self, stream: _SamplerStream) -> None:
+    def __contains__(self, stream: object) -> bool:
+        """Whether the ticker still watches this stream."""
+        return stream in self._streams
+
+    def discard(self, stream: SamplerStream) -> None:
         self._streams.pop(stream, None)
         if not self._streams and self._handle is not None:
             self._handle.cancel()
@@ -491,18 +509,18 @@ class _Ticker:
             self._handle = loop.call_later(self.period, self._tick, loop)
 
 
-class _SamplerStream:
+class SamplerStream:
     """One running sampler (or nvidia-smi -lms) on one channel, handled by callbacks.
 
     Lines are handled where asyncssh delivers them and HostSnapshots go straight to the
     source's queue, so a sample crosses the event loop once. Staleness, restarts and
-    heartbeats run from the shared _Ticker. `ended` resolves to _EOF or _QUIET, or fails
-    with the _SamplerEnded (or bug) that stopped the stream.
+    heartbeats run from the shared Ticker. `ended` resolves to STREAM_EOF or STREAM_QUIET,
+    or fails with the SamplerEnded (or bug) that stopped the stream.
     """
 
     def __init__(
         self,
-        worker: _HostWorker,
+        worker: HostWorker,
         proc: asyncssh.SSHClientProcess[Any],
         handle: Callable[[bytes], object],
         *,
@@ -516,8 +534,8 @@ class _SamplerStream:
         self.ended: asyncio.Future[str] = self.loop.create_future()
         self._started_fut: asyncio.Future[bool] = self.loop.create_future()
         self._stderr_closed = asyncio.Event()
-        self._stdout = _LineSink(self._on_line, self._on_eof, self.fail)
-        self._stderr = _LineSink(self._on_stderr, self._stderr_closed.set, self.fail)
+        self._stdout = LineSink(self._on_line, self._on_eof, self.fail)
+        self._stderr = LineSink(self._on_stderr, self._stderr_closed.set, self.fail)
         self._stale_s = worker.timing.stale_after_s
         self._restart_s = worker.timing.restart_after_s
         self._heartbeat_s = worker.options.heartbeat_s
@@ -588,7 +606,7 @@ class _SamplerStream:
         return self.loop.time() - self.silent_since
 
     def stop(self) -> None:
-        self._finish(_EOF)
+        self._finish(STREAM_EOF)
         if not self.ended.cancelled():
             self.ended.exception()  # seen: no "exception never retrieved" at exit
 
@@ -606,9 +624,9 @@ class _SamplerStream:
             return  # startup_timeout_s covers a sampler that never says anything
         quiet = now - self.silent_since
         if quiet >= self._restart_s:
-            self._finish(_QUIET)
+            self._finish(STREAM_QUIET)
         elif quiet >= self._stale_s:
-            self.worker._emit_state(HostState.STALE, f"no sample for {quiet:.0f} s")
+            self.worker.emit_state(HostState.STALE, f"no sample for {quiet:.0f} s")
 
     # -- callbacks (run inside asyncssh's packet handling; never raise)
 
@@ -620,11 +638,11 @@ class _SamplerStream:
             return
         if isinstance(event, HostSnapshot):
             self.silent_since = self.loop.time()
-            self.worker._emit_sample(event)
+            self.worker.emit_sample(event)
             if not self.started:
                 self._mark_started()
         elif isinstance(event, SamplerUnsupported):
-            self.fail(_SamplerEnded(event.reason, unsupported=True))
+            self.fail(SamplerEnded(event.reason, unsupported=True))
         elif isinstance(event, SamplerHello) and not self.started:
             self.worker.hello = event
             self._mark_started()
@@ -635,7 +653,7 @@ class _SamplerStream:
             self.stderr_tail.append(text[:300])
 
     def _on_eof(self) -> None:
-        self._finish(_EOF)
+        self._finish(STREAM_EOF)
 
     def fail(self, exc: BaseException) -> None:
         if not self.ended.done():
@@ -677,10 +695,10 @@ class SshGpuSource:
         self.timing = timing or RemoteTiming()
         self.clock = clock
         self._queue: asyncio.Queue[HostSnapshot | None] = asyncio.Queue()
-        self._workers: dict[str, _HostWorker] = {}
+        self._workers: dict[str, HostWorker] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
-        self._ticker = _Ticker(self.options, self.timing)
+        self._ticker = Ticker(self.options, self.timing)
         self.latest: dict[str, HostSnapshot] = {}
 
     def _put(self, snap: HostSnapshot) -> None:
@@ -694,7 +712,7 @@ class SshGpuSource:
         if self._tasks:
             return
         for host in self.hosts:
-            worker = _HostWorker(
+            worker = HostWorker(
                 host,
                 self.pool.connection(host),
                 self.options,
@@ -741,164 +759,6 @@ class SshGpuSource:
             await self.pool.close()
 
 
-class LocalNvmlSource:
-    """GpuSource for this machine: the sampler's NVML code in-process, in a thread.
-
-    The same NvmlSampler class the remote program uses, loaded from SAMPLER_SOURCE, so
-    local and remote GPUs are read identically. NVML calls can block (a wedged GPU), so
-    they run in a worker thread and the event loop never waits on them.
-    """
-
-    def __init__(
-        self,
-        host_name: str = "localhost",
-        options: SamplerOptions | None = None,
-        nvml_module: Any = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.host_name = host_name
-        self.options = options or SamplerOptions()
-        self._nvml = nvml_module
-        self.clock = clock
-        self._closed = asyncio.Event()
-
-    def _open(self) -> Any:
-        nv = self._nvml
-        if nv is None:
-            import pynvml as nv
-        module = load_sampler_module()
-        return module.NvmlSampler(nv, self.options.process_interval_s, self.options.slow_interval_s)
-
-    async def stream(self) -> AsyncIterator[HostSnapshot]:
-        assembler = SampleAssembler(self.host_name, clock=self.clock)
-        try:
-            sampler = await asyncio.to_thread(self._open)
-        except Exception as exc:
-            yield HostSnapshot(
-                host=self.host_name,
-                state=HostState.UNSUPPORTED,
-                timestamp=self.clock(),
-                source="nvml",
-                reason=f"NVML: {exc}",
-            )
-            return
-        try:
-            if sampler.count == 0:
-                yield HostSnapshot(
-                    host=self.host_name,
-                    state=HostState.UNSUPPORTED,
-                    timestamp=self.clock(),
-                    source="nvml",
-                    reason="NVML sees no GPU",
-                )
-                return
-            assembler.feed_message(sampler.hello())
-            while not self._closed.is_set():
-                message = await asyncio.to_thread(sampler.sample)
-                event = assembler.feed_message(message)
-                if isinstance(event, HostSnapshot):
-                    yield event
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), timeout=self.options.interval_s)
-        finally:
-            await asyncio.to_thread(sampler.close)
-
-    async def close(self) -> None:
-        self._closed.set()
-
-
-# ------------------------------------------------------------------- killing
-
-
-@dataclass(frozen=True)
-class KillResult:
-    pid: int
-    outcome: str  # "terminated" | "killed" | "not-found" | "denied" | "mismatch" | "error"
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in ("terminated", "killed")
-
-
-# TERM, wait up to the grace for the process to go, then KILL. Values arrive as positional
-# parameters ($1 pid, $2 grace in tenths of a second, $3 expected command prefix), never
-# spliced into the script text. One line, so that csh-family login shells accept it too.
-KILL_SCRIPT = "; ".join(
-    [
-        "pid=$1",
-        "tenths=$2",
-        "expect=$3",
-        # A zombie still answers kill -0; it is gone for our purposes.
-        'alive() { kill -0 "$pid" 2>/dev/null'
-        " && ! grep -q ') Z' \"/proc/$pid/stat\" 2>/dev/null; }",
-        'if ! kill -0 "$pid" 2>/dev/null; then err=$(kill -0 "$pid" 2>&1); case $err in'
-        " *ermit*) echo \"denied: $err\"; exit 4;; *) echo 'no such process'; exit 3;; esac; fi",
-        'if [ -n "$expect" ]; then args=$(ps -ww -o args= -p "$pid" 2>/dev/null); case $args'
-        ' in "$expect"*) ;; *) echo "command is now: $args"; exit 5;; esac; fi',
-        'if ! err=$(kill -TERM "$pid" 2>&1); then echo "denied: $err"; exit 4; fi',
-        "i=0",
-        'while [ "$i" -lt "$tenths" ]; do alive || exit 0; sleep 0.1; i=$((i+1)); done',
-        "alive || exit 0",
-        'kill -KILL "$pid" 2>/dev/null',
-        "i=0",
-        'while [ "$i" -lt 50 ]; do alive || exit 2; sleep 0.1; i=$((i+1)); done',
-        "echo 'still alive after KILL'",
-        "exit 6",
-    ]
-)
-_KILL_OUTCOMES = {0: "terminated", 2: "killed", 3: "not-found", 4: "denied", 5: "mismatch"}
-
-
-def kill_command(pid: int, grace_s: float, expected_command: str | None = None) -> str:
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
-        raise ValueError(f"refusing to signal pid {pid!r}")
-    tenths = max(0, round(grace_s * 10))
-    args = [str(pid), str(tenths), expected_command or ""]
-    return "sh -c " + " ".join(shlex.quote(a) for a in [KILL_SCRIPT, "cockpit-kill", *args])
-
-
-async def kill_gpu_process(
-    pool: SshPool | None,
-    host: Host,
-    pid: int,
-    grace_s: float = 10.0,
-    *,
-    expected_command: str | None = None,
-) -> KillResult:
-    """SIGTERM a GPU process, SIGKILL it if it is still there after grace_s.
-
-    expected_command: the command line the pane showed; if the pid now runs something
-    else (the process ended and the pid was reused), nothing is signalled.
-    """
-    command = kill_command(pid, grace_s, expected_command)
-    timeout = grace_s + 15.0
-    if host.kind is HostKind.LOCAL:
-        proc = await asyncio.create_subprocess_shell(
-            command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout)
-        except TimeoutError:
-            proc.kill()
-            return KillResult(pid, "error", "timed out")
-        status, detail = proc.returncode, out.decode(errors="replace").strip()
-    else:
-        if pool is None:
-            raise ValueError("an SshPool is needed for a remote host")
-        try:
-            # wait=False: a person is waiting; a host in backoff fails now, not in a minute.
-            result = await pool.connection(host).run(command, timeout_s=timeout, wait=False)
-        except SshError as err:
-            return KillResult(pid, "error", err.reason)
-        status, detail = result.exit_status, (result.stdout + result.stderr).strip()
-    outcome = _KILL_OUTCOMES.get(status if status is not None else -1, "error")
-    return KillResult(pid, outcome, detail)
-
-
 # ------------------------------------------------------------------- wiring
 
 
@@ -919,30 +779,3 @@ def gpu_source_for(
     if not sources:
         return None
     return sources[0] if len(sources) == 1 else MergedGpuSource(sources)
-
-
-class GpuKillHandler:
-    """The bus backend for `gpu.kill` on real hosts (TERM, then KILL after a grace)."""
-
-    def __init__(self, pool: SshPool, hosts: Sequence[Host]) -> None:
-        self.pool = pool
-        self.hosts = {h.name: h for h in hosts}
-
-    async def handle(self, command: Command) -> dict[str, Any]:
-        if command.kind != "gpu.kill":
-            raise ValueError(f"cannot do {command.kind!r} on a host")
-        host = self.hosts.get(str(command.payload.get("host")))
-        if host is None:
-            raise ValueError(f"unknown host {command.payload.get('host')!r}")
-        if host.read_only:
-            raise PermissionError(f"{host.name} is read-only")
-        result = await kill_gpu_process(
-            self.pool,
-            host,
-            int(command.payload["pid"]),
-            float(command.payload.get("grace_s", 10.0)),
-            expected_command=command.payload.get("command"),
-        )
-        if not result.ok:
-            raise RuntimeError(f"pid {result.pid}: {result.outcome} {result.detail}".strip())
-        return {"host": host.name, "pid": result.pid, "outcome": result.outcome}

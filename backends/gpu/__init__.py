@@ -1,0 +1,1 @@
+"""GPU telemetry and control: simulated, local NVML, the remote sampler, nvidia-smi, kill."""

@@ -1,0 +1,1 @@
+"""SSH: ~/.ssh/config resolution, host keys, and the pooled connections to hosts."""
