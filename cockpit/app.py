@@ -54,7 +54,8 @@ from widgets.triage import TriageScreen
 
 if TYPE_CHECKING:
     # Statistics (and with them scipy) load on first use, in a worker, never at start-up.
-    from cockpit.results import ConfigResult, ResultsData, ResultsMatrix, SweepResults
+    from cockpit.models.results import ConfigResult, ResultsMatrix, SweepResults
+    from cockpit.results import ResultsData
 
 DEFAULT_THEME = "cockpit-dark"
 THEME_SETTING = "ui.theme"

@@ -22,7 +22,7 @@ from cockpit.store import Store, StoreError
 if TYPE_CHECKING:
     from backends.gpu_sampler import SamplerOptions
     from backends.ssh import SshSettings
-    from cockpit.results import ResultsMatrix
+    from cockpit.models.results import ResultsMatrix
 
 EXIT_USAGE = 2
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -453,16 +453,17 @@ def _results_matrix(args: argparse.Namespace, store: Store) -> ResultsMatrix:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from cockpit import export
+    from cockpit.export import tables
+    from cockpit.render.results import to_text
 
     with open_store(args) as store:
         matrix = _results_matrix(args, store)
     if not matrix.sweeps:
         raise UsageError("no sweeps yet: `cockpit import PATH` records some")
     if args.format == "json":
-        print(json.dumps(export.to_json(matrix), indent=2))
+        print(json.dumps(tables.to_json(matrix), indent=2))
     else:
-        render = {"table": export.to_text, "csv": export.to_csv, "latex": export.to_latex}
+        render = {"table": to_text, "csv": tables.to_csv, "latex": tables.to_latex}
         sys.stdout.write(render[args.format](matrix))
     return 0
 

@@ -33,6 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cockpit.metric_names import (
+    SEED_KEYS,
+    guess_directions,
+    lm_eval_item_task,
+    lm_eval_metric_name,
+)
+
 if TYPE_CHECKING:
     from cockpit.store import Store
 
@@ -131,35 +138,6 @@ def _stderr_of(values: list[float]) -> float | None:
     mean = sum(values) / n
     var = sum((v - mean) ** 2 for v in values) / (n - 1)
     return math.sqrt(var / n)
-
-
-_LOWER_IS_BETTER = re.compile(
-    r"loss|ppl|perplexity|error|\berr|mae|mse|rmse|time|latency|kl|divergence|wer\b|cer\b|"
-    r"bits_per_byte|bpb|fid"
-)
-_HIGHER_IS_BETTER = re.compile(
-    r"acc|f1|bleu|rouge|\br2\b|auc|precision|recall|exact_match|\bem\b|score|reward|"
-    r"tokens_per_s|throughput|win_rate|pass@"
-)
-
-
-def guess_higher_is_better(metric: str) -> bool | None:
-    """Direction of a metric from its name when the file does not say; None if unclear."""
-    name = metric.lower().rsplit("/", 1)[-1]
-    if _HIGHER_IS_BETTER.search(name):
-        return True
-    if _LOWER_IS_BETTER.search(name):
-        return False
-    return None
-
-
-def _guess_directions(metrics: dict[str, float]) -> dict[str, bool]:
-    out: dict[str, bool] = {}
-    for name in metrics:
-        guess = guess_higher_is_better(name)
-        if guess is not None:
-            out[name] = guess
-    return out
 
 
 # --------------------------------------------------------------------------- detection
@@ -300,16 +278,6 @@ def _lm_eval_model_name(data: dict[str, Any], config: dict[str, Any], fallback: 
     return model if isinstance(model, str) and model else fallback
 
 
-def _metric_key(task: str, metric: str, filt: str) -> str:
-    # Filter "none" is lm-eval's default and noise in a name; other filters (gsm8k's
-    # "strict-match") keep lm-eval's own "metric,filter" spelling so users recognise it.
-    return f"{task}/{metric}" if filt in ("", "none") else f"{task}/{metric},{filt}"
-
-
-def _item_task(task: str, filt: str | None) -> str:
-    return task if filt in (None, "", "none") else f"{task},{filt}"
-
-
 _PROVENANCE_KEYS = (
     "git_hash",
     "upper_git_hash",
@@ -392,7 +360,7 @@ def _parse_lm_eval_results(path: Path) -> ImportedRun:
                 number = _number(value)
                 if number is None:
                     continue  # e.g. "samples" counts as strings, or non-numeric entries
-                name = _metric_key(task, metric, filt)
+                name = lm_eval_metric_name(task, metric, filt)
                 metrics[name] = number
                 se_key = f"{metric}_stderr,{filt}" if filt else f"{metric}_stderr"
                 # "N/A" (no bootstrap / group without SE) and null both mean: unknown.
@@ -501,7 +469,7 @@ def _parse_lm_eval_samples(
         if "doc_id" not in obj:
             raise ImportFormatError(f"{path}: line {lineno} has no doc_id")
         filt = obj.get("filter") if isinstance(obj.get("filter"), str) else None
-        key_task = _item_task(task, filt)
+        key_task = lm_eval_item_task(task, filt)
         metric = chosen.get(key_task)
         if metric is None:
             names = obj.get("metrics") if isinstance(obj.get("metrics"), list) else []
@@ -546,7 +514,7 @@ def _check_items_against_aggregates(
                 aggregation = entry.get("aggregation", "mean")
         if aggregation != "mean":
             continue
-        name = _metric_key(task, metric, filt or "none")
+        name = lm_eval_metric_name(task, metric, filt or "none")
         mean = sum(scores) / len(scores)
         if name in metrics and abs(metrics[name] - mean) > 1e-6:
             provenance["warnings"].append(
@@ -714,7 +682,7 @@ def _parse_final_info(path: Path, titles: dict[str, str]) -> ImportedRun:
         seeds=seeds,
         state="succeeded",  # final_info.json is written at the end of a successful run
         provenance=provenance,
-        higher_is_better=_guess_directions(metrics),
+        higher_is_better=guess_directions(metrics),
         sample_counts={k: len(v) for k, v in seeds.items()},
     )
 
@@ -916,7 +884,7 @@ def _parse_mlflow_run(run_dir: Path, meta: dict[str, Any], exp: dict[str, Any]) 
         state=state,
         provenance=provenance,
         series=series,
-        higher_is_better=_guess_directions(metrics),
+        higher_is_better=guess_directions(metrics),
     )
 
 
@@ -1044,15 +1012,12 @@ def _parse_cockpit_dir(run_dir: Path) -> ImportedRun:
         state=state,
         provenance=provenance,
         series=series,
-        higher_is_better=_guess_directions(metrics),
+        higher_is_better=guess_directions(metrics),
         sample_counts=counts,
     )
 
 
 # --------------------------------------------------------------------------- into the store
-
-# Config keys that name a replicate, not a config (as cockpit.results groups them).
-_SEED_KEYS = frozenset({"seed", "seeds", "random_seed", "rng_seed", "run_seed"})
 
 
 @dataclass(frozen=True)
@@ -1103,7 +1068,7 @@ def infer_factors(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
     levels: dict[str, list[Any]] = {}
     for config in configs:
         for key, value in config.items():
-            if key in _SEED_KEYS or not _scalar(value):
+            if key in SEED_KEYS or not _scalar(value):
                 continue
             seen = levels.setdefault(key, [])
             if value not in seen:

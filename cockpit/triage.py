@@ -31,8 +31,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cockpit.display import VERDICT_STYLE, duration
 from cockpit.models import HostKind, Run, RunState
+from cockpit.render.text import VERDICT_STYLE, duration
 from cockpit.results import ResultsData, ResultsError, build_matrix, load_results_data
 
 if TYPE_CHECKING:
