@@ -572,7 +572,8 @@ class CockpitApp(App[None]):
     async def _triage(self, only_news: bool) -> None:
         """The report since the last look, built in a thread, over the cockpit; closing it
         (or going on to Results with r) records the look, as `cockpit triage` does."""
-        from cockpit.triage import build_triage, triage_renderable
+        from cockpit.render.triage import triage_renderable
+        from cockpit.triage import build_triage
 
         if isinstance(self.screen, TriageScreen):
             return

@@ -521,6 +521,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
     import time
 
     from cockpit import triage
+    from cockpit.render.triage import render_triage
 
     now = time.time()
     since = parse_since(args.since, now) if args.since is not None else None
@@ -533,7 +534,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
         else:
             from rich.console import Console
 
-            triage.render_triage(report, Console(file=sys.stdout, highlight=False))
+            render_triage(report, Console(file=sys.stdout, highlight=False))
         if not args.peek:
             triage.mark_looked(store, now)
     return 0
