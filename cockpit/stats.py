@@ -1165,31 +1165,17 @@ def _single_template(
     __init__, are most of a view's build time; tests check the result equals the general
     path's.
     """
-    proto = Comparison(
-        metric=metric,
-        baseline=baseline,
-        candidate="",
-        kind=DataKind.SINGLE,
-        test=StatTest.NONE,
-        statistic=None,
-        p_value=None,
-        p_adjusted=None,
-        delta=None,
-        ci_low=None,
-        ci_high=None,
-        se=None,
+    fields = dict(no_comparison(metric, baseline, "", hib, alpha).__dict__)
+    fields.update(
         n=2,
         n_baseline=1,
         n_candidate=1,
         baseline_mean=b,
-        candidate_mean=None,
-        mde=None,
         verdict=Verdict.SINGLE_RUN,
-        higher_is_better=hib,
-        alpha=alpha,
+        underpowered=False,
         note="one value per config: no test possible",
     )
-    return dict(proto.__dict__)
+    return fields
 
 
 @dataclass(frozen=True)
