@@ -49,25 +49,28 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from cockpit import stats
-from cockpit.ingest import guess_higher_is_better
+from cockpit.metric_names import SEED_KEYS, guess_higher_is_better, item_task_for, metric_order
 from cockpit.models import Run, Sweep
-from cockpit.stats import (
+from cockpit.models.results import (
+    DEFAULT_ALPHA,
+    DEFAULT_CONFIDENCE,
+    NO_IMPORTED_META,
     Comparison,
-    DataKind,
-    Effect,
+    ConfigResult,
     EffectMethod,
+    EffectsResult,
+    ImportedRunMeta,
+    ResultsMatrix,
     ScoreSummary,
     StatTest,
-    Verdict,
+    SweepResults,
+    from_fields,
 )
 
 if TYPE_CHECKING:
     from cockpit.store import Store
 
-# Config keys that name a replicate, not a config: runs differing only here are seeds.
-SEED_KEYS = frozenset({"seed", "seeds", "random_seed", "rng_seed", "run_seed"})
-CONFIDENCE = 0.95
-_Z95 = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
+_Z95 = NormalDist().inv_cdf(0.5 + DEFAULT_CONFIDENCE / 2)
 # Per-item scores back a metric only when their mean reproduces it (the demo rounds to 4
 # decimals); otherwise the items are of some other aggregation and pairing them would lie.
 ITEM_MEAN_TOLERANCE = 1e-3
@@ -137,6 +140,19 @@ class ResultsData:
     loaded_at: float = 0.0
     memo: _Memo = field(default_factory=_Memo, init=False, repr=False, compare=False)
 
+    @cached_property
+    def run_meta(self) -> Mapping[str, ImportedRunMeta]:
+        """Run id -> what its importer recorded, for the runs that have a record."""
+        out: dict[str, ImportedRunMeta] = {}
+        for run in self.runs:
+            meta = ImportedRunMeta.from_provenance(run.provenance)
+            if meta is not NO_IMPORTED_META:
+                out[run.id] = meta
+        return out
+
+    def meta_of(self, run_id: str) -> ImportedRunMeta:
+        return self.run_meta.get(run_id, NO_IMPORTED_META)
+
 
 def load_results_data(store: Store, sweep: str | None = None) -> ResultsData:
     """Read sweeps, their runs, final metrics and per-item scores (one sweep or all)."""
@@ -157,117 +173,10 @@ def load_results_data(store: Store, sweep: str | None = None) -> ResultsData:
 # --------------------------------------------------------------------------- the matrix
 
 
-@dataclass(frozen=True)
-class ConfigResult:
-    """One config of a sweep: its runs, its values, and how it compares with the baseline."""
-
-    sweep: str
-    key: str  # the id of its first run: the row key, and what --baseline names
-    run_ids: tuple[str, ...]
-    params: Mapping[str, Any]  # the config (of its first run), seed keys left out
-    label_keys: tuple[str, ...]  # the config keys that tell this sweep's configs apart
-    state: str  # the runs' state, e.g. "succeeded" or "2 succeeded, 1 running"
-    is_baseline: bool
-    run_values: tuple[Mapping[str, float], ...]  # final value of every metric, per run
-    summaries: Mapping[str, ScoreSummary]  # value and CI of each compared metric
-    comparisons: Mapping[str, Comparison]  # vs the baseline; empty for the baseline itself
-
-    @cached_property
-    def values(self) -> Mapping[str, float]:
-        """Final value of every metric, the mean over seeds for a replicated config.
-
-        Computed on first use: a table shows a few metrics of a few rows, and averaging
-        twenty metrics over every replicated config up front is a third of a build.
-        """
-        return _mean_values(self.run_values)
-
-    @property
-    def label(self) -> str:
-        """Like "rank=64 scheduler=cosine": the keys that tell configs apart (or the run id)."""
-        return _label(self.params, self.label_keys, self.key)
-
-
-@dataclass(frozen=True)
-class EffectsResult:
-    """Main effects and interactions of a 2^k sweep on one metric (or why there are none)."""
-
-    sweep: str
-    metric: str
-    factors: tuple[str, ...]
-    effects: tuple[Effect, ...]  # largest first
-    method: EffectMethod | None
-    note: str  # what the SEs come from, or why no effects could be estimated
-
-
-@dataclass(frozen=True)
-class SweepResults:
-    sweep: Sweep
-    baseline: str | None  # key of the baseline config
-    label_keys: tuple[str, ...]  # the config keys that tell configs apart
-    configs: tuple[ConfigResult, ...]
-    effects: Mapping[str, EffectsResult]  # per compared metric
-    # Per compared metric: the largest |delta| or |CI bound| of the comparisons, the
-    # half-width of an axis that shows them all (the pane's forest plot).
-    spans: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.sweep.name
-
-
-@dataclass(frozen=True)
-class ResultsMatrix:
-    """One view of the results: what the Results pane draws and `cockpit results` prints."""
-
-    sweeps: tuple[SweepResults, ...]
-    metrics: tuple[str, ...]  # every metric of the shown sweeps, display order
-    compared: tuple[str, ...]  # metrics with CIs and comparisons in this view
-    higher_is_better: Mapping[str, bool]
-    family_size: int  # tested comparisons Holm corrects over together
-    scope: str | None  # the sweep asked for; None: every sweep
-    all_sweeps: tuple[str, ...] = ()  # every sweep there is, for the pane to cycle through
-    alpha: float = stats.DEFAULT_ALPHA
-    baselines: Mapping[str, str] = field(default_factory=dict)  # explicit choices, by sweep
-
-    @property
-    def metric(self) -> str | None:
-        """The selected metric (the first compared one)."""
-        return self.compared[0] if self.compared else None
-
-    def comparisons(self) -> Iterable[tuple[SweepResults, ConfigResult, Comparison]]:
-        for group in self.sweeps:
-            for config in group.configs:
-                for metric in self.compared:
-                    cmp = config.comparisons.get(metric)
-                    if cmp is not None:
-                        yield group, config, cmp
-
-    def find(self, key: str) -> tuple[SweepResults, ConfigResult] | None:
-        for group in self.sweeps:
-            for config in group.configs:
-                if config.key == key or key in config.run_ids:
-                    return group, config
-        return None
-
-
 def _unknown(what: str, name: str, known: Sequence[str], where: str = "") -> str:
     listed = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
     place = f" in {where}" if where else ""
     return f"no {what} {name!r}{place} (known: {listed or 'none'})"
-
-
-def metric_order(names: Iterable[str], primary: Iterable[str | None] = ()) -> tuple[str, ...]:
-    """Primary metrics first, then evaluation metrics, then training diagnostics."""
-    first = {p: i for i, p in enumerate(p for p in primary if p)}
-
-    def key(name: str) -> tuple[int, int, str]:
-        if name in first:
-            return (0, first[name], name)
-        low = name.lower()
-        training = "train" in low or low in ("lr", "learning_rate", "grad_norm", "step_time")
-        return (2 if training else 1, 0, name)
-
-    return tuple(sorted(set(names), key=key))
 
 
 # --------------------------------------------------------------------------- configs
@@ -344,11 +253,6 @@ def _varies(configs: Sequence[_Config], key: str) -> bool:
     return any(repr(c.params.get(key)) != first for c in configs)
 
 
-def _label(params: Mapping[str, Any], keys: Sequence[str], fallback: str) -> str:
-    parts = [f"{k}={params[k]}" for k in keys if k in params]
-    return " ".join(parts) or fallback
-
-
 def _state(runs: Sequence[Run]) -> str:
     if len(runs) == 1:
         return str(runs[0].state)
@@ -364,28 +268,6 @@ def _state(runs: Sequence[Run]) -> str:
 # --------------------------------------------------------------------------- scores
 
 
-def _item_task(metric: str, tasks: Iterable[str], item_metric: Mapping[str, str]) -> str | None:
-    """The eval_items task whose per-item scores are this metric's, if any.
-
-    "mmlu" backs "mmlu", "mmlu_acc" and "mmlu/acc"; lm-eval's filtered task "gsm8k,strict"
-    backs "gsm8k/exact_match,strict". Where the importer recorded which per-item metric a
-    task was scored by, only that metric matches. The longest task name wins.
-    """
-    best: str | None = None
-    for task in tasks:
-        base, _, filt = task.partition(",")
-        scored_by = item_metric.get(task)
-        ok = metric == task
-        for sep in ("_", "/"):
-            prefix = base + sep
-            if not ok and metric.startswith(prefix):
-                name, _, mfilt = metric[len(prefix) :].partition(",")
-                ok = mfilt == filt and (scored_by is None or name == scored_by)
-        if ok and (best is None or len(task) > len(best)):
-            best = task
-    return best
-
-
 def _config_scores(data: ResultsData, config: _Config, metric: str) -> stats.Scores | None:
     """A config's scores on ``metric``: per-item scores, per-seed values, one number or None."""
     finals = data.finals
@@ -395,8 +277,8 @@ def _config_scores(data: ResultsData, config: _Config, metric: str) -> stats.Sco
         items = _run_items(data, run, metric, final)
         if items is not None:
             return items
-        seeds = run.provenance.get("seeds")
-        if isinstance(seeds, dict):
+        seeds = data.meta_of(run.id).seeds
+        if seeds:
             values = _clean(seeds.get(metric))
             if len(values) >= 2:
                 return values
@@ -413,8 +295,7 @@ def _run_items(
     tasks = data.items.get(run.id)
     if not tasks:
         return None
-    item_metric = run.provenance.get("item_metric")
-    task = _item_task(metric, tasks, item_metric if isinstance(item_metric, dict) else {})
+    task = item_task_for(metric, tasks, data.meta_of(run.id).item_metric)
     if task is None:
         return None
     scores = tasks[task]
@@ -439,142 +320,22 @@ def _clean(values: Any) -> list[float]:
     return out
 
 
-def _summary(config: _Config, metric: str, scores: stats.Scores | None) -> ScoreSummary | None:
+def _summary(
+    meta: ImportedRunMeta, metric: str, scores: stats.Scores | None
+) -> ScoreSummary | None:
+    """A config's value and CI; ``meta`` is its (first) run's imported record."""
     if scores is None:
         return None
     if isinstance(scores, int | float):
         # One number: a CI only from an SE its importer kept (lm-eval's acc_stderr).
-        run = config.runs[0]
-        stderr = run.provenance.get("metric_stderr")
-        se = stderr.get(metric) if isinstance(stderr, dict) else None
-        counts = run.provenance.get("sample_counts")
-        n = counts.get(metric, 1) if isinstance(counts, dict) else 1
+        se = meta.reported_stderr.get(metric)
+        n = meta.sample_counts.get(metric, 1)
         value = float(scores)
         if isinstance(se, int | float) and not isinstance(se, bool) and se > 0:
             half = _Z95 * se
             return ScoreSummary(value, float(se), value - half, value + half, n, "reported SE")
         return ScoreSummary(value, math.nan, math.nan, math.nan, 1, "none")
-    return stats.summarize_scores(scores, CONFIDENCE)
-
-
-def _comparable(b: stats.Scores, c: stats.Scores) -> tuple[stats.Scores, stats.Scores]:
-    """Make two configs' scores the same shape: paired only when both have items."""
-    if isinstance(b, Mapping) and isinstance(c, Mapping):
-        return b, c
-    return _collapse(b), _collapse(c)
-
-
-def _collapse(s: stats.Scores) -> float | list[float]:
-    if isinstance(s, Mapping):
-        return math.fsum(s.values()) / len(s)
-    if isinstance(s, int | float):
-        return float(s)
-    values = list(s)
-    return values[0] if len(values) == 1 else values
-
-
-_SINGLE_TEMPLATE: dict[str, Any] = {}
-
-
-def _single_template(
-    metric: str, baseline: str, hib: bool, alpha: float, b: float
-) -> dict[str, Any]:
-    """A single-number comparison's fields but the candidate's (candidate, delta, its mean)."""
-    if not _SINGLE_TEMPLATE:
-        proto = Comparison(
-            metric="",
-            baseline="",
-            candidate="",
-            kind=DataKind.SINGLE,
-            test=StatTest.NONE,
-            statistic=None,
-            p_value=None,
-            p_adjusted=None,
-            delta=None,
-            ci_low=None,
-            ci_high=None,
-            se=None,
-            n=2,
-            n_baseline=1,
-            n_candidate=1,
-            baseline_mean=None,
-            candidate_mean=None,
-            mde=None,
-            verdict=Verdict.SINGLE_RUN,
-            note="one value per config: no test possible",
-        )
-        _SINGLE_TEMPLATE.update(proto.__dict__)
-    fields = dict(_SINGLE_TEMPLATE)
-    fields.update(
-        metric=metric, baseline=baseline, baseline_mean=b, higher_is_better=hib, alpha=alpha
-    )
-    return fields
-
-
-def _single(
-    b: float,
-    c: float,
-    metric: str,
-    baseline: str,
-    candidate: str,
-    hib: bool,
-    alpha: float,
-    spec: Mapping[str, float] | None,
-) -> Comparison:
-    """One number on each side: what stats.compare returns there, without numpy per cell.
-
-    At 10,000 configs the general path's array round trip, and even Comparison's 25-field
-    __init__, are most of the build time, so the fields are filled from a template (the
-    dataclass has no __post_init__ to skip). tests/test_results.py checks that the result
-    equals stats.compare's for single values; _raw_comparisons inlines the same for a sweep.
-    """
-    fields = _single_template(metric, baseline, hib, alpha, b)
-    fields.update(candidate=candidate, delta=c - b, candidate_mean=c)
-    if spec:
-        fields["flags"] = stats.threshold_flags(c - b, c, spec, higher_is_better=hib)
-    return stats._make(Comparison, fields)
-
-
-def _compare(
-    b: stats.Scores,
-    c: stats.Scores,
-    *,
-    metric: str,
-    baseline: str,
-    candidate: str,
-    hib: bool,
-    alpha: float,
-    test: StatTest | None,
-    cache: Any,
-    spec: Mapping[str, float] | None,
-) -> Comparison:
-    """The test without a verdict: the verdict waits for Holm across the whole view."""
-    if type(b) is not float or type(c) is not float:
-        b, c = _comparable(b, c)
-    if isinstance(b, float) and isinstance(c, float):
-        # No test fits one number a side: one asked for falls back to none, as stats would,
-        # and the threshold flags are the same either way.
-        return _single(b, c, metric, baseline, candidate, hib, alpha, spec)
-    kwargs: dict[str, Any] = dict(
-        metric=metric,
-        baseline_name=baseline,
-        candidate_name=candidate,
-        paired=None,
-        higher_is_better=hib,
-        alpha=alpha,
-        confidence=CONFIDENCE,
-        n_boot=stats.DEFAULT_N_BOOT,
-        seed=0,
-        cache=cache,
-    )
-    # stats has no public "compare without deciding": compare()/compare_all() decide with
-    # their own Holm family, and this view's family spans sweeps with different thresholds.
-    if test is not None:
-        try:
-            return stats._compare_raw(b, c, test=test, **kwargs)
-        except ValueError:
-            pass  # the chosen test does not fit this data: fall back to the default one
-    return stats._compare_raw(b, c, test=None, **kwargs)
+    return stats.summarize_scores(scores, DEFAULT_CONFIDENCE)
 
 
 def _missing(
@@ -594,24 +355,14 @@ def _missing(
     cmp = stats.no_comparison(m, base.key, config.key, hib, alpha, note)
     if spec and c is not None:
         # The value is known, so a floor ("min"/"max") can still be crossed.
-        value = _collapse(c)
+        value = stats.collapse_scores(c)
         mean = value if isinstance(value, float) else math.fsum(value) / len(value)
         flags = stats.threshold_flags(None, mean, spec, higher_is_better=hib)
         cmp = dataclasses.replace(cmp, candidate_mean=mean, flags=flags)
     return cmp
 
 
-@dataclass(frozen=True)
-class _Raw:
-    """One sweep's comparisons on one metric before Holm, and what deciding them needs."""
-
-    cmps: list[Comparison | None]  # aligned with the sweep's configs; None at the baseline
-    tested: list[int]  # indices of those with a p-value
-    flagged: list[int]  # indices of those stats built without a test: flagged on deciding
-    span: float  # the largest |delta| or |CI bound|: half the forest plot's axis
-
-
-def _raw_comparisons(
+def _sweep_batch(
     prep: _SweepPrep,
     m: str,
     scores: Sequence[stats.Scores | None],
@@ -621,126 +372,48 @@ def _raw_comparisons(
     alpha: float,
     test: StatTest | None,
     spec: Mapping[str, float] | None,
-) -> _Raw:
+) -> stats.ComparisonBatch:
     """Every config of a sweep against its baseline on ``m``, before Holm and verdicts.
 
-    The common shapes go in bulk: one number a side (no test possible) from a template, as
-    :func:`_single` does, and per-seed values through one vectorised Welch
-    (stats._compare_seeds_many). Per-item scores, and any test asked for other than Welch,
-    go one comparison at a time.
+    A config (or baseline) without a value is said to be missing, and why, rather than
+    compared; the rest go through stats.compare_batch, leniently: a view mixes shapes.
     """
     configs = prep.configs
     base = configs[base_index]
     b = scores[base_index]
-    out: list[Comparison | None] = [None] * len(configs)
-    b_flat = _collapse(b) if b is not None and not isinstance(b, Mapping) else None
-    welch = isinstance(b_flat, list) and test in (None, StatTest.WELCH_T)
-    seeds: list[int] = []
-    others: list[int] = []  # built by stats (or not enough data): checked below
-    cache = stats._BaselineCache()
-    span = 0.0
-    if type(b_flat) is float:
-        template = _single_template(m, base.key, hib, alpha, b_flat)
-        max_drop = spec.get("max_drop") if spec else None
-        bounds = bool(spec) and ("min" in spec or "max" in spec)  # type: ignore[operator]
-    make = stats._make
-    for i, c in enumerate(scores):
-        if i == base_index:
-            continue
-        if type(c) is float and type(b_flat) is float:
-            # No test fits one number a side, whatever test was asked for: as _single.
-            delta = c - b_flat
-            fields = template.copy()
-            fields["candidate"] = configs[i].key
-            fields["delta"] = delta
-            fields["candidate_mean"] = c
-            if bounds or (max_drop is not None and (-delta if hib else delta) > max_drop):
-                fields["flags"] = stats.threshold_flags(delta, c, spec, higher_is_better=hib)
-            out[i] = make(Comparison, fields)
-            if abs(delta) > span:  # a NaN never is
-                span = abs(delta)
-        elif b is None or c is None:
-            out[i] = _missing(m, base, configs[i], b, c, hib, alpha, spec)
-        elif welch and type(c) is list:
-            seeds.append(i)
-        else:
-            others.append(i)
-            out[i] = _compare(
-                b,
-                c,
-                metric=m,
-                baseline=base.key,
-                candidate=configs[i].key,
-                hib=hib,
-                alpha=alpha,
-                test=test,
-                cache=cache,
-                spec=spec,
-            )
-    if seeds:
-        bulk = stats._compare_seeds_many(
-            b_flat,  # type: ignore[arg-type]
-            [scores[i] for i in seeds],  # type: ignore[misc]
-            metric=m,
-            baseline_name=base.key,
-            candidate_names=[configs[i].key for i in seeds],
-            higher_is_better=hib,
-            alpha=alpha,
-            confidence=CONFIDENCE,
+    if b is None:
+        return stats.ComparisonBatch(
+            [
+                None if i == base_index else _missing(m, base, configs[i], b, c, hib, alpha, spec)
+                for i, c in enumerate(scores)
+            ],
+            [],
+            [],
+            0.0,
+            spec,
         )
-        for i, cmp in zip(seeds, bulk, strict=True):
-            out[i] = cmp
-        others += seeds
-    tested: list[int] = []
-    flagged: list[int] = []
-    for i in sorted(others):
-        cmp = out[i]
-        assert cmp is not None
-        if cmp.p_value is not None:
-            tested.append(i)
-        elif cmp.test is not StatTest.NONE or cmp.kind is not DataKind.SINGLE:
-            flagged.append(i)
-        for x in (cmp.ci_low, cmp.ci_high, cmp.delta):
-            if x is not None and abs(x) > span:
-                span = abs(x)
-    return _Raw(out, tested, flagged, span)
-
-
-def _decide_view(
-    raws: Sequence[tuple[_Raw, Mapping[str, float] | None]],
-) -> tuple[list[list[Comparison | None]], int]:
-    """Holm over every tested comparison of the view, then verdicts with each one's spec.
-
-    ``raws`` holds, per (sweep, metric) of the view, its raw comparisons and the sweep's
-    threshold spec for that metric: Holm's family is the whole view while each comparison is
-    judged by its own sweep's thresholds. Untested comparisons keep what they were built
-    with (their flags included), except those stats built (too few seeds or items), which
-    get flagged as they would in any view. Returns the decided lists and the family size.
-    """
-    decided: list[list[Comparison | None]] = []
-    tested: list[tuple[int, int]] = []
-    pvalues: list[float] = []
-    family = 0
-    decide = stats._decide
-    for j, (raw, spec) in enumerate(raws):
-        cmps = raw.cmps
-        out = list(cmps) if raw.tested or raw.flagged else cmps
-        decided.append(out)
-        for i in raw.flagged:
-            out[i] = decide(cmps[i], None, spec)  # type: ignore[arg-type]
-        for i in raw.tested:
-            p = cmps[i].p_value  # type: ignore[union-attr]
-            family += 1
-            if math.isnan(p):  # type: ignore[arg-type]  # holm_correct leaves a NaN out
-                out[i] = decide(cmps[i], None, spec)  # type: ignore[arg-type]
-            else:
-                tested.append((j, i))
-                pvalues.append(p)  # type: ignore[arg-type]
-    if tested:
-        adjusted = stats.holm_correct_array(pvalues).tolist()
-        for (j, i), p in zip(tested, adjusted, strict=True):
-            decided[j][i] = decide(raws[j][0].cmps[i], p, raws[j][1])  # type: ignore[arg-type]
-    return decided, family
+    candidates = list(scores)
+    candidates[base_index] = None
+    batch = stats.compare_batch(
+        b,
+        candidates,
+        [c.key for c in configs],
+        metric=m,
+        baseline_name=base.key,
+        higher_is_better=hib,
+        threshold=spec,
+        test=test,
+        lenient=True,
+        alpha=alpha,
+        confidence=DEFAULT_CONFIDENCE,
+    )
+    missing = [i for i, c in enumerate(scores) if c is None and i != base_index]
+    if not missing:
+        return batch
+    cmps = list(batch.comparisons)
+    for i in missing:
+        cmps[i] = _missing(m, base, configs[i], b, None, hib, alpha, spec)
+    return dataclasses.replace(batch, comparisons=cmps)
 
 
 # --------------------------------------------------------------------------- effects
@@ -751,6 +424,7 @@ def _effects(
     configs: Sequence[_Config],
     metric: str,
     scores: Sequence[stats.Scores | None],
+    alpha: float,
 ) -> EffectsResult:
     factors = tuple(sweep.factors)
 
@@ -783,13 +457,13 @@ def _effects(
         for f in cell_scores:
             values: list[float] = []
             for s in f:
-                collapsed = _collapse(s)
+                collapsed = stats.collapse_scores(s)
                 values.extend(collapsed if isinstance(collapsed, list) else [collapsed])
             flat.append(values)
         replicated = any(len(v) > 1 for v in flat)
         responses = flat if replicated else [v[0] for v in flat]
     try:
-        effects = stats.factorial_effects(responses, list(factors), per_item=per_item)
+        effects = stats.factorial_effects(responses, list(factors), per_item=per_item, alpha=alpha)
     except ValueError as exc:
         return none(str(exc))
     method = effects[0].method if effects else None
@@ -842,7 +516,7 @@ def build_matrix(
     all_metrics: bool = False,
     baselines: Mapping[str, str] | None = None,
     test: StatTest | str | None = None,
-    alpha: float = stats.DEFAULT_ALPHA,
+    alpha: float = DEFAULT_ALPHA,
 ) -> ResultsMatrix:
     """One view of the results.
 
@@ -892,7 +566,8 @@ def _sweep_prep(data: ResultsData, sweep: Sweep) -> _SweepPrep:
     empty: Mapping[str, float] = {}
     names: set[str] = set().union(*(finals.get(r.id, empty) for r in runs))
     owner = {r.id: c.key for c in configs for r in c.runs}
-    marks = {owner[r.id] for r in runs if r.provenance.get("is_baseline") is True}
+    meta = data.run_meta
+    marks = {owner[r.id] for r in runs if r.id in meta and meta[r.id].is_baseline}
     marked = next((c.key for c in configs if c.key in marks), None) if marks else None
     statics: list[dict[str, Any]] = []
     plain: list[bool] = []
@@ -900,18 +575,12 @@ def _sweep_prep(data: ResultsData, sweep: Sweep) -> _SweepPrep:
     for c in configs:
         key, runs_c = c.key, c.runs
         first = runs_c[0]
-        prov = first.provenance
+        imported = meta.get(first.id)
         single = len(runs_c) == 1
         plain.append(
             single
             and not (items and items.get(key))
-            and not (
-                prov
-                and (
-                    isinstance(prov.get("seeds"), dict)
-                    or isinstance(prov.get("metric_stderr"), dict)
-                )
-            )
+            and not (imported and (imported.seeds or imported.reported_stderr))
         )
         statics.append(
             {
@@ -956,7 +625,7 @@ def _scores_and_summaries(
             value = float(v)
             scores.append(value)
             summaries.append(
-                stats._make(
+                from_fields(
                     ScoreSummary,
                     {
                         "mean": value,
@@ -975,11 +644,11 @@ def _scores_and_summaries(
             seeds.append(i)
             summaries.append(None)
         else:
-            summaries.append(_summary(config, metric, s))
+            summaries.append(_summary(data.meta_of(config.key), metric, s))
     if seeds:
         for i, summary in zip(
             seeds,
-            stats.summarize_many([scores[i] for i in seeds], CONFIDENCE),
+            stats.summarize_many([scores[i] for i in seeds], DEFAULT_CONFIDENCE),
             strict=True,  # type: ignore[misc]
         ):
             summaries[i] = summary
@@ -1005,7 +674,7 @@ def _build_matrix(
     names: set[str] = set()
     for prep in shown:
         names |= prep.names
-    metrics, hib = memo.fixed(("scope", sweep), lambda: _scope(shown, names))
+    metrics, hib = memo.fixed(("scope", sweep), lambda: _scope(shown, names, data.run_meta))
     wanted = [metric] if isinstance(metric, str) else list(metric or ())
     for m in wanted:
         if m not in names:
@@ -1039,8 +708,8 @@ def _build_matrix(
             lambda: _scores_and_summaries(data, prep, m),
         )
 
-    raws: list[tuple[_Raw, Mapping[str, float] | None]] = []
-    where: list[tuple[int, str]] = []  # (index into shown, metric) of each entry of raws
+    batches: list[stats.ComparisonBatch] = []
+    where: list[tuple[int, str]] = []  # (index into shown, metric) of each batch
     for k, prep in enumerate(shown):
         base_key = baseline_keys[prep.name]
         base_index = next((i for i, c in enumerate(prep.configs) if c.key == base_key), None)
@@ -1052,7 +721,7 @@ def _build_matrix(
             def compute(
                 prep: _SweepPrep = prep, m: str = m, spec: Any = spec, base_index: int = base_index
             ) -> Any:
-                return _raw_comparisons(
+                return _sweep_batch(
                     prep,
                     m,
                     per_metric(prep, m)[0],
@@ -1065,14 +734,14 @@ def _build_matrix(
 
             # Which way is better can differ by view (an importer's record in another sweep).
             key = ("raw", prep.name, m, base_key, hib[m], chosen_test, alpha)
-            raws.append((memo.lru(key, len(prep.configs), compute), spec))
+            batches.append(memo.lru(key, len(prep.configs), compute))
             where.append((k, m))
-    decided, family_size = _decide_view(raws)
+    family = stats.decide_family(batches)
     by_sweep: dict[int, list[tuple[str, list[Comparison | None]]]] = {}
     spans: dict[int, dict[str, float]] = {}
-    for (k, m), cmps, (raw, _) in zip(where, decided, raws, strict=True):
+    for (k, m), cmps, batch in zip(where, family.comparisons, batches, strict=True):
         by_sweep.setdefault(k, []).append((m, cmps))
-        spans.setdefault(k, {})[m] = raw.span
+        spans.setdefault(k, {})[m] = batch.span
 
     groups: list[SweepResults] = []
     for k, prep in enumerate(shown):
@@ -1080,7 +749,7 @@ def _build_matrix(
         columns = by_sweep.get(k, [])
         sums = [(m, per_metric(prep, m)[1]) for m in compared]
         results: list[ConfigResult] = []
-        make = stats._make
+        make = from_fields
         if len(compared) == 1 and len(columns) <= 1:  # the TUI's view: one metric, in bulk
             (m,) = compared
             only_sums = sums[0][1]
@@ -1100,10 +769,10 @@ def _build_matrix(
                 results.append(make(ConfigResult, fields))
         effects = {
             m: memo.lru(
-                ("effects", prep.name, m),
+                ("effects", prep.name, m, alpha),
                 1,
                 lambda prep=prep, m=m: _effects(
-                    prep.sweep, prep.configs, m, per_metric(prep, m)[0]
+                    prep.sweep, prep.configs, m, per_metric(prep, m)[0], alpha
                 ),
             )
             for m in compared
@@ -1123,7 +792,7 @@ def _build_matrix(
         metrics=metrics,
         compared=compared,
         higher_is_better=hib,
-        family_size=family_size,
+        family_size=family.family_size,
         scope=sweep,
         all_sweeps=tuple(known),
         alpha=alpha,
@@ -1131,33 +800,27 @@ def _build_matrix(
     )
 
 
-def _scope(shown: Sequence[_SweepPrep], names: set[str]) -> tuple[tuple[str, ...], dict[str, bool]]:
+def _scope(
+    shown: Sequence[_SweepPrep], names: set[str], meta: Mapping[str, ImportedRunMeta]
+) -> tuple[tuple[str, ...], dict[str, bool]]:
     """The metrics of a view, display order, and which way each is better."""
     metrics = metric_order(names, (prep.sweep.primary_metric for prep in shown))
-    return metrics, _directions([prep.runs for prep in shown], metrics)
+    return metrics, _directions([prep.runs for prep in shown], metrics, meta)
 
 
-def _mean_values(run_values: Sequence[Mapping[str, float]]) -> Mapping[str, float]:
-    if len(run_values) == 1:
-        return run_values[0]
-    sums: dict[str, list[float]] = {}
-    for finals in run_values:
-        for name, value in finals.items():
-            if value is not None and not math.isnan(value):
-                sums.setdefault(name, []).append(value)
-    return {name: math.fsum(v) / len(v) for name, v in sums.items()}
-
-
-def _directions(runs_by_sweep: Iterable[Sequence[Run]], metrics: Sequence[str]) -> dict[str, bool]:
+def _directions(
+    runs_by_sweep: Iterable[Sequence[Run]],
+    metrics: Sequence[str],
+    meta: Mapping[str, ImportedRunMeta],
+) -> dict[str, bool]:
     """Higher-is-better per metric: what an importer recorded, else a guess from the name."""
     recorded: dict[str, bool] = {}
     for runs in runs_by_sweep:
         for run in runs:
-            hib = run.provenance.get("higher_is_better")
-            if isinstance(hib, dict):
-                for name, value in hib.items():
-                    if isinstance(value, bool):
-                        recorded.setdefault(name, value)
+            imported = meta.get(run.id)
+            if imported is not None:
+                for name, value in imported.higher_is_better.items():
+                    recorded.setdefault(name, value)
     out: dict[str, bool] = {}
     for m in metrics:
         guess = guess_higher_is_better(m)

@@ -19,7 +19,6 @@ Conventions used throughout:
 
 from __future__ import annotations
 
-import enum
 import fnmatch
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,43 +26,29 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from cockpit.models.results import (
+    DEFAULT_ALPHA,
+    DEFAULT_CONFIDENCE,
+    Comparison,
+    DataKind,
+    Effect,
+    EffectMethod,
+    ScoreSummary,
+    StatTest,
+    Verdict,
+    copy_with,
+    from_fields,
+)
+
 if TYPE_CHECKING:  # pragma: no cover - typing only; numpy is imported lazily at run time
     import numpy as np
 
 # Per-config scores: item id -> score (paired items), a list of per-seed values, or one number.
 Scores: TypeAlias = Mapping[str, float] | Sequence[float] | float
 
-DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.8
 DEFAULT_N_BOOT = 5000
 _STD_NORMAL = NormalDist()
-
-
-class Verdict(enum.StrEnum):
-    BETTER = "better"
-    WORSE = "worse"
-    NO_DIFFERENCE = "no significant difference"
-    NOT_ENOUGH_DATA = "not enough data"
-    SINGLE_RUN = "single run, no test possible"
-
-
-class DataKind(enum.StrEnum):
-    """What the scores of one comparison are, which decides the test."""
-
-    PAIRED_BINARY = "paired-binary"  # 0/1 correctness on the same items
-    PAIRED_CONTINUOUS = "paired-continuous"  # continuous scores on the same items
-    SEEDS = "seeds"  # independent repeated runs (seeds) per config
-    SINGLE = "single"  # one number per config
-
-
-class StatTest(enum.StrEnum):
-    MCNEMAR_EXACT = "McNemar exact"
-    PAIRED_T = "paired t"
-    WILCOXON = "Wilcoxon signed-rank"
-    PAIRED_BOOTSTRAP = "paired bootstrap"
-    WELCH_T = "Welch t"
-    MANN_WHITNEY = "Mann-Whitney U"
-    NONE = "none"
 
 
 # Which tests make sense for which data; the first is the default.
@@ -81,14 +66,6 @@ _TESTS_FOR_KIND: dict[DataKind, tuple[StatTest, ...]] = {
     DataKind.SEEDS: (StatTest.WELCH_T, StatTest.MANN_WHITNEY),
     DataKind.SINGLE: (StatTest.NONE,),
 }
-
-
-class EffectMethod(enum.StrEnum):
-    """How the standard error of a factorial effect was obtained."""
-
-    PAIRED_ITEMS = "per-item contrasts"
-    POOLED_REPLICATES = "pooled replicate variance"
-    LENTH_PSE = "Lenth pseudo-SE"
 
 
 @dataclass(frozen=True)
@@ -110,63 +87,6 @@ class StatResult:
     min_attainable_p: float = 0.0
     # McNemar only: (items only the candidate got right, items only the baseline got right).
     discordant: tuple[int, int] | None = None
-
-
-@dataclass(frozen=True)
-class ScoreSummary:
-    """One config's score with its uncertainty: Wilson CI for proportions, t CI otherwise."""
-
-    mean: float
-    se: float
-    ci_low: float
-    ci_high: float
-    n: int
-    method: str  # "wilson", "t" or "none" (a single value)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Candidate vs baseline on one metric, with the test, CI and verdict."""
-
-    metric: str
-    baseline: str
-    candidate: str
-    kind: DataKind
-    test: StatTest
-    statistic: float | None
-    p_value: float | None
-    p_adjusted: float | None  # Holm-adjusted across the comparisons shown together
-    delta: float | None  # candidate - baseline
-    ci_low: float | None
-    ci_high: float | None
-    se: float | None  # standard error of delta
-    n: int  # paired items, or seeds in both groups together
-    n_baseline: int
-    n_candidate: int
-    baseline_mean: float | None
-    candidate_mean: float | None
-    mde: float | None  # minimum detectable effect (power 0.8) at this sample size
-    verdict: Verdict
-    higher_is_better: bool = True
-    alpha: float = DEFAULT_ALPHA
-    underpowered: bool = False  # the test could not reach alpha at this n, whatever the data
-    flags: tuple[str, ...] = ()  # user-threshold violations, e.g. "drop 0.061 > max_drop 0.05"
-    note: str = ""  # one line for the UI: why this test, why this verdict
-
-
-@dataclass(frozen=True)
-class Effect:
-    """A main effect or interaction of a 2^k factorial design."""
-
-    name: str  # "A", "AB" for one-letter factors, "lr:warmup" otherwise
-    factors: tuple[str, ...]
-    estimate: float
-    se: float | None
-    method: EffectMethod
-    df: float | None
-    t: float | None
-    p_value: float | None
-    p_adjusted: float | None  # Holm across the effects of this design
 
 
 # --------------------------------------------------------------------------- helpers
@@ -210,28 +130,6 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:.4g}"
 
 
-def _replace(obj: Any, **changes: Any) -> Any:
-    """``dataclasses.replace`` for the frozen dataclasses here, without re-running __init__.
-
-    None of them has a __post_init__ or InitVar, so copying the fields and updating a few
-    gives an equal object; it is five times faster, which matters at thousands of
-    comparisons per view.
-    """
-    fields = dict(obj.__dict__)
-    fields.update(changes)
-    return _make(type(obj), fields)
-
-
-def _make(cls: type[Any], fields: dict[str, Any]) -> Any:
-    """An instance of a frozen dataclass from a dict of all its fields, without __init__.
-
-    The dict becomes the instance's __dict__ (it is not copied): pass a fresh one.
-    """
-    new = object.__new__(cls)
-    object.__setattr__(new, "__dict__", fields)
-    return new
-
-
 # --------------------------------------------------------------------------- SEs and CIs
 
 
@@ -255,7 +153,9 @@ def stderr_proportion(p: float, n: int) -> float:
     return math.sqrt(max(p * (1.0 - p), 0.0) / (n - 1))
 
 
-def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_ci(
+    successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float]:
     """Wilson score interval for a proportion (no continuity correction).
 
     Unlike the Wald interval it stays inside [0, 1] and behaves at 0 % and 100 %, which are
@@ -277,7 +177,7 @@ def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, 
     return (low, high)
 
 
-def t_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float]:
+def t_ci(values: Iterable[float], confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
     """Student-t interval for a mean (SE as in :func:`stderr_mean`); nan for n < 2."""
     arr = _as_array(values)
     if arr.size < 2:
@@ -287,7 +187,7 @@ def t_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, floa
     return (mean - half, mean + half)
 
 
-def summarize_scores(scores: Scores, confidence: float = 0.95) -> ScoreSummary:
+def summarize_scores(scores: Scores, confidence: float = DEFAULT_CONFIDENCE) -> ScoreSummary:
     """Mean, SE and CI of one config's scores: Wilson for 0/1 scores, t otherwise."""
     arr = _as_array(list(scores.values()) if isinstance(scores, Mapping) else scores)
     n = int(arr.size)
@@ -305,7 +205,7 @@ def summarize_scores(scores: Scores, confidence: float = 0.95) -> ScoreSummary:
 
 
 def summarize_many(
-    scores: Sequence[Sequence[float]], confidence: float = 0.95
+    scores: Sequence[Sequence[float]], confidence: float = DEFAULT_CONFIDENCE
 ) -> list[ScoreSummary]:
     """:func:`summarize_scores` of many configs' per-seed values, vectorised.
 
@@ -330,7 +230,7 @@ def summarize_many(
             if plain[j]:
                 mean, se = means[j], ses[j]
                 half = q * se
-                out[i] = _make(
+                out[i] = from_fields(
                     ScoreSummary,
                     {
                         "mean": mean,
@@ -384,7 +284,7 @@ def _t_from_mean_se(mean: float, se: float, df: float) -> tuple[float, float]:
 
 
 def paired_t(
-    baseline: Iterable[float], candidate: Iterable[float], confidence: float = 0.95
+    baseline: Iterable[float], candidate: Iterable[float], confidence: float = DEFAULT_CONFIDENCE
 ) -> StatResult:
     """Paired t-test on per-item differences, with the t CI of the mean difference."""
     d = _paired_arrays(baseline, candidate)
@@ -467,7 +367,7 @@ def _paired_binary_result(
 
 
 def mcnemar_exact(
-    baseline: Iterable[float], candidate: Iterable[float], confidence: float = 0.95
+    baseline: Iterable[float], candidate: Iterable[float], confidence: float = DEFAULT_CONFIDENCE
 ) -> StatResult:
     """McNemar's exact test for paired 0/1 correctness on the same items.
 
@@ -487,7 +387,7 @@ def mcnemar_exact(
 
 
 def mcnemar_exact_many(
-    baseline: Iterable[float], candidates: Any, confidence: float = 0.95
+    baseline: Iterable[float], candidates: Any, confidence: float = DEFAULT_CONFIDENCE
 ) -> list[StatResult]:
     """McNemar exact for many candidates (rows of a 2-D 0/1 array) against one baseline."""
     np = _np()
@@ -505,7 +405,7 @@ def mcnemar_exact_many(
 def wilcoxon_signed_rank(
     baseline: Iterable[float],
     candidate: Iterable[float],
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
@@ -567,7 +467,7 @@ def _percentile_ci(boot: np.ndarray, confidence: float) -> tuple[float, float]:
 def paired_bootstrap(
     baseline: Iterable[float],
     candidate: Iterable[float],
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
@@ -602,7 +502,7 @@ def paired_bootstrap(
 def paired_bootstrap_ci(
     baseline: Iterable[float],
     candidate: Iterable[float],
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
@@ -618,7 +518,7 @@ def paired_bootstrap_ci(
 
 
 def welch_t(
-    baseline: Iterable[float], candidate: Iterable[float], confidence: float = 0.95
+    baseline: Iterable[float], candidate: Iterable[float], confidence: float = DEFAULT_CONFIDENCE
 ) -> StatResult:
     """Welch's unequal-variance t-test across seeds, with the Welch-Satterthwaite CI."""
     b = _as_array(baseline)
@@ -685,7 +585,9 @@ def _moments_by_row(
 
 
 def welch_t_many(
-    baseline: Iterable[float], candidates: Sequence[Sequence[float]], confidence: float = 0.95
+    baseline: Iterable[float],
+    candidates: Sequence[Sequence[float]],
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> list[StatResult]:
     """Welch's t-test of many candidates (per-seed values each) against one baseline.
 
@@ -757,7 +659,7 @@ def _bootstrap_diff_of_means(b: np.ndarray, c: np.ndarray, n_boot: int, seed: in
 def mann_whitney(
     baseline: Iterable[float],
     candidate: Iterable[float],
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     *,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
@@ -993,7 +895,7 @@ def compare(
     test: StatTest | str | None = None,
     higher_is_better: bool = True,
     alpha: float = DEFAULT_ALPHA,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     threshold: Mapping[str, float] | float | None = None,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
@@ -1004,7 +906,45 @@ def compare(
     As a lone comparison, ``p_adjusted`` equals ``p_value`` (Holm with m = 1); use
     :func:`compare_all` for several so they are corrected together.
     """
-    cmp = _compare_raw(
+    spec = threshold_for(metric, {metric: threshold}) if threshold is not None else None
+    batch = compare_batch(
+        baseline,
+        [candidate],
+        [candidate_name],
+        metric=metric,
+        baseline_name=baseline_name,
+        higher_is_better=higher_is_better,
+        threshold=spec,
+        paired=paired,
+        test=test,
+        alpha=alpha,
+        confidence=confidence,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    cmp = batch.comparisons[0]
+    assert cmp is not None
+    return _decide(cmp, cmp.p_value, spec)
+
+
+def compare_undecided(
+    baseline: Scores,
+    candidate: Scores,
+    *,
+    metric: str = "",
+    baseline_name: str = "baseline",
+    candidate_name: str = "candidate",
+    paired: bool | None = None,
+    test: StatTest | str | None = None,
+    higher_is_better: bool = True,
+    alpha: float = DEFAULT_ALPHA,
+    confidence: float = DEFAULT_CONFIDENCE,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = 0,
+) -> Comparison:
+    """One comparison's test, CI and MDE without the verdict, which waits for Holm over the
+    family it is shown in (:func:`decide_family` or :func:`adjust_comparisons`)."""
+    return _compare_undecided(
         baseline,
         candidate,
         metric=metric,
@@ -1018,11 +958,9 @@ def compare(
         n_boot=n_boot,
         seed=seed,
     )
-    spec = threshold_for(metric, {metric: threshold}) if threshold is not None else None
-    return _decide(cmp, cmp.p_value, spec)
 
 
-def _compare_raw(
+def _compare_undecided(
     baseline: Scores,
     candidate: Scores,
     *,
@@ -1108,7 +1046,7 @@ def _compare_raw(
         note += f" on {n1} paired items"
     else:
         note += f" on {n1} vs {n2} seeds"
-    return _replace(
+    return copy_with(
         Comparison(**common, verdict=Verdict.NO_DIFFERENCE, note=note),
         statistic=res.statistic,
         p_value=res.p_value,
@@ -1132,7 +1070,7 @@ def _compare_seeds_many(
     alpha: float,
     confidence: float,
 ) -> list[Comparison]:
-    """``_compare_raw(baseline, c, test=None)`` for many candidates' per-seed values at once.
+    """``_compare_undecided(baseline, c, test=None)`` for many candidates' per-seed values at once.
 
     Welch's test runs vectorised (:func:`_welch_rows`) and each Comparison is filled from a
     template; whatever that path leaves out (one seed on a side, NaNs, no spread) goes
@@ -1163,7 +1101,7 @@ def _compare_seeds_many(
         hit = done.get(i)
         if hit is None:
             out.append(
-                _compare_raw(
+                _compare_undecided(
                     baseline,
                     values,
                     metric=metric,
@@ -1197,26 +1135,199 @@ def _compare_seeds_many(
             mde=None if math.isnan(mde) else mde,
             note=f"{StatTest.WELCH_T} on {n1} vs {n2} seeds",
         )
-        out.append(_make(Comparison, fields))
+        out.append(from_fields(Comparison, fields))
     return out
 
 
-def holm_correct_array(pvalues: Any) -> Any:
-    """:func:`holm_correct` of a 1-D float array with no missing values, vectorised.
+def _comparable(b: Scores, c: Scores) -> tuple[Scores, Scores]:
+    """Two configs' scores made the same shape: paired only when both have items."""
+    if isinstance(b, Mapping) and isinstance(c, Mapping):
+        return b, c
+    return collapse_scores(b), collapse_scores(c)
 
-    Equal to it element for element: the same running maximum of min(1, (m - rank) p) over
-    the sorted p-values (ties get the same value whatever their order).
+
+def collapse_scores(s: Scores) -> float | list[float]:
+    """Scores as one number (the mean of items, or the one value) or a list of seeds."""
+    if isinstance(s, Mapping):
+        return math.fsum(s.values()) / len(s)
+    if isinstance(s, int | float):
+        return float(s)
+    values = list(s)
+    return values[0] if len(values) == 1 else values
+
+
+def _single_template(
+    metric: str, baseline: str, hib: bool, alpha: float, b: float
+) -> dict[str, Any]:
+    """A single-number comparison's fields but the candidate's (candidate, delta, its mean).
+
+    At 10,000 configs the general path's array round trip, and even Comparison's 25-field
+    __init__, are most of a view's build time; tests check the result equals the general
+    path's.
     """
-    np = _np()
-    p = np.asarray(pvalues, dtype=float)
-    m = p.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.maximum.accumulate(scaled)
-    return out
+    fields = dict(no_comparison(metric, baseline, "", hib, alpha).__dict__)
+    fields.update(
+        n=2,
+        n_baseline=1,
+        n_candidate=1,
+        baseline_mean=b,
+        verdict=Verdict.SINGLE_RUN,
+        underpowered=False,
+        note="one value per config: no test possible",
+    )
+    return fields
+
+
+@dataclass(frozen=True)
+class ComparisonBatch:
+    """Candidates against one baseline on one metric, tested but not yet decided."""
+
+    comparisons: list[Comparison | None]  # aligned with the candidates; None where none given
+    tested: list[int]  # indices of those with a p-value: members of Holm's family
+    flagged: list[int]  # indices of those built without a test by stats: flagged on deciding
+    span: float  # the largest |delta| or |CI bound|: half the width of a forest plot's axis
+    threshold: Mapping[str, float] | None = None  # the user threshold they are judged by
+
+
+def compare_batch(
+    baseline: Scores,
+    candidates: Sequence[Scores | None],
+    candidate_names: Sequence[str],
+    *,
+    metric: str = "",
+    baseline_name: str = "baseline",
+    higher_is_better: bool = True,
+    threshold: Mapping[str, float] | None = None,
+    paired: bool | None = None,
+    test: StatTest | str | None = None,
+    lenient: bool = False,
+    alpha: float = DEFAULT_ALPHA,
+    confidence: float = DEFAULT_CONFIDENCE,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = 0,
+) -> ComparisonBatch:
+    """Every candidate against the baseline on one metric, before Holm and verdicts.
+
+    Each comparison equals :func:`compare_undecided` of that candidate (single-number ones
+    come with their threshold flags, as deciding would give them). The common shapes go in
+    bulk, because a view compares thousands of configs: one number a side (no test
+    possible) from a template, per-seed values through one vectorised Welch; anything else
+    one at a time. A None candidate gets None. ``lenient`` is for a view of many configs:
+    scores of different shapes are compared as their means and a test that does not fit
+    the data falls back to the default one, where otherwise both raise ValueError.
+    """
+    chosen = StatTest(test) if test is not None else None
+    out: list[Comparison | None] = [None] * len(candidates)
+    b_flat = collapse_scores(baseline) if not isinstance(baseline, Mapping) else None
+    free = paired is not True  # shapes alone decide the test, so the bulk paths apply
+    welch = free and isinstance(b_flat, list) and chosen in (None, StatTest.WELCH_T)
+    single = free and (lenient or chosen is None) and type(b_flat) is float and b_flat == b_flat
+    seeds: list[int] = []
+    others: list[int] = []  # built one at a time (or not enough data): checked below
+    cache = _BaselineCache()
+    span = 0.0
+    hib = higher_is_better
+    spec = threshold
+    if single:
+        template = _single_template(metric, baseline_name, hib, alpha, b_flat)  # type: ignore[arg-type]
+        max_drop = spec.get("max_drop") if spec else None
+        bounds = bool(spec) and ("min" in spec or "max" in spec)  # type: ignore[operator]
+    for i, c in enumerate(candidates):
+        if c is None:
+            continue
+        if single and type(c) is float and c == c:
+            delta = c - b_flat  # type: ignore[operator]
+            fields = template.copy()
+            fields["candidate"] = candidate_names[i]
+            fields["delta"] = delta
+            fields["candidate_mean"] = c
+            if bounds or (max_drop is not None and (-delta if hib else delta) > max_drop):
+                fields["flags"] = threshold_flags(delta, c, spec, higher_is_better=hib)
+            out[i] = from_fields(Comparison, fields)
+            if abs(delta) > span:
+                span = abs(delta)
+        elif welch and type(c) is list:
+            seeds.append(i)
+        else:
+            others.append(i)
+            kwargs: dict[str, Any] = dict(
+                metric=metric,
+                baseline_name=baseline_name,
+                candidate_name=candidate_names[i],
+                higher_is_better=hib,
+                alpha=alpha,
+                confidence=confidence,
+                n_boot=n_boot,
+                seed=seed,
+                cache=cache,
+            )
+            if lenient:
+                out[i] = _compare_leniently(baseline, c, chosen, spec, kwargs)
+            else:
+                out[i] = _compare_undecided(baseline, c, paired=paired, test=chosen, **kwargs)
+    if seeds:
+        bulk = _compare_seeds_many(
+            b_flat,  # type: ignore[arg-type]
+            [candidates[i] for i in seeds],  # type: ignore[misc]
+            metric=metric,
+            baseline_name=baseline_name,
+            candidate_names=[candidate_names[i] for i in seeds],
+            higher_is_better=hib,
+            alpha=alpha,
+            confidence=confidence,
+        )
+        for i, cmp in zip(seeds, bulk, strict=True):
+            out[i] = cmp
+        others += seeds
+    tested: list[int] = []
+    flagged: list[int] = []
+    for i in sorted(others):
+        cmp = out[i]
+        assert cmp is not None
+        if cmp.p_value is not None:
+            tested.append(i)
+        elif cmp.test is not StatTest.NONE or cmp.kind is not DataKind.SINGLE:
+            flagged.append(i)
+        elif spec:
+            out[i] = _decide(cmp, None, spec)  # a single number: flagged as the template is
+        for x in (cmp.ci_low, cmp.ci_high, cmp.delta):
+            if x is not None and abs(x) > span:
+                span = abs(x)
+    return ComparisonBatch(out, tested, flagged, span, spec)
+
+
+def _compare_leniently(
+    b: Scores,
+    c: Scores,
+    test: StatTest | None,
+    spec: Mapping[str, float] | None,
+    kwargs: dict[str, Any],
+) -> Comparison:
+    """compare_batch's one-at-a-time path for a view: shapes made comparable, and a test
+    that does not fit this data replaced by the default one."""
+    if type(b) is not float or type(c) is not float:
+        b, c = _comparable(b, c)
+    if type(b) is float and type(c) is float and b == b and c == c:
+        # No test fits one number a side: one asked for falls back to none.
+        fields = _single_template(
+            kwargs["metric"],
+            kwargs["baseline_name"],
+            kwargs["higher_is_better"],
+            kwargs["alpha"],
+            b,
+        )
+        fields.update(candidate=kwargs["candidate_name"], delta=c - b, candidate_mean=c)
+        if spec:
+            fields["flags"] = threshold_flags(
+                c - b, c, spec, higher_is_better=kwargs["higher_is_better"]
+            )
+        return from_fields(Comparison, fields)
+    if test is not None:
+        try:
+            return _compare_undecided(b, c, paired=None, test=test, **kwargs)
+        except ValueError:
+            pass  # the chosen test does not fit this data: fall back to the default one
+    return _compare_undecided(b, c, paired=None, test=None, **kwargs)
 
 
 def _decide(
@@ -1227,7 +1338,7 @@ def _decide(
         flags = threshold_flags(
             cmp.delta, cmp.candidate_mean, spec, higher_is_better=cmp.higher_is_better
         )
-        return _replace(cmp, p_adjusted=None, flags=flags)
+        return copy_with(cmp, p_adjusted=None, flags=flags)
     significant = p_adjusted <= cmp.alpha and bool(cmp.delta)
     note = cmp.note
     if significant:
@@ -1256,7 +1367,70 @@ def _decide(
         higher_is_better=cmp.higher_is_better,
         significant=significant,
     )
-    return _replace(cmp, p_adjusted=p_adjusted, verdict=verdict, flags=flags, note=note)
+    return copy_with(cmp, p_adjusted=p_adjusted, verdict=verdict, flags=flags, note=note)
+
+
+@dataclass(frozen=True)
+class FamilyDecision:
+    """The verdicts of a view: its batches decided together."""
+
+    comparisons: list[list[Comparison | None]]  # aligned with the batches and their candidates
+    family_size: int  # tested comparisons Holm corrected over together
+
+
+def decide_family(batches: Sequence[ComparisonBatch]) -> FamilyDecision:
+    """Holm over every tested comparison of the batches together, then each one's verdict
+    and flags by its own batch's threshold.
+
+    A view's family spans sweeps and metrics with different thresholds, so what "better"
+    means does not depend on which rows are in sight. Untested comparisons keep what they
+    were built with, except those stats built without a test (too few seeds or items),
+    which get their flags here. A NaN p-value counts in the family size but not in Holm.
+    """
+    decided: list[list[Comparison | None]] = []
+    tested: list[tuple[int, int]] = []
+    pvalues: list[float] = []
+    family = 0
+    decide = _decide
+    for j, batch in enumerate(batches):
+        cmps = batch.comparisons
+        spec = batch.threshold
+        out = list(cmps) if batch.tested or batch.flagged else cmps
+        decided.append(out)
+        for i in batch.flagged:
+            out[i] = decide(cmps[i], None, spec)  # type: ignore[arg-type]
+        for i in batch.tested:
+            p = cmps[i].p_value  # type: ignore[union-attr]
+            family += 1
+            if math.isnan(p):  # type: ignore[arg-type]  # holm_correct leaves a NaN out
+                out[i] = decide(cmps[i], None, spec)  # type: ignore[arg-type]
+            else:
+                tested.append((j, i))
+                pvalues.append(p)  # type: ignore[arg-type]
+    if tested:
+        adjusted = holm_correct_array(pvalues).tolist()
+        for (j, i), p in zip(tested, adjusted, strict=True):
+            batch = batches[j]
+            decided[j][i] = decide(batch.comparisons[i], p, batch.threshold)  # type: ignore[arg-type]
+    return FamilyDecision(decided, family)
+
+
+def holm_correct_array(pvalues: Any) -> Any:
+    """:func:`holm_correct` of a 1-D float array with no missing values, vectorised.
+
+    Equal to it element for element: the same running maximum of min(1, (m - rank) p) over
+    the sorted p-values (ties get the same value whatever their order).
+    """
+    np = _np()
+    p = np.asarray(pvalues, dtype=float)
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.maximum.accumulate(scaled)
+    return out
 
 
 def adjust_comparisons(
@@ -1284,7 +1458,7 @@ def compare_all(
     paired: bool | None = None,
     tests: Mapping[str, StatTest | str] | None = None,
     alpha: float = DEFAULT_ALPHA,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
 ) -> list[Comparison]:
@@ -1295,39 +1469,41 @@ def compare_all(
     as "not enough data" so that the gap is visible rather than silently dropped.
     Results come in candidate order, then baseline-metric order.
     """
-    if thresholds:
-        for metric in baseline:
-            threshold_for(metric, thresholds)  # validate early: a typo fails before any work
-    raw: list[Comparison] = []
-    cache = _BaselineCache()
-    for cand_name, cand_metrics in candidates.items():
-        for metric, b_scores in baseline.items():
-            hib = (
-                higher_is_better
-                if isinstance(higher_is_better, bool)
-                else higher_is_better.get(metric, True)
+    specs = {metric: threshold_for(metric, thresholds) for metric in baseline}  # typos fail first
+    names = list(candidates)
+    hibs: dict[str, bool] = {}
+    batches: list[ComparisonBatch] = []
+    for metric, b_scores in baseline.items():
+        hib = (
+            higher_is_better
+            if isinstance(higher_is_better, bool)
+            else higher_is_better.get(metric, True)
+        )
+        hibs[metric] = hib
+        batches.append(
+            compare_batch(
+                b_scores,
+                [candidates[name].get(metric) for name in names],
+                names,
+                metric=metric,
+                baseline_name=baseline_name,
+                higher_is_better=hib,
+                threshold=specs[metric],
+                paired=paired,
+                test=(tests or {}).get(metric),
+                alpha=alpha,
+                confidence=confidence,
+                n_boot=n_boot,
+                seed=seed,
             )
-            if metric not in cand_metrics:
-                raw.append(no_comparison(metric, baseline_name, cand_name, hib, alpha))
-                continue
-            raw.append(
-                _compare_raw(
-                    b_scores,
-                    cand_metrics[metric],
-                    metric=metric,
-                    baseline_name=baseline_name,
-                    candidate_name=cand_name,
-                    paired=paired,
-                    test=(tests or {}).get(metric),
-                    higher_is_better=hib,
-                    alpha=alpha,
-                    confidence=confidence,
-                    n_boot=n_boot,
-                    seed=seed,
-                    cache=cache,
-                )
-            )
-    return adjust_comparisons(raw, thresholds)
+        )
+    decided = decide_family(batches).comparisons
+    out: list[Comparison] = []
+    for k, name in enumerate(names):
+        for j, metric in enumerate(baseline):
+            cmp = decided[j][k]
+            out.append(cmp or no_comparison(metric, baseline_name, name, hibs[metric], alpha))
+    return out
 
 
 def no_comparison(
@@ -1452,6 +1628,7 @@ def factorial_effects(
     factors: Sequence[str],
     *,
     per_item: bool = False,
+    alpha: float = DEFAULT_ALPHA,
 ) -> list[Effect]:
     """Main effects and interactions of a 2^k design, each with an SE, largest first.
 
@@ -1464,7 +1641,8 @@ def factorial_effects(
       or a mapping item id -> score, aligned on the items all runs share): each item gives
       its own contrast, SE = sd(per-item effects, ddof=1) / sqrt(n_items).
 
-    An effect is mean(high) - mean(low). Holm-adjusted p-values are across the effects.
+    An effect is mean(high) - mean(low). Holm-adjusted p-values are across the effects; an
+    effect is significant when its adjusted p-value is at most ``alpha``.
     """
     np = _np()
     k = len(factors)
@@ -1539,6 +1717,7 @@ def factorial_effects(
             t=t,
             p_value=p,
             p_adjusted=pa,
+            significant=pa is not None and pa <= alpha,
         )
         for parts, est, s, t, p, pa in zip(labels, estimates, se, ts, ps, adjusted, strict=True)
     ]

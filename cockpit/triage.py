@@ -19,20 +19,15 @@ app shows the same report over the cockpit (widgets/triage.py), at start-up when
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
-from cockpit.display import VERDICT_STYLE, duration
 from cockpit.models import HostKind, Run, RunState
+from cockpit.models.triage import RunOutcome, TriageReport, TriageResult
+from cockpit.render.text import duration
 from cockpit.results import ResultsData, ResultsError, build_matrix, load_results_data
 
 if TYPE_CHECKING:
@@ -51,63 +46,6 @@ _OOM = re.compile(
 )
 _NAN = re.compile(r"\bnan\b|non-finite|\binf(inity)?\b.*\bloss\b|\bloss\b.*\binf\b", re.I)
 _ERROR = re.compile(r"error|exception|traceback|fatal|killed|abort", re.I)
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    run_id: str
-    sweep: str | None
-    state: str
-    host: str | None
-    gpus: int
-    started_at: float | None
-    ended_at: float | None
-    exit_code: int | None
-    reason_kind: str  # ok | timeout | oom | killed | nan | cancelled | lost | exit | running
-    reason: str  # one line for a person
-    log_tail: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TriageResult:
-    """One new config's verdict on one metric, as `cockpit results` gives it."""
-
-    sweep: str
-    metric: str
-    config: str
-    label: str
-    value: float | None
-    delta: float | None
-    ci_low: float | None
-    ci_high: float | None
-    test: str
-    p_holm: float | None
-    verdict: str
-    flags: tuple[str, ...]
-    family_size: int
-
-
-@dataclass(frozen=True)
-class TriageReport:
-    since: float
-    until: float
-    since_source: str  # "last look", "--since", or "default window"
-    finished: tuple[RunOutcome, ...]
-    failed: tuple[RunOutcome, ...]
-    running: tuple[RunOutcome, ...]
-    gpu_hours_used: float
-    gpu_hours_by_host: dict[str, float]
-    gpu_hours_observed: float | None  # None: no GPU samples in the window
-    gpu_hours_idle: float | None
-    results: tuple[TriageResult, ...]
-    thresholds_crossed: tuple[str, ...]
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def news(self) -> bool:
-        """Whether anything happened worth opening on: runs that finished or failed, new
-        verdicts, thresholds crossed (a run still going is not news)."""
-        return bool(self.finished or self.failed or self.results or self.thresholds_crossed)
 
 
 # --------------------------------------------------------------------------- reasons
@@ -360,135 +298,6 @@ def _is_glob(pattern: str) -> bool:
 
 def mark_looked(store: Store, when: float) -> None:
     store.set_setting(LAST_LOOK_KEY, when)
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-FINISHED_SHOWN = 12  # finished runs listed by name; the rest are counted
-
-
-def _clock(ts: float | None) -> str:
-    return "—" if ts is None else time.strftime("%a %H:%M", time.localtime(ts))
-
-
-def _num(x: float | None, spec: str = ".4f") -> str:
-    return "—" if x is None or math.isnan(x) else format(x, spec)
-
-
-def _p(p: float | None) -> str:
-    if p is None or math.isnan(p):
-        return "—"
-    return f"{p:.2g}" if p < 0.001 else f"{p:.4f}"
-
-
-def _table(title: str) -> Table:
-    return Table(
-        title=title,
-        title_justify="left",
-        title_style="bold",
-        show_edge=False,
-        box=None,
-        pad_edge=False,
-        header_style="dim",
-        expand=False,
-    )
-
-
-def summary_text(report: TriageReport) -> Text:
-    """One line: runs finished, failed and still running, GPU-hours used and idle."""
-    text = Text()
-    text.append(f"{len(report.finished)} finished", style="green" if report.finished else "")
-    text.append(" · ")
-    text.append(f"{len(report.failed)} failed", style="bold red" if report.failed else "")
-    text.append(f" · {len(report.running)} still running")
-    text.append(f" · {report.gpu_hours_used:.1f} GPU-hours used")
-    if report.gpu_hours_idle is not None and report.gpu_hours_observed:
-        share = report.gpu_hours_idle / report.gpu_hours_observed
-        text.append(
-            f" · {report.gpu_hours_idle:.1f} of {report.gpu_hours_observed:.1f} observed "
-            f"GPU-hours idle ({share:.0%})",
-            style="yellow" if share > 0.25 else "",
-        )
-    else:
-        text.append(" · idle: no GPU samples recorded in this window", style="dim")
-    return text
-
-
-def triage_renderable(
-    report: TriageReport, finished_shown: int | None = FINISHED_SHOWN
-) -> RenderableType:
-    """The report, section by section; a section with nothing to say is left out.
-
-    The same text for `cockpit triage` and the app's triage screen (laid out for 80x24).
-    """
-    parts: list[RenderableType] = []
-    head = Text("Morning triage", style="bold")
-    head.append(
-        f"  since {_clock(report.since)} ({report.since_source}, "
-        f"{duration(report.until - report.since)} ago)",
-        style="dim",
-    )
-    parts += [head, summary_text(report)]
-    if not report.news:
-        parts.append(Text("\nNothing finished or failed since then.", style="dim"))
-    if report.failed:
-        table = _table(f"\nFailed ({len(report.failed)})")
-        table.add_column("run", no_wrap=True)
-        table.add_column("ended", no_wrap=True)
-        table.add_column("reason", overflow="fold")
-        for o in report.failed:
-            table.add_row(o.run_id, _clock(o.ended_at), Text(o.reason, style="red"))
-        parts.append(table)
-    if report.finished:
-        table = _table(f"\nFinished ({len(report.finished)})")
-        for name in ("run", "sweep", "GPUs", "took", "ended"):
-            table.add_column(name, no_wrap=True)
-        shown = report.finished if finished_shown is None else report.finished[-finished_shown:]
-        for o in shown:
-            took = duration(o.ended_at - o.started_at) if o.started_at and o.ended_at else "—"
-            table.add_row(o.run_id, o.sweep or "", str(o.gpus), took, _clock(o.ended_at))
-        parts.append(table)
-        hidden = len(report.finished) - len(shown)
-        if hidden > 0:
-            parts.append(Text(f"and {hidden} more finished earlier", style="dim"))
-    busy = {h: v for h, v in report.gpu_hours_by_host.items() if v >= 0.05}
-    if busy:
-        hosts = ", ".join(f"{h} {v:.1f}" for h, v in busy.items())
-        parts.append(Text(f"GPU-hours by host: {hosts}", style="dim"))
-    by_view: dict[tuple[str, str], list[TriageResult]] = {}
-    for r in report.results:
-        by_view.setdefault((r.sweep, r.metric), []).append(r)
-    for (sweep, metric), rows in by_view.items():
-        tests = sorted({r.test for r in rows if r.test != "none"})
-        table = _table(
-            f"\nNew results: {sweep}, {metric}\n"
-            f"({', '.join(tests) or 'no test possible'}; Holm over {rows[0].family_size})"
-        )
-        table.add_column("config", overflow="fold")
-        table.add_column("verdict", no_wrap=True)
-        table.add_column("Δ ±95% CI", no_wrap=True)
-        table.add_column("p Holm", no_wrap=True)
-        for r in rows:
-            half = (
-                f" ±{(r.ci_high - r.ci_low) / 2:.4f}"
-                if r.ci_low is not None and r.ci_high is not None
-                else ""
-            )
-            verdict = Text("⚠ " if r.flags else "", style="bold yellow")
-            verdict.append(r.verdict, style=VERDICT_STYLE.get(r.verdict, ""))
-            table.add_row(r.config, verdict, _num(r.delta, "+.4f") + half, _p(r.p_holm))
-        parts.append(table)
-    if report.thresholds_crossed:
-        parts.append(Text("\nThresholds crossed", style="bold yellow"))
-        parts += [Text(f"⚠ {line}", style="yellow") for line in report.thresholds_crossed]
-    parts += [Text(note, style="dim") for note in report.notes]
-    return Group(*parts)
-
-
-def render_triage(report: TriageReport, console: Console) -> None:
-    """Print the whole report (every finished run listed) with rich."""
-    console.print(triage_renderable(report, finished_shown=None))
 
 
 def report_json(report: TriageReport) -> dict[str, Any]:

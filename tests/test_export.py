@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from cockpit.cli.main import main
-from cockpit.export import best_significant, export_sweep, latex_escape, to_csv, to_latex
+from cockpit.export import export_sweep
+from cockpit.export.tables import best_significant, latex_escape, to_csv, to_latex
 from cockpit.results import results_matrix
 from cockpit.store import Store
 from tests.test_results import BASELINE, R64, SWEEP, complete_demo

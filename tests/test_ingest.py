@@ -17,6 +17,7 @@ import scipy.stats as st
 
 from cockpit import ingest
 from cockpit.ingest import ImportFormatError
+from cockpit.metric_names import guess_higher_is_better
 
 FORMATS = Path(__file__).parent / "data" / "formats"
 ASDIV = FORMATS / "lm-eval-asdiv"
@@ -583,4 +584,4 @@ def test_binary_file_is_a_one_line_error(tmp_path: Path) -> None:
     ],
 )
 def test_guess_higher_is_better(metric: str, expected: bool | None) -> None:
-    assert ingest.guess_higher_is_better(metric) is expected
+    assert guess_higher_is_better(metric) is expected

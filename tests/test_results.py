@@ -19,17 +19,11 @@ from scipy.stats import binomtest, ttest_ind
 from cockpit import ingest, stats
 from cockpit.cli.main import main
 from cockpit.demo import DemoData, collect_run_results, sample_runs_dir, seed_demo
-from cockpit.export import to_json
+from cockpit.export.tables import to_json
+from cockpit.metric_names import item_task_for
 from cockpit.models import EvalItem, MetricPoint, Run, RunSpec, RunState, Sweep
-from cockpit.results import (
-    ResultsError,
-    _item_task,
-    _single,
-    build_matrix,
-    load_results_data,
-    results_matrix,
-)
-from cockpit.stats import DataKind, EffectMethod, StatTest, Verdict
+from cockpit.models.results import DataKind, EffectMethod, StatTest, Verdict
+from cockpit.results import ResultsError, build_matrix, load_results_data, results_matrix
 from cockpit.store import Store
 
 SWEEP = "galore-doe"
@@ -171,7 +165,17 @@ def test_single_value_fast_path_equals_stats_compare(
     b: float, c: float, hib: bool, threshold: object
 ) -> None:
     spec = stats.threshold_for("m", {"m": threshold}) if threshold is not None else None
-    ours = _single(b, c, "m", "base", "cand", hib, 0.05, spec)
+    ours = stats.compare_batch(
+        b,
+        [c],
+        ["cand"],
+        metric="m",
+        baseline_name="base",
+        higher_is_better=hib,
+        threshold=spec,
+        lenient=True,
+        alpha=0.05,
+    ).comparisons[0]
     theirs = stats.compare(
         b,
         c,
@@ -411,7 +415,7 @@ def test_items_whose_mean_disagrees_with_the_metric_are_not_paired(store: Store)
 def test_which_item_task_backs_a_metric(
     metric: str, tasks: list[str], scored_by: dict[str, str], expected: str | None
 ) -> None:
-    assert _item_task(metric, tasks, scored_by) == expected
+    assert item_task_for(metric, tasks, scored_by) == expected
 
 
 def test_ten_thousand_single_runs_build_quickly(store: Store) -> None:

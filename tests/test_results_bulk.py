@@ -1,10 +1,10 @@
 """The results matrix's bulk paths give exactly what the one-at-a-time stats functions give.
 
 build_matrix compares thousands of configs at once: per-seed values through one vectorised
-Welch (stats.welch_t_many / _compare_seeds_many), their summaries through
+Welch (stats.welch_t_many inside stats.compare_batch), their summaries through
 stats.summarize_many, Holm through stats.holm_correct_array, single numbers from a
 template. Each is checked here, on seeded random data, for equality (==, not approx) with
-welch_t, summarize_scores, holm_correct and _compare_raw + adjust_comparisons.
+welch_t, summarize_scores, holm_correct and compare_undecided + adjust_comparisons.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 
 from cockpit import stats
 from cockpit.models import Run, RunSpec, RunState, Sweep
+from cockpit.models.results import ScoreSummary, StatTest, Verdict
 from cockpit.results import ResultsData, build_matrix
-from cockpit.stats import ScoreSummary, StatTest, Verdict
 
 THRESHOLDS = {"acc": {"max_drop": 0.01, "min": 0.45}, "loss": {"max_drop": 0.05}}
 
@@ -46,18 +46,18 @@ def test_welch_many_and_summaries_equal_one_at_a_time(seed: int) -> None:
         for _ in range(300)
     ]
     names = [f"c{i}" for i in range(len(candidates))]
-    bulk = stats._compare_seeds_many(
+    bulk = stats.compare_batch(
         baseline,
         candidates,
+        names,
         metric="acc",
         baseline_name="base",
-        candidate_names=names,
         higher_is_better=True,
         alpha=0.05,
         confidence=0.95,
-    )
+    ).comparisons
     one = [
-        stats._compare_raw(
+        stats.compare_undecided(
             baseline,
             c,
             metric="acc",
@@ -156,7 +156,7 @@ def test_matrix_equals_compare_raw_then_holm_over_the_view(seed: int, metric: st
                 continue
             got.append(config.comparisons[metric])
             raw.append(
-                stats._compare_raw(
+                stats.compare_undecided(
                     b,
                     c,
                     metric=metric,

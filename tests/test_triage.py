@@ -11,8 +11,9 @@ from rich.console import Console
 from cockpit import triage
 from cockpit.cli.main import main
 from cockpit.models import Host, HostKind, MetricPoint, Run, RunSpec, RunState, Sweep
+from cockpit.render.triage import render_triage
 from cockpit.store import Store
-from cockpit.triage import LAST_LOOK_KEY, build_triage, classify, render_triage
+from cockpit.triage import LAST_LOOK_KEY, build_triage, classify
 from cockpit.validate import ValidationError, parse_since
 from tests.test_results import complete_demo
 

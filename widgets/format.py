@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cockpit.display import duration
+from cockpit.render.text import duration
 
 __all__ = ["duration"]  # re-exported: the panes format durations from here
 

@@ -25,13 +25,19 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
-from cockpit.display import VERDICT_STYLE
+from cockpit.render.text import VERDICT_STYLE, p_value
 from widgets.format import SPARK_CHARS, config_label, number
 from widgets.requests import PaneRequest
 
 if TYPE_CHECKING:  # the pane draws core objects; it never imports core code at run time
-    from cockpit.results import ConfigResult, EffectsResult, ResultsMatrix, SweepResults
-    from cockpit.stats import Comparison, ScoreSummary
+    from cockpit.models.results import (
+        Comparison,
+        ConfigResult,
+        EffectsResult,
+        ResultsMatrix,
+        ScoreSummary,
+        SweepResults,
+    )
 
 # Rows the table holds at least: two screens and more at 80x24 (twice its height on a taller
 # one). Sliding costs one refill of this many rows, and so does the first paint of a view,
@@ -55,9 +61,7 @@ def signed(value: float | None, digits: int = 4) -> str:
 
 
 def p_text(p: float | None) -> str:
-    if p is None or math.isnan(p):
-        return "—"
-    return f"{p:.2g}" if p < 0.001 else f"{p:.4f}".rstrip("0").rstrip(".")
+    return p_value(p, trim=True)
 
 
 def ci_half(summary: ScoreSummary | None) -> str:
@@ -648,7 +652,7 @@ def _effect_rows(
     largest = max(abs(e.estimate) for e in result.effects)
     rows: list[tuple[list[object], str]] = []
     for e in result.effects:
-        significant = e.p_adjusted is not None and e.p_adjusted <= 0.05
+        significant = e.significant
         style = "bold" if significant else "dim"
         rows.append(
             (

@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 if TYPE_CHECKING:  # the screen draws a core object; it never imports core code at run time
-    from cockpit.triage import TriageReport
+    from cockpit.models.triage import TriageReport
 
 
 class TriageScreen(ModalScreen[str]):

@@ -13,7 +13,8 @@ from widgets.results import ResultDetail, ResultDetailScreen, ResultsPane
 
 if TYPE_CHECKING:
     # Statistics (and with them scipy) load on first use, in a worker, never at start-up.
-    from cockpit.results import ResultsData, ResultsMatrix
+    from cockpit.models.results import ResultsMatrix
+    from cockpit.results import ResultsData
 
 
 class ResultsController(Controller):

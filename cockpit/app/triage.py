@@ -36,7 +36,8 @@ class TriageController(Controller):
     async def open(self, only_news: bool) -> None:
         """The report since the last look, over the cockpit; closing it (or going on to
         Results with r) records the look, as `cockpit triage` does."""
-        from cockpit.triage import build_triage, triage_renderable
+        from cockpit.render.triage import triage_renderable
+        from cockpit.triage import build_triage
 
         if self.showing:
             return

@@ -13,7 +13,7 @@ from cockpit.store import Store
 from cockpit.validate import valid_name
 
 if TYPE_CHECKING:
-    from cockpit.results import ResultsMatrix
+    from cockpit.models.results import ResultsMatrix
 
 RESULT_FORMATS = ("table", "csv", "json", "latex")
 # --test NAME -> cockpit.stats.StatTest value; used where it fits the data, else the default.
@@ -66,16 +66,17 @@ def results_matrix(args: argparse.Namespace, store: Store) -> ResultsMatrix:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from cockpit import export
+    from cockpit.export import tables
+    from cockpit.render.results import to_text
 
     with open_store(args) as store:
         matrix = results_matrix(args, store)
     if not matrix.sweeps:
         raise UsageError("no sweeps yet: `cockpit import PATH` records some")
     if args.format == "json":
-        print(json.dumps(export.to_json(matrix), indent=2))
+        print(json.dumps(tables.to_json(matrix), indent=2))
     else:
-        render = {"table": export.to_text, "csv": export.to_csv, "latex": export.to_latex}
+        render = {"table": to_text, "csv": tables.to_csv, "latex": tables.to_latex}
         sys.stdout.write(render[args.format](matrix))
     return 0
 

@@ -13,6 +13,7 @@ from cockpit.validate import parse_since
 
 def cmd_triage(args: argparse.Namespace) -> int:
     from cockpit import triage
+    from cockpit.render.triage import render_triage
 
     now = time.time()
     since = parse_since(args.since, now) if args.since is not None else None
@@ -25,7 +26,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
         else:
             from rich.console import Console
 
-            triage.render_triage(report, Console(file=sys.stdout, highlight=False))
+            render_triage(report, Console(file=sys.stdout, highlight=False))
         if not args.peek:
             triage.mark_looked(store, now)
     return 0

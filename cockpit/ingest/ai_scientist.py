@@ -1,0 +1,175 @@
+"""AI-Scientist run folders (``run_<i>/final_info.json``): ``means`` per dataset; where the
+per-seed values (``final_info_dict``) are present the SE is recomputed from them as
+sd(ddof=1)/sqrt(n), because the templates write np.std(v)/len(v) (or /sqrt(len(v)) with
+ddof=0); the value they reported is kept in provenance."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from cockpit.ingest.reading import (
+    AI_SCIENTIST,
+    ImportedRun,
+    ImportFormatError,
+    guard,
+    json_number,
+    read_json,
+    stderr_of,
+)
+from cockpit.metric_names import guess_directions
+
+
+def _natural_key(path: Path) -> tuple[Any, ...]:
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
+
+
+_NOTES_RUN = re.compile(r"^##\s*Run\s+(\d+)\s*:\s*(.+?)\s*$", re.MULTILINE)
+
+
+def _notes_titles(experiment_dir: Path) -> dict[str, str]:
+    """Run titles from AI-Scientist's notes.txt ("## Run 2: Adding Gradient Penalty")."""
+    notes = experiment_dir / "notes.txt"
+    try:
+        text = notes.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return {f"run_{m[1]}": m[2] for m in _NOTES_RUN.finditer(text)}
+
+
+def parse_ai_scientist(path: str | Path) -> list[ImportedRun]:
+    """Runs of an AI-Scientist experiment: ``path`` is a final_info.json, a run folder
+    (run_0/) or the experiment folder holding run_*/ folders (run_0 is the baseline)."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        files = [p]
+    elif (p / "final_info.json").is_file():
+        files = [p / "final_info.json"]
+    else:
+        files = [
+            d / "final_info.json"
+            for d in sorted((c for c in p.iterdir() if c.is_dir()), key=_natural_key)
+            if (d / "final_info.json").is_file()
+        ]
+        if not files:
+            raise ImportFormatError(f"{p}: no run_*/final_info.json in this folder")
+    titles: dict[Path, dict[str, str]] = {}
+    runs = []
+    for f in files:
+        experiment = f.parent.parent
+        if experiment not in titles:
+            titles[experiment] = _notes_titles(experiment)
+        runs.append(_parse_final_info(f, titles[experiment]))
+    return runs
+
+
+def _flatten_numbers(obj: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            _flatten_numbers(value, f"{prefix}/{key}" if prefix else str(key), out)
+    else:
+        out[prefix] = obj
+
+
+def _per_seed_files(run_dir: Path, dataset: str) -> dict[str, list[Any]]:
+    """Per-seed values from the templates' final_info_<dataset>_<seed>.json files, for a
+    final_info.json that only kept the means."""
+    pattern = re.compile(rf"^final_info_{re.escape(dataset)}_(\d+)\.json$")
+    files = sorted(
+        (int(m[1]), f) for f in run_dir.iterdir() if (m := pattern.match(f.name)) and f.is_file()
+    )
+    out: dict[str, list[Any]] = {}
+    for _, f in files:
+        data = read_json(f)
+        if isinstance(data, dict):
+            for key, value in data.items():
+                out.setdefault(str(key), []).append(value)
+    return out
+
+
+def _parse_final_info(path: Path, titles: dict[str, str]) -> ImportedRun:
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ImportFormatError(
+            f"{path}: expected an object of datasets, got {type(data).__name__}"
+        )
+    metrics: dict[str, float] = {}
+    stderr: dict[str, float | None] = {}
+    seeds: dict[str, list[float]] = {}
+    reported: dict[str, float | None] = {}
+    skipped: list[str] = []
+    with guard(path):
+        for dataset, block in data.items():
+            number = json_number(block)
+            if number is not None:  # flat {"metric": value}
+                metrics[dataset] = number
+                stderr[dataset] = None
+                continue
+            if not isinstance(block, dict):
+                skipped.append(str(dataset))
+                continue
+            if isinstance(block.get("means"), dict):
+                means_raw = block["means"]
+                stderrs = block.get("stderrs") if isinstance(block.get("stderrs"), dict) else {}
+                per_seed = (
+                    block.get("final_info_dict")
+                    if isinstance(block.get("final_info_dict"), dict)
+                    else {}
+                )
+            else:
+                means_raw, stderrs, per_seed = block, {}, {}
+            if not per_seed:
+                per_seed = _per_seed_files(path.parent, str(dataset))
+            means: dict[str, Any] = {}
+            _flatten_numbers(means_raw, "", means)
+            for key, value in means.items():
+                # Seed templates write "<m>_mean"/"<m>_stderr" next to final_info_dict["<m>"];
+                # the 2D-diffusion one writes bare names. Strip the suffix only when paired.
+                base = key
+                if key.endswith("_mean") and (
+                    key[:-5] in per_seed or f"{key[:-5]}_stderr" in stderrs
+                ):
+                    base = key[:-5]
+                name = f"{dataset}/{base}"
+                number = json_number(value)
+                if number is None:  # templates write None when every seed failed
+                    skipped.append(name)
+                    continue
+                metrics[name] = number
+                values = per_seed.get(base)
+                clean = (
+                    [float(v) for v in values if json_number(v) is not None]
+                    if isinstance(values, list)
+                    else []
+                )
+                if clean:
+                    seeds[name] = clean
+                stderr[name] = stderr_of(clean)
+                if f"{base}_stderr" in stderrs or key in stderrs:
+                    reported[name] = json_number(stderrs.get(f"{base}_stderr", stderrs.get(key)))
+    run_dir = path.parent
+    provenance: dict[str, Any] = {
+        "source_path": str(path),
+        "experiment": run_dir.parent.name,
+        "is_baseline": run_dir.name == "run_0",
+    }
+    if run_dir.name in titles:
+        provenance["title"] = titles[run_dir.name]
+    if reported:
+        # The templates' stderr is np.std(v)/len(v) or ddof=0: kept only for reference.
+        provenance["reported_stderr"] = reported
+    if skipped:
+        provenance["skipped"] = skipped
+    return ImportedRun(
+        name=run_dir.name,
+        source_format=AI_SCIENTIST,
+        config={"run": run_dir.name},
+        metrics=metrics,
+        metric_stderr=stderr,
+        seeds=seeds,
+        state="succeeded",  # final_info.json is written at the end of a successful run
+        provenance=provenance,
+        higher_is_better=guess_directions(metrics),
+        sample_counts={k: len(v) for k, v in seeds.items()},
+    )
