@@ -17,7 +17,7 @@ from cockpit.ports import CommandHandler
 from cockpit.registry import CommandRegistry
 from cockpit.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class RecordingHandler:

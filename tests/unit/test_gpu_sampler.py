@@ -44,7 +44,7 @@ from backends.gpu.smi import (
 )
 from cockpit.models import GpuSample, HostSnapshot, HostState
 
-FAKE = Path(__file__).parent / "fake_gpu"
+FAKE = Path(__file__).parents[1] / "fake_gpu"
 WAIT = 10.0  # upper bound for any single wait; the happy path takes milliseconds
 
 

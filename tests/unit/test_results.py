@@ -1,7 +1,7 @@
 """The results matrix (cockpit.results), `cockpit import` into the store, and `cockpit results`.
 
 Expected verdicts on the demo come from the story sample_runs/ tells (rank matters, weight
-decay does not), checked independently in tests/test_sample_runs.py; expected numbers come
+decay does not), checked independently in tests/unit/test_sample_runs.py; expected numbers come
 from the data themselves or from scipy, not from the code under test.
 """
 
@@ -29,7 +29,7 @@ from cockpit.store import Store
 SWEEP = "galore-doe"
 BASELINE = "doe-r128-none-wd0.1"
 R64 = ["doe-r64-none-wd0.1", "doe-r64-cosine-wd0.1", "doe-r64-none-wd0.2", "doe-r64-cosine-wd0.2"]
-FORMATS = Path(__file__).parent / "data" / "formats"
+FORMATS = Path(__file__).parents[1] / "data" / "formats"
 
 
 def complete_demo(store: Store) -> Store:

@@ -37,9 +37,9 @@ from backends.ssh.host_keys import fetch_host_key, trust_host_key
 from cockpit.models import Host, HostKind, HostSnapshot, HostState
 from cockpit.ports import GpuSource
 from tests.sshd_server import SshdInstance, make_key, process_name, sshd  # noqa: F401
-from tests.test_gpu_sampler import fake_nvml, nvml_scenario
+from tests.unit.test_gpu_sampler import fake_nvml, nvml_scenario
 
-FAKE = Path(__file__).parent / "fake_gpu"
+FAKE = Path(__file__).parents[1] / "fake_gpu"
 WAIT = 15.0
 TIMING = RemoteTiming(
     stale_after_s=0.5, restart_after_s=2.0, startup_timeout_s=10.0, command_timeout_s=10.0

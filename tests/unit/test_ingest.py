@@ -19,7 +19,7 @@ from cockpit import ingest
 from cockpit.ingest import ImportFormatError
 from cockpit.metric_names import guess_higher_is_better
 
-FORMATS = Path(__file__).parent / "data" / "formats"
+FORMATS = Path(__file__).parents[1] / "data" / "formats"
 ASDIV = FORMATS / "lm-eval-asdiv"
 ASDIV_RESULTS = ASDIV / "results_2024-08-21T03-44-09.494230.json"
 ASDIV_SAMPLES = ASDIV / "samples_asdiv_2024-08-21T03-44-09.494230.jsonl"
@@ -28,7 +28,7 @@ GAN = FORMATS / "ai-scientist-gan_diffusion"
 GROK = FORMATS / "ai-scientist-data_augmentation_grokking"
 STYLE = FORMATS / "ai-scientist-multi_style_adapter"
 MLRUNS = FORMATS / "mlflow-mlruns"
-SAMPLE_RUNS = Path(__file__).parent.parent / "sample_runs" / "runs"
+SAMPLE_RUNS = Path(__file__).parents[2] / "sample_runs" / "runs"
 
 
 def _copy(src: Path, tmp_path: Path) -> Path:

@@ -17,13 +17,13 @@ from cockpit.store import Store
 from tests.conftest import wait_until
 from widgets.dialogs import ConfirmScreen, HelpScreen
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SIZE = (80, 24)
 
 
 def demo_app(store: Store, replay_s: float = 600.0) -> CockpitApp:
     # Keys are pressed from the first frame on: no morning triage over the cockpit
-    # (tests/test_app_triage.py has that).
+    # (tests/app/test_app_triage.py has that).
     return CockpitApp(store, demo=DemoWiring.create(duration_s=replay_s), open_triage=False)
 
 

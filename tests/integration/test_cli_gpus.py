@@ -13,9 +13,9 @@ import pytest
 from cockpit.cli.gpus import gpu_report
 from cockpit.cli.main import main
 from cockpit.models import Host
+from tests.integration.test_gpu_remote import options
 from tests.sshd_server import SshdInstance, sshd  # noqa: F401
-from tests.test_gpu_remote import options
-from tests.test_gpu_sampler import nvml_scenario
+from tests.unit.test_gpu_sampler import nvml_scenario
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from cockpit.render.triage import render_triage
 from cockpit.store import Store
 from cockpit.triage import LAST_LOOK_KEY, build_triage, classify
 from cockpit.validate import ValidationError, parse_since
-from tests.test_results import complete_demo
+from tests.unit.test_results import complete_demo
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0

@@ -16,7 +16,7 @@ from cockpit.models import Run, RunSpec, RunState, Sweep
 from cockpit.results import ResultsData, build_matrix
 from cockpit.store import Store
 from tests.conftest import wait_until
-from tests.test_results import BASELINE, R64, SWEEP, complete_demo
+from tests.unit.test_results import BASELINE, R64, SWEEP, complete_demo
 from widgets.dialogs import HelpScreen
 from widgets.results import WINDOW_ROWS, ResultDetailScreen, ResultsPane, WindowedTable
 

@@ -20,7 +20,7 @@ import scipy.stats as st
 from cockpit import stats
 from cockpit.stats import DataKind, EffectMethod, StatTest, Verdict
 
-FORMATS = Path(__file__).parent / "data" / "formats"
+FORMATS = Path(__file__).parents[1] / "data" / "formats"
 ASDIV = FORMATS / "lm-eval-asdiv"
 MMLU_AA = FORMATS / "lm-eval-mmlu-abstract-algebra"
 
@@ -52,7 +52,7 @@ def test_importing_stats_and_ingest_loads_neither_scipy_nor_numpy() -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     assert out.stdout.strip() == "[]"
 

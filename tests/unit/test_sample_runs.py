@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_runs"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_runs"
 GENERATOR = SAMPLE / "generate.py"
 FACTORS = {"rank": [128, 64], "scheduler": ["none", "cosine"], "weight_decay": [0.1, 0.2]}
 IDEA_KEYS = {

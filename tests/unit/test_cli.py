@@ -13,7 +13,7 @@ from cockpit.cli.main import main
 from cockpit.store import Store
 from cockpit.validate import parse_ssh_target
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

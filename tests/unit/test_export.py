@@ -20,9 +20,9 @@ from cockpit.export import export_sweep
 from cockpit.export.tables import best_significant, latex_escape, to_csv, to_latex
 from cockpit.results import results_matrix
 from cockpit.store import Store
-from tests.test_results import BASELINE, R64, SWEEP, complete_demo
+from tests.unit.test_results import BASELINE, R64, SWEEP, complete_demo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PDF_MAGIC = b"%PDF-"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -23,7 +23,7 @@ from cockpit.models import (
 )
 from cockpit.store import SCHEMA_VERSION, DuplicateError, NotFoundError, Store, StoreError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_new_file_gets_latest_schema_in_wal_mode(tmp_path: Path) -> None:
