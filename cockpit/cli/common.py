@@ -62,14 +62,3 @@ def open_store(args: argparse.Namespace, demo: bool = False) -> Store:
     path = default_db_path(demo)
     path.parent.mkdir(parents=True, exist_ok=True)
     return Store.open(path)
-
-
-def json_safe(value: object) -> object:
-    """NaN and infinities as null: JSON has no spelling for them."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value

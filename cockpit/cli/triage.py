@@ -7,7 +7,8 @@ import json
 import sys
 import time
 
-from cockpit.cli.common import Subcommands, UsageError, add_command, json_safe, open_store
+from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
+from cockpit.render.text import json_safe
 from cockpit.validate import parse_since
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cockpit.export.tables import baseline_of, latex_escape, latex_percent, slugify
+from cockpit.export.tables import latex_escape, latex_percent, slugify
 from cockpit.models.results import (
     DEFAULT_CONFIDENCE,
     ConfigResult,
@@ -218,7 +218,7 @@ def write_figures(
 
 
 def curve_configs(group: SweepResults, metric: str, hib: bool) -> list[ConfigResult]:
-    base = baseline_of(group)
+    base = group.baseline_config
     sign = -1.0 if hib else 1.0
     ranked = sorted(
         (c for c in group.configs if not c.is_baseline),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from typing import Any
 
@@ -25,29 +24,9 @@ from cockpit.models.results import (
     SweepResults,
     Verdict,
 )
+from cockpit.render.text import json_number
 
 JSON_FORMAT = "cockpit-results/1"
-
-
-def json_number(x: float | None) -> float | None:
-    """JSON-safe number: NaN and infinities become null."""
-    if x is None or isinstance(x, bool):
-        return None
-    x = float(x)
-    return None if math.isnan(x) or math.isinf(x) else x
-
-
-def fixed(x: float | None, spec: str = ".4f") -> str:
-    """A number in ``spec``; empty where there is none (or it is not finite)."""
-    return "" if json_number(x) is None else format(x, spec)
-
-
-def baseline_of(group: SweepResults) -> ConfigResult | None:
-    """The sweep's baseline config, if it has one in this view."""
-    return next((c for c in group.configs if c.is_baseline), None)
-
-
-# --------------------------------------------------------------------------- JSON
 
 
 def _summary_json(s: ScoreSummary) -> dict[str, Any]:
@@ -263,7 +242,7 @@ def best_significant(group: SweepResults, metric: str, hib: bool) -> str | None:
         (cmp := c.comparisons.get(metric)) is not None and cmp.verdict is Verdict.WORSE
         for c in others
     ):
-        base = baseline_of(group)
+        base = group.baseline_config
         return base.key if base else None
     return None
 

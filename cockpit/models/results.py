@@ -173,6 +173,11 @@ class SweepResults:
     def name(self) -> str:
         return self.sweep.name
 
+    @property
+    def baseline_config(self) -> ConfigResult | None:
+        """The sweep's baseline config, if it has one in this view."""
+        return next((c for c in self.configs if c.is_baseline), None)
+
 
 @dataclass(frozen=True)
 class ResultsMatrix:

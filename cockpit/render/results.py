@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cockpit.export.tables import baseline_of, fixed, json_number
 from cockpit.models.results import DEFAULT_CONFIDENCE, ResultsMatrix
-from cockpit.render.text import p_value
+from cockpit.render.text import fixed, json_number, p_value
 
 
 def to_text(matrix: ResultsMatrix) -> str:
@@ -17,7 +16,7 @@ def to_text(matrix: ResultsMatrix) -> str:
         f"alpha = {matrix.alpha:g}; intervals are {DEFAULT_CONFIDENCE:.0%} CIs."
     )
     for group in matrix.sweeps:
-        base = baseline_of(group)
+        base = group.baseline_config
         out.append("")
         head = f"sweep {group.name}"
         if base is not None:

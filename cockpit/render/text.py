@@ -19,6 +19,30 @@ VERDICT_STYLE: dict[str, str] = {
 }
 
 
+def json_number(x: float | None) -> float | None:
+    """JSON-safe number: NaN and infinities become null."""
+    if x is None or isinstance(x, bool):
+        return None
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+def json_safe(value: object) -> object:
+    """A JSON-ready copy of `value`: NaN and infinities anywhere inside become null."""
+    if isinstance(value, float):
+        return json_number(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def fixed(x: float | None, spec: str = ".4f") -> str:
+    """A number in ``spec``; empty where there is none (or it is not finite)."""
+    return "" if json_number(x) is None else format(x, spec)
+
+
 def duration(seconds: float | None, missing: str = "—") -> str:
     """'45s', '3m05s', '2h03m', '1d02h': short enough for a table cell."""
     if seconds is None or seconds < 0:
