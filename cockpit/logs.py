@@ -1,4 +1,4 @@
-"""Following run logs by byte offset, without Textual.
+"""Run logs, without Textual: following them by byte offset, and reading how a run ended.
 
 A reader remembers, per run, the byte offset it has read up to and the bytes of a last line
 that has no newline yet. Chunks from a backend go in; whole lines come out, each exactly
@@ -9,9 +9,17 @@ two chunks is held back until it is whole). Resuming is asking the backend for t
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from cockpit.models import RunState
 from cockpit.ports import LogChunk
+from cockpit.render.text import duration
+
+LOG_TAIL_BYTES = 64 * 1024
+LOG_TAIL_LINES = 40
 
 
 @dataclass
@@ -48,3 +56,66 @@ class LogFollower:
         cursor.partial = rest
         # Splitting on b"\n" before decoding never cuts a UTF-8 character in two.
         return text.decode("utf-8", "replace").split("\n")
+
+
+# -- how a run ended ----------------------------------------------------------------
+
+_OOM = re.compile(
+    r"CUDA out of memory|OutOfMemoryError|out of memory|\bOOM\b|oom-kill|Killed process", re.I
+)
+_NAN = re.compile(r"\bnan\b|non-finite|\binf(inity)?\b.*\bloss\b|\bloss\b.*\binf\b", re.I)
+_ERROR = re.compile(r"error|exception|traceback|fatal|killed|abort", re.I)
+
+
+def classify_ending(
+    state: RunState, exit_code: int | None, log_tail: Sequence[str], timeout_s: int | None = None
+) -> tuple[str, str]:
+    """(kind, one-line reason) of how a run ended.
+
+    The state and exit code are the wrapper's own record and come first; the log is read
+    for what only it knows (CUDA out of memory, a NaN loss).
+    """
+    lines = [line.strip() for line in log_tail if line.strip()]
+    if state is RunState.SUCCEEDED:
+        return "ok", "succeeded"
+    if state in (RunState.RUNNING, RunState.STARTING, RunState.QUEUED, RunState.UNREACHABLE):
+        return "running", str(state)
+    if state is RunState.TIMEOUT or exit_code == 124:
+        limit = f" after {duration(timeout_s)}" if timeout_s else ""
+        return "timeout", f"timed out{limit} (exit {exit_code if exit_code is not None else 124})"
+    oom = _last(lines, _OOM)
+    if oom is not None:
+        return "oom", f"out of memory: {oom}"
+    if exit_code == 137:
+        return "killed", "killed by SIGKILL (exit 137): host out of memory, or the scheduler"
+    nan = _last(lines, _NAN)
+    if nan is not None:
+        return "nan", f"NaN/inf: {nan}"
+    if state is RunState.CANCELLED:
+        return "cancelled", "cancelled"
+    if state is RunState.LOST:
+        return "lost", "lost: no exit code (process gone, host rebooted?)"
+    error = _last(lines, _ERROR) or (lines[-1] if lines else "")
+    code = f"exit code {exit_code}" if exit_code is not None else "failed"
+    return "exit", f"{code}: {error}" if error else code
+
+
+def _last(lines: Sequence[str], pattern: re.Pattern[str]) -> str | None:
+    for line in reversed(lines):
+        if pattern.search(line):
+            return line[:160]
+    return None
+
+
+def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines of a log, reading at most LOG_TAIL_BYTES from its end."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - LOG_TAIL_BYTES))
+            data = fh.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", "replace")
+    return text.splitlines()[-lines:]

@@ -19,15 +19,14 @@ app shows the same report over the cockpit (widgets/triage.py), at start-up when
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cockpit.logs import classify_ending, read_log_tail
 from cockpit.models import HostKind, Run, RunState
 from cockpit.models.triage import RunOutcome, TriageReport, TriageResult
-from cockpit.render.text import duration
 from cockpit.results import ResultsData, ResultsError, build_matrix, load_results_data
 
 if TYPE_CHECKING:
@@ -35,74 +34,9 @@ if TYPE_CHECKING:
 
 LAST_LOOK_KEY = "triage.last_look"
 DEFAULT_WINDOW_S = 12 * 3600
-LOG_TAIL_BYTES = 64 * 1024
-LOG_TAIL_LINES = 40
 # A gap between two samples of one GPU longer than this means the sampler was off, not
 # that the GPU idled for that long.
 MAX_SAMPLE_GAP_S = 300.0
-
-_OOM = re.compile(
-    r"CUDA out of memory|OutOfMemoryError|out of memory|\bOOM\b|oom-kill|Killed process", re.I
-)
-_NAN = re.compile(r"\bnan\b|non-finite|\binf(inity)?\b.*\bloss\b|\bloss\b.*\binf\b", re.I)
-_ERROR = re.compile(r"error|exception|traceback|fatal|killed|abort", re.I)
-
-
-# --------------------------------------------------------------------------- reasons
-
-
-def classify(
-    state: RunState, exit_code: int | None, log_tail: Sequence[str], timeout_s: int | None = None
-) -> tuple[str, str]:
-    """(kind, one-line reason) of how a run ended.
-
-    The state and exit code are the wrapper's own record and come first; the log is read
-    for what only it knows (CUDA out of memory, a NaN loss).
-    """
-    lines = [line.strip() for line in log_tail if line.strip()]
-    if state is RunState.SUCCEEDED:
-        return "ok", "succeeded"
-    if state in (RunState.RUNNING, RunState.STARTING, RunState.QUEUED, RunState.UNREACHABLE):
-        return "running", str(state)
-    if state is RunState.TIMEOUT or exit_code == 124:
-        limit = f" after {duration(timeout_s)}" if timeout_s else ""
-        return "timeout", f"timed out{limit} (exit {exit_code if exit_code is not None else 124})"
-    oom = _last(lines, _OOM)
-    if oom is not None:
-        return "oom", f"out of memory: {oom}"
-    if exit_code == 137:
-        return "killed", "killed by SIGKILL (exit 137): host out of memory, or the scheduler"
-    nan = _last(lines, _NAN)
-    if nan is not None:
-        return "nan", f"NaN/inf: {nan}"
-    if state is RunState.CANCELLED:
-        return "cancelled", "cancelled"
-    if state is RunState.LOST:
-        return "lost", "lost: no exit code (process gone, host rebooted?)"
-    error = _last(lines, _ERROR) or (lines[-1] if lines else "")
-    code = f"exit code {exit_code}" if exit_code is not None else "failed"
-    return "exit", f"{code}: {error}" if error else code
-
-
-def _last(lines: Sequence[str], pattern: re.Pattern[str]) -> str | None:
-    for line in reversed(lines):
-        if pattern.search(line):
-            return line[:160]
-    return None
-
-
-def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
-    """The last lines of a log, reading at most LOG_TAIL_BYTES from its end."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            fh.seek(max(0, size - LOG_TAIL_BYTES))
-            data = fh.read()
-    except OSError:
-        return []
-    text = data.decode("utf-8", "replace")
-    return text.splitlines()[-lines:]
 
 
 def log_finder(store: Store, extra_dirs: Sequence[Path] = ()) -> Callable[[Run], list[str]]:
@@ -147,7 +81,7 @@ def _overlap(start: float | None, end: float | None, since: float, until: float)
 
 
 def _outcome(run: Run, tail: Sequence[str]) -> RunOutcome:
-    kind, reason = classify(run.state, run.exit_code, tail, run.spec.timeout_s)
+    kind, reason = classify_ending(run.state, run.exit_code, tail, run.spec.timeout_s)
     return RunOutcome(
         run_id=run.id,
         sweep=run.spec.sweep,

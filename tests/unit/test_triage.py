@@ -10,10 +10,11 @@ from rich.console import Console
 
 from cockpit import triage
 from cockpit.cli.main import main
+from cockpit.logs import classify_ending
 from cockpit.models import Host, HostKind, MetricPoint, Run, RunSpec, RunState, Sweep
 from cockpit.render.triage import render_triage
 from cockpit.store import Store
-from cockpit.triage import LAST_LOOK_KEY, build_triage, classify
+from cockpit.triage import LAST_LOOK_KEY, build_triage
 from cockpit.validate import ValidationError, parse_since
 from tests.unit.test_results import complete_demo
 
@@ -49,7 +50,7 @@ HOUR = 3600.0
 def test_classify_reads_state_exit_code_then_log(
     state: RunState, code: int | None, log: list[str], kind: str, text: str
 ) -> None:
-    got_kind, reason = classify(state, code, log, timeout_s=43200)
+    got_kind, reason = classify_ending(state, code, log, timeout_s=43200)
     assert got_kind == kind
     assert text in reason
 
