@@ -23,6 +23,7 @@ class DemoWiring:
     runner: DemoRunner
     cluster: DemoCluster = field(default_factory=DemoCluster)
     clock: Callable[[], float] = time.time
+    gpu_interval_s: float = 1.0  # how often the simulated hosts are sampled
 
     @classmethod
     def create(
@@ -47,5 +48,7 @@ class DemoWiring:
         """Two simulated hosts; the demo's running runs and a colleague's jobs keep GPUs busy."""
         return SimulatedGpuSource(
             [SimulatedHost("demo-a", A100), SimulatedHost("demo-b", H100)],
+            interval_s=self.gpu_interval_s,
             busy=lambda: self.cluster.busy_gpus(runs()),
+            clock=self.clock,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,12 +31,14 @@ class RunsController(Controller):
         pane: RunsPane,
         shell: Shell,
         handler: RunCommandHandler,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.bus = bus
         self.pane = pane
         self.shell = shell
         self.handler = handler
+        self.clock = clock  # the demo's runs live on the demo's clock
         self.runs: list[Run] = []
         self.logs = LogFollower()
         self._listeners: list[RunsListener] = []
@@ -62,7 +65,7 @@ class RunsController(Controller):
 
     async def reload(self) -> None:
         self.runs = await asyncio.to_thread(self.store.list_runs)
-        self.pane.show_runs(self.runs)
+        self.pane.show_runs(self.runs, now=self.clock())
         for listener in self._listeners:
             await listener(self.runs)
 
@@ -75,7 +78,7 @@ class RunsController(Controller):
         if await self.handler.poll_active():
             await self.reload()
         elif self.runs:
-            self.pane.show_runs(self.runs)  # keep elapsed times moving
+            self.pane.show_runs(self.runs, now=self.clock())  # keep elapsed times moving
 
     def run(self, run_id: str) -> Run | None:
         return next((r for r in self.runs if r.id == run_id), None)

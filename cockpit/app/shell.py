@@ -9,6 +9,7 @@ event loop never waits on I/O. A failed worker or timer is reported in one place
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -183,7 +184,9 @@ class CockpitApp(App[None]):
         bus.registry.register("run", run_handler)
         if demo is not None:
             demo.register(bus.registry, store, run_handler)
-        self.runs = RunsController(store, bus, self.runs_pane, shell, run_handler)
+        self.runs = RunsController(
+            store, bus, self.runs_pane, shell, run_handler, demo.clock if demo else time.time
+        )
         self.gpus = GpusController(store, bus, self.gpu_pane, shell, self._gpu_source)
         self.results = ResultsController(store, self.results_pane, shell, self.export_root)
         self.triage = TriageController(
