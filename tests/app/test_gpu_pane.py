@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 
 from cockpit.app.shell import CockpitApp
@@ -150,5 +151,6 @@ async def test_gpu_history_reaches_the_store(store: Store) -> None:
     history = GpuHistoryDownsampler()
     history.add([HostSnapshot("a", HostState.LIVE, NOW, (gpu("a", 0, 50, 1000),))])
     store.add_gpu_samples(history.drain(now=NOW + 120))
-    rows = store._query("SELECT host, gpu_index, utilization_pct FROM gpu_samples")
-    assert rows == [{"host": "a", "gpu_index": 0, "utilization_pct": 50.0}]
+    with sqlite3.connect(store.path) as db:  # what another reader of the file sees
+        rows = db.execute("SELECT host, gpu_index, utilization_pct FROM gpu_samples").fetchall()
+    assert rows == [("a", 0, 50.0)]
