@@ -61,6 +61,16 @@ class GpuSource(Protocol):
     async def close(self) -> None: ...
 
 
+class ByteReader(Protocol):
+    """Random access to a file that may be huge and remote (a run's log over SFTP)."""
+
+    def size(self) -> int: ...
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Up to `size` bytes from `offset`; fewer only at the end of the file."""
+        ...
+
+
 class CommandHandler(Protocol):
     """A backend as the bus sees it: it carries out one command and returns a result."""
 

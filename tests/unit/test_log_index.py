@@ -1,0 +1,104 @@
+"""Huge logs: the sparse index, reads on demand and streamed search, against grep and tail."""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from cockpit.log_index import FileReader, LogIndex, read_tail
+
+
+def make_log(path: Path, n: int, seed: int = 1, partial: bool = True) -> list[str]:
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        extra = "é✓" * rng.randint(0, 3) + " x" * rng.randint(0, 40)
+        tag = " ERROR cuda" if rng.random() < 0.01 else ""
+        lines.append(f"{i:07d} step={i} loss={rng.random():.4f}{tag}{extra}")
+    if rng.random() < 0.5:
+        lines.insert(n // 2, "")  # an empty line is a line too
+    text = "\n".join(lines) + ("\npartial tail" if partial else "\n")
+    path.write_text(text)
+    return [*lines, "partial tail"] if partial else lines
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> tuple[Path, list[str]]:
+    path = tmp_path / "out.log"
+    return path, make_log(path, 20_000)
+
+
+@pytest.mark.parametrize("every,chunk", [(1, 4096), (64, 4096), (64, 1 << 20), (7, 333)])
+def test_any_line_reads_as_the_file_says(
+    log: tuple[Path, list[str]], every: int, chunk: int
+) -> None:
+    path, lines = log
+    index = LogIndex(FileReader(path), every=every)
+    seen: list[int] = []
+    assert index.build(progress=lambda done, size: seen.append(done), chunk=chunk)
+    assert seen[-1] == path.stat().st_size and seen == sorted(seen)
+    assert index.line_count == len(lines) == len(path.read_text().splitlines())
+    rng = random.Random(every)
+    for first in [0, 1, len(lines) - 1, len(lines) - 3, *rng.sample(range(len(lines)), 50)]:
+        count = rng.randint(1, 40)
+        assert index.read_lines(first, count) == lines[first : first + count]
+    assert index.read_lines(len(lines), 5) == []
+
+
+def test_search_finds_what_grep_finds(log: tuple[Path, list[str]]) -> None:
+    path, _ = log
+    index = LogIndex(FileReader(path))
+    index.build()
+    grep = subprocess.run(
+        ["grep", "-n", "-E", "ERROR|loss=0\\.99", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = [
+        (int(n) - 1, text)
+        for n, _, text in (line.partition(":") for line in grep.stdout.splitlines())
+    ]
+    hits = [(h.line, h.text) for h in index.search(re.compile(r"ERROR|loss=0\.99"), chunk=5000)]
+    assert hits == expected
+    later = [h.line for h in index.search(re.compile("ERROR"), first=10_000)]
+    assert later and min(later) >= 10_000
+    assert later == [n for n, text in expected if n >= 10_000 and "ERROR" in text]
+
+
+def test_search_stops_when_cancelled(log: tuple[Path, list[str]]) -> None:
+    path, _ = log
+    index = LogIndex(FileReader(path))
+    index.build()
+    cancel = threading.Event()
+    hits = []
+    for hit in index.search(re.compile("step"), cancel=cancel, chunk=4096):
+        hits.append(hit)
+        cancel.set()
+    assert 1 <= len(hits) < 200  # the rest of the chunk at most, never the whole file
+
+
+def test_the_tail_shows_before_any_index_and_matches_tail(log: tuple[Path, list[str]]) -> None:
+    path, lines = log
+    tail = subprocess.run(["tail", "-n", "30", str(path)], capture_output=True, check=True)
+    assert read_tail(FileReader(path), 30) == tail.stdout.decode().split("\n")[:30]
+    assert read_tail(FileReader(path), 30, block=100) == lines[-30:]
+
+
+def test_a_growing_log_extends_its_index(tmp_path: Path) -> None:
+    path = tmp_path / "live.log"
+    path.write_text("a\nb\nhalf")
+    index = LogIndex(FileReader(path), every=2)
+    index.build()
+    assert index.line_count == 3 and index.read_lines(0, 5) == ["a", "b", "half"]
+    with path.open("a") as fh:
+        fh.write(" line\nc\nd\n")
+    index.build()
+    assert index.line_count == 5
+    assert index.read_lines(0, 10) == ["a", "b", "half line", "c", "d"]
+    assert index.read_lines(4, 1) == ["d"]
