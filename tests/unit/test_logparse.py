@@ -14,7 +14,7 @@ LOGS = Path(__file__).parents[1] / "data" / "logs"
 
 
 def scan(data: bytes, cuts: list[int] | None = None) -> tuple[list[tuple[int, str, float]], list]:
-    scanner, points, flags, pos = LogScanner("r"), [], [], 0
+    scanner, points, flags, pos = LogScanner(), [], [], 0
     for end in [*(cuts or []), len(data)]:
         result = scanner.feed(data[pos:end])
         points += result.points

@@ -1,0 +1,138 @@
+"""Huge logs, by hand: metric extraction against `grep -c`, and opening a 10M-line log.
+
+    python tests/bench/bench_logs.py [--gb 1.0] [--lines 10000000]
+
+1. Metric extraction (cockpit.logparse) over a generated training log of about --gb GB,
+   fed in 4 MB chunks as a follower would, against `grep -c loss` on the same file in the
+   same run (target: at least 1/5 of grep's throughput).
+2. A --lines log opened in a fresh process: time to show its last screen and the peak RSS
+   (targets: under 1 s, under 200 MB), then the full index build, with its time and RSS.
+The files go to a temporary folder and are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from cockpit.logparse import LogScanner  # noqa: E402
+
+CHUNK = 4 * 1024 * 1024
+
+
+def training_log(path: Path, target_bytes: int) -> int:
+    """A log mixing the shapes real scripts print, written in big blocks."""
+    rng = random.Random(0)
+    shapes = [
+        "step {i} | loss={loss:.4f} lr={lr:.2e} grad_norm={g:.3f} tok/s {t}",
+        "{{'loss': {loss:.4f}, 'grad_norm': {g:.3f}, 'learning_rate': {lr:.2e}, 'epoch': {e:.2f}}}",
+        "Epoch {e:.0f}:  45%|████▌     | {i}/100000 [01:10<01:12, 44.{t}it/s, train_loss={loss:.3f}]",
+        "2024-05-01 10:00:00,000 - INFO - iter {i}: loss {loss:.4f}, time 101.23ms, mfu 38.12%",
+        "saving checkpoint to /scratch/ckpt/step_{i}.pt",
+    ]
+    written, i = 0, 0
+    with path.open("w") as fh:
+        while written < target_bytes:
+            block = []
+            for _ in range(10_000):
+                i += 1
+                block.append(
+                    rng.choice(shapes).format(
+                        i=i,
+                        loss=2.0 / (1 + i / 5e4),
+                        lr=3e-4,
+                        g=rng.random(),
+                        t=rng.randint(10, 99),
+                        e=i / 1e5,
+                    )
+                )
+            text = "\n".join(block) + "\n"
+            fh.write(text)
+            written += len(text.encode())
+    return written
+
+
+def extract(path: Path) -> tuple[float, int]:
+    scanner, points = LogScanner(), 0
+    start = time.perf_counter()
+    with path.open("rb") as fh:
+        while data := fh.read(CHUNK):
+            points += len(scanner.feed(data).points)
+    return time.perf_counter() - start, points
+
+
+def grep_count(path: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(["grep", "-c", "loss", str(path)], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+OPEN_TAIL = """
+import resource, sys, time
+start = time.perf_counter()
+from cockpit.log_index import FileReader, LogIndex, read_tail
+reader = FileReader(__import__("pathlib").Path(sys.argv[1]))
+lines = read_tail(reader, 24)
+shown = time.perf_counter() - start
+rss_shown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+index = LogIndex(reader)
+index.build()
+built = time.perf_counter() - start
+last = index.read_lines(index.line_count - 24, 24)
+assert last == lines, "the index and the tail disagree"
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{shown:.3f} {rss_shown:.0f} {built:.3f} {rss:.0f} {index.line_count}")
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gb", type=float, default=1.0)
+    parser.add_argument("--lines", type=int, default=10_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "train.log"
+        size = training_log(log, int(args.gb * 1e9))
+        grep_count(log)  # warm the page cache for both
+        grep_s = min(grep_count(log) for _ in range(3))
+        ours_s, points = extract(log)
+        mb = size / 1e6
+        print(f"log                      : {mb:,.0f} MB")
+        print(f"grep -c loss             : {grep_s:6.2f} s  ({mb / grep_s:,.0f} MB/s)")
+        print(
+            f"metric extraction        : {ours_s:6.2f} s  ({mb / ours_s:,.0f} MB/s, {points:,} points)"
+        )
+        print(f"ratio (ours / grep rate) : {grep_s / ours_s:.2f}  (target >= 0.20)")
+        log.unlink()
+
+        big = Path(tmp) / "big.log"
+        with big.open("w") as fh:
+            for start in range(0, args.lines, 100_000):
+                fh.write(
+                    "".join(f"{i} step={i} loss=0.5 ok\n" for i in range(start, start + 100_000))
+                )
+        out = subprocess.run(
+            [sys.executable, "-c", OPEN_TAIL, str(big)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        shown, rss_shown, built, rss, count = out
+        print(f"{int(count):,}-line log ({big.stat().st_size / 1e6:,.0f} MB):")
+        print(
+            f"  last screen shown      : {float(shown):.3f} s, peak RSS {rss_shown} MB  (targets < 1 s, < 200 MB)"
+        )
+        print(f"  full index built       : {float(built):.3f} s, peak RSS {rss} MB")
+
+
+if __name__ == "__main__":
+    main()
