@@ -7,7 +7,9 @@ line that names the field. Values never reach a shell or a path unchecked.
 from __future__ import annotations
 
 import re
+import stat
 from datetime import datetime
+from pathlib import Path
 
 from cockpit.registry import RESERVED_NAMES
 
@@ -19,8 +21,20 @@ URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+SHOWN_CHARS = 60
+
+
 class ValidationError(ValueError):
     """A value the user gave is not acceptable (one line for the user)."""
+
+
+def shown(value: object) -> str:
+    """A value as an error message quotes it: repr (control characters escaped), and only a
+    short prefix of a huge one, so one bad value still makes one short line."""
+    text = str(value)
+    if len(text) > SHOWN_CHARS:
+        return f"{text[:SHOWN_CHARS]!r}… ({len(text)} chars)"
+    return repr(text)
 
 
 def valid_name(value: str, what: str = "name") -> str:
@@ -103,6 +117,18 @@ def valid_model(value: str) -> str:
     if not value.strip() or any(c.isspace() for c in value):
         raise ValidationError(f"invalid --model {value!r}: e.g. openai/gpt-4o-mini")
     return value
+
+
+def valid_import_path(value: str) -> Path:
+    """A results file or folder: FIFOs, devices and sockets would block or mean nothing."""
+    path = Path(value).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ValidationError(f"{shown(value)}: {exc.strerror.lower()}") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ValidationError(f"{shown(value)}: not a file or a folder")
+    return path
 
 
 def parse_since(text: str, now: float) -> float:

@@ -25,7 +25,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
-from cockpit.render.text import VERDICT_STYLE, p_value
+from cockpit.render.text import VERDICT_STYLE, finite_magnitudes, p_value
 from widgets.format import SPARK_CHARS, config_label, number
 from widgets.requests import PaneRequest
 
@@ -93,6 +93,10 @@ def forest(cmp: Comparison | None, scale: float, width: int = 11) -> Text:
     mid = width // 2
 
     def col(x: float) -> int:
+        if math.isnan(x):
+            return mid
+        if math.isinf(x):  # an Infinity from a results file: pinned to the edge
+            return width - 1 if x > 0 else 0
         return max(0, min(width - 1, mid + round(x / scale * mid)))
 
     cells = [" "] * width
@@ -107,7 +111,7 @@ def forest(cmp: Comparison | None, scale: float, width: int = 11) -> Text:
 
 def spark(values: Sequence[float], width: int = 40) -> str:
     """Min-max scaled sparkline of a series, downsampled to ``width`` points."""
-    vals = [v for v in values if v is not None and not math.isnan(v)]
+    vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
         return ""
     if len(vals) > width:
@@ -120,7 +124,7 @@ def spark(values: Sequence[float], width: int = 40) -> str:
 
 
 def effect_bar(value: float, largest: float, width: int = 8) -> str:
-    if largest <= 0:
+    if not (largest > 0 and math.isfinite(largest) and math.isfinite(value)):
         return ""
     eighths = round(abs(value) / largest * width * 8)
     full, part = divmod(eighths, 8)
@@ -649,7 +653,7 @@ def _effect_rows(
 ) -> list[tuple[list[object], str]]:
     if not result.effects:
         return []  # the reason is on the note line
-    largest = max(abs(e.estimate) for e in result.effects)
+    largest = max(finite_magnitudes(e.estimate for e in result.effects), default=0.0)
     rows: list[tuple[list[object], str]] = []
     for e in result.effects:
         significant = e.significant
@@ -756,7 +760,7 @@ def _delta_scale(group: SweepResults, metric: str | None) -> float:
         if cmp is None:
             continue
         for x in (cmp.ci_low, cmp.ci_high, cmp.delta):
-            if x is not None and not math.isnan(x):
+            if x is not None and math.isfinite(x):
                 largest = max(largest, abs(x))
     return largest
 
