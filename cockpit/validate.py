@@ -124,8 +124,10 @@ def valid_import_path(value: str) -> Path:
     path = Path(value).expanduser()
     try:
         mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ValidationError(f"{shown(value)}: no such file or folder") from None
     except OSError as exc:
-        raise ValidationError(f"{shown(value)}: {exc.strerror.lower()}") from None
+        raise ValidationError(f"{shown(value)}: {exc.strerror}") from None
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise ValidationError(f"{shown(value)}: not a file or a folder")
     return path
