@@ -18,6 +18,9 @@ USER_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$")
 ADDRESS_RE = re.compile(r"^[A-Za-z0-9._:-]{1,253}$")
 ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
+# Anything but these in a file name built from data becomes '_' (no '/', '\\', NUL, ESC).
+UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._+=@,-]+")
+MAX_COMPONENT = 120
 SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -130,6 +133,18 @@ def valid_import_path(value: str) -> Path:
         raise ValidationError(f"{shown(value)}: {exc.strerror}") from None
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise ValidationError(f"{shown(value)}: not a file or a folder")
+    return path
+
+
+def path_inside(root: Path, name: str) -> Path:
+    """``root / name`` for a name that comes from data (a sweep named '/abs' or '../x' in an
+    imported file): separators, '..' and control characters become '_', and the result is
+    checked to stay inside ``root``."""
+    component = UNSAFE_PATH_CHARS.sub("_", name).strip(". ")[:MAX_COMPONENT] or "_"
+    path = root / component
+    resolved_root = root.resolve()
+    if path.resolve().parent != resolved_root:  # a symlink named like the sweep, say
+        raise ValidationError(f"{shown(name)}: would be written outside {root}")
     return path
 
 

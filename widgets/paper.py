@@ -11,6 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from cockpit.models import DraftVersion
+from cockpit.render.safe import printable, printable_fields
 from widgets.requests import PaneRequest
 
 
@@ -41,7 +42,7 @@ class PaperPane(Vertical):
             yield self.diff
 
     def show_versions(self, versions: Sequence[DraftVersion]) -> None:
-        self._versions = list(versions)
+        self._versions = printable_fields(list(versions))
         table = self.table
         table.clear()
         for v in reversed(self._versions):  # newest first: that is what one reviews
@@ -68,8 +69,8 @@ class PaperPane(Vertical):
         self.post_message(self.VersionSelected(draft, int(version)))
 
     def show_diff(self, title: str, diff_lines: Sequence[str]) -> None:
-        text = Text(title + "\n", style="bold")
-        for line in diff_lines:
+        text = Text(printable(title) + "\n", style="bold")
+        for line in map(printable, diff_lines):
             if line.startswith("+") and not line.startswith("+++"):
                 text.append(line + "\n", style="green")
             elif line.startswith("-") and not line.startswith("---"):

@@ -25,6 +25,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
+from cockpit.render.safe import printable, printable_text
 from cockpit.render.text import VERDICT_STYLE, finite_magnitudes, p_value
 from widgets.format import SPARK_CHARS, config_label, number
 from widgets.requests import PaneRequest
@@ -437,7 +438,7 @@ class ResultsPane(Vertical):
         metric = self.metric
         if config is None:
             # Kept short: a header must not widen the Config column past the screen.
-            title = Text(f"▸ {group.name}", style="bold", no_wrap=True)
+            title = Text(f"▸ {printable(group.name)}", style="bold", no_wrap=True)
             title.truncate(HEADER_WIDTH, overflow="ellipsis")
             return [title, *([Text("")] * (7 + len(extra)))]
         summary = config.summaries.get(metric) if metric else None
@@ -460,7 +461,7 @@ class ResultsPane(Vertical):
 
     @staticmethod
     def _label(group: SweepResults, config: ConfigResult) -> str:
-        return config_label(dict(config.params), group.label_keys) or config.key
+        return printable(config_label(dict(config.params), group.label_keys) or config.key)
 
     def _update_title(self) -> None:
         matrix = self.matrix
@@ -470,10 +471,10 @@ class ResultsPane(Vertical):
         scope = matrix.scope or (
             matrix.sweeps[0].name if len(matrix.sweeps) == 1 else f"{len(matrix.sweeps)} sweeps"
         )
-        title.append(scope, style="bold")
+        title.append(printable(scope), style="bold")
         if self.metric:
             arrow = "↑" if matrix.higher_is_better.get(self.metric, True) else "↓"
-            title.append(f"  {self.metric} {arrow}")
+            title.append(f"  {printable(self.metric)} {arrow}")
         title.append(f"  Holm m={matrix.family_size}", style="dim")
         if self.sort:
             title.append(f"  sort: {self.sort_name()}", style="dim")
@@ -493,13 +494,15 @@ class ResultsPane(Vertical):
             return
         config = row.config
         if config.is_baseline:
-            self.note_line.update(f"baseline of {row.group.name}: b on another row changes it")
+            self.note_line.update(
+                Text(f"baseline of {printable(row.group.name)}: b on another row changes it")
+            )
             return
         cmp = config.comparisons.get(self.metric)
         note = cmp.note if cmp is not None else ""
         if cmp is not None and cmp.flags:
             note = "⚠ " + "; ".join(cmp.flags) + " · " + note
-        self.note_line.update(Text(note, overflow="ellipsis", no_wrap=True))
+        self.note_line.update(Text(printable(note), overflow="ellipsis", no_wrap=True))
 
     def highlighted_row(self) -> _Row | None:
         key = self.table.cursor_key()
@@ -633,15 +636,17 @@ class ResultsPane(Vertical):
                 continue
             if len(matrix.sweeps) > 1:
                 table.add_row(
-                    Text(f"▸ {group.name}", style="bold"), *[""] * 6, key=f"sweep:{group.name}"
+                    Text(f"▸ {printable(group.name)}", style="bold"),
+                    *[""] * 6,
+                    key=f"sweep:{group.name}",
                 )
-            notes.append(f"{group.name}: {result.note}")
+            notes.append(printable(f"{group.name}: {result.note}"))
             for cells, key in _effect_rows(result, group.sweep.factors):
                 table.add_row(*cells, key=key)
         metric = self.metric
         self.note_line.update(
             Text(
-                f"effects on {metric}, largest first · " + " · ".join(notes),
+                f"effects on {printable(metric)}, largest first · " + " · ".join(notes),
                 no_wrap=True,
                 overflow="ellipsis",
             )
@@ -661,12 +666,12 @@ def _effect_rows(
         rows.append(
             (
                 [
-                    Text(e.name, style=style),
+                    Text(printable(e.name), style=style),
                     Text(effect_bar(e.estimate, largest), style="green" if significant else "dim"),
                     signed(e.estimate),
                     "—" if e.se is None else f"±{e.se:.4f}",
                     p_text(e.p_adjusted),
-                    _levels(e.factors, levels),
+                    printable(_levels(e.factors, levels)),
                     "—" if e.t is None else f"{e.t:.2f}",
                 ],
                 f"effect:{result.sweep}:{e.name}",
@@ -929,7 +934,7 @@ class ResultDetailScreen(ModalScreen[None]):
     def __init__(self, detail: ResultDetail) -> None:
         super().__init__()
         self.detail = detail
-        self.text = detail_text(detail)
+        self.text = printable_text(detail_text(detail))  # labels and notes come from files
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="result-detail-box"):

@@ -69,6 +69,7 @@ def results_matrix(args: argparse.Namespace, store: Store) -> ResultsMatrix:
 def cmd_results(args: argparse.Namespace) -> int:
     from cockpit.export import tables
     from cockpit.render.results import to_text
+    from cockpit.render.safe import printable
 
     with open_store(args) as store:
         matrix = results_matrix(args, store)
@@ -78,7 +79,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         print(json.dumps(tables.to_json(matrix), indent=2))
     else:
         render = {"table": to_text, "csv": tables.to_csv, "latex": tables.to_latex}
-        sys.stdout.write(render[args.format](matrix))
+        # Run ids and labels come from imported files: no ESC sequence reaches the terminal.
+        sys.stdout.write(printable(render[args.format](matrix), newlines=True))
     return 0
 
 
