@@ -259,3 +259,85 @@ def test_read_only_db_reads_and_refuses_writes_in_one_line(
         refused = as_reader("--db", str(db), *argv)
         assert_one_line_error(refused.returncode, refused.stderr, "read-only database")
     assert digest(db) == before
+
+
+# -- one validation per field, from every entry point --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "identity", ["", "$(touch /tmp/pwned)", "-oProxyCommand=sh", "`id`", "a;b", "k\x1b[2J"]
+)
+def test_identity_is_validated(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, identity: str
+) -> None:
+    db = tmp_path / "c.db"
+    code, _, err = run(
+        capsys, "--db", str(db), "host", "add", "h", "--ssh", "a@x.org", "--identity", identity
+    )
+    assert_one_line_error(code, err, "--identity")
+    assert "\x1b" not in err
+    assert not db.exists()
+
+
+def test_identity_paths_people_use_are_kept(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = str(tmp_path / "c.db")
+    for name, key in (("a", "~/.ssh/id_ed25519"), ("b", "/home/me/My Keys/id_rsa")):
+        assert (
+            run(capsys, "--db", db, "host", "add", name, "--ssh", "x.org", "--identity", key)[0]
+            == 0
+        )
+    code, out, _ = run(capsys, "--db", db, "host", "list", "--json")
+    assert [h["identity_file"] for h in json.loads(out)] == [
+        "~/.ssh/id_ed25519",
+        "/home/me/My Keys/id_rsa",
+    ]
+
+
+@pytest.mark.parametrize(
+    "model", ['gpt"4', "gpt\u202e4o", "x" * 100_000, "a;b", "a b", "", "'quoted'"]
+)
+def test_llm_model_is_validated_and_a_huge_value_is_echoed_short(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model: str
+) -> None:
+    db = tmp_path / "c.db"
+    code, _, err = run(capsys, "--db", str(db), "llm", "add", "m", "--model", model)
+    assert_one_line_error(code, err, "--model")
+    assert len(err) < 300 and "\u202e" not in err
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    "model", ["openai/gpt-4o-mini", "ollama/llama3:8b", "bedrock/anthropic.claude-v2:1"]
+)
+def test_llm_models_people_use_are_accepted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model: str
+) -> None:
+    assert run(capsys, "--db", str(tmp_path / "c.db"), "llm", "add", "m", "--model", model)[0] == 0
+
+
+def test_ssh_config_import_checks_each_field_as_host_add_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host good\n  HostName 10.0.0.1\n  Port 2222\n  User alice\n"
+        "Host badport\n  HostName 10.0.0.2\n  Port 99999\n"
+        "Host badkey\n  HostName 10.0.0.3\n  IdentityFile -oProxyCommand=sh\n"
+        "Host baduser\n  HostName 10.0.0.4\n  User $(id)\n"
+        "Host hops\n  HostName 10.0.0.5\n  ProxyJump a@jump1:2200,jump2\n"
+    )
+    db = str(tmp_path / "c.db")
+    code, out, _ = run(capsys, "--db", db, "host", "import-ssh-config", "--config", str(config))
+    assert code == 0
+    assert "skipped 'badport' (invalid port" in out
+    assert "skipped 'badkey' (invalid --identity" in out
+    assert "skipped 'baduser' (invalid user" in out
+    code, out, _ = run(capsys, "--db", db, "host", "list", "--json")
+    hosts = {h["name"]: h for h in json.loads(out)}
+    assert set(hosts) == {"good", "hops"}
+    assert hosts["good"]["port"] == 2222 and hosts["hops"]["jump"] == "a@jump1:2200,jump2"
+    # host add refuses what the import refused.
+    code, _, err = run(capsys, "--db", db, "host", "add", "p", "--ssh", "x.org", "--port", "99999")
+    assert_one_line_error(code, err, "port")
