@@ -288,7 +288,7 @@ def test_identity_paths_people_use_are_kept(
             run(capsys, "--db", db, "host", "add", name, "--ssh", "x.org", "--identity", key)[0]
             == 0
         )
-    code, out, _ = run(capsys, "--db", db, "host", "list", "--json")
+    _, out, _ = run(capsys, "--db", db, "host", "list", "--json")
     assert [h["identity_file"] for h in json.loads(out)] == [
         "~/.ssh/id_ed25519",
         "/home/me/My Keys/id_rsa",
