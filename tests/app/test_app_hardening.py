@@ -3,27 +3,20 @@ export only inside the export folder."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 from cockpit import ingest
 from cockpit.app.shell import CockpitApp
 from cockpit.store import Store
 from tests.conftest import wait_until
-from tests.unit.test_terminal_safety import ASDIV, EVIL
+from tests.unit.test_terminal_safety import write_evil_lm_eval
 from widgets.results import WindowedTable
 
 SIZE = (80, 24)
 
 
 def import_evil_sweep(store: Store, tmp_path: Path, sweep: str) -> None:
-    folder = tmp_path / "evil"
-    shutil.copytree(ASDIV, folder)
-    results = next(folder.glob("results_*.json"))
-    data = json.loads(results.read_text())
-    data["model_name"] = EVIL
-    results.write_text(json.dumps(data))
+    folder = write_evil_lm_eval(tmp_path / "evil")
     ingest.record_imported_runs(store, ingest.import_path(folder), sweep=sweep, source=folder)
 
 

@@ -18,21 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.cli.main import main
 from cockpit.models import Host, HostKind
 from cockpit.store import APPLICATION_ID, SCHEMA_VERSION, Store, StoreError
+from tests.unit.test_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMATS = ROOT / "tests" / "data" / "formats"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:

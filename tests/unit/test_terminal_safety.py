@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 
-from cockpit.cli.main import main
 from cockpit.models import Idea, RunState
 from cockpit.render.safe import printable, printable_fields, printable_text
 from cockpit.store import Store
 from cockpit.validate import ValidationError, path_inside
+from tests.unit.test_cli import run
 from tests.unit.test_triage import add_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,21 +62,19 @@ def test_printable_text_keeps_styles_in_place() -> None:
     assert out.spans[0].start == 2 and out.spans[0].end == 3
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def evil_lm_eval(tmp_path: Path) -> Path:
-    folder = tmp_path / "evil"
+def write_evil_lm_eval(folder: Path) -> Path:
+    """The real lm-eval asdiv results, with ESC sequences in the model name."""
     shutil.copytree(ASDIV, folder)
     results = next(folder.glob("results_*.json"))
     data = json.loads(results.read_text())
     data["model_name"] = EVIL
     results.write_text(json.dumps(data))
     return folder
+
+
+@pytest.fixture
+def evil_lm_eval(tmp_path: Path) -> Path:
+    return write_evil_lm_eval(tmp_path / "evil")
 
 
 def test_results_and_triage_print_no_escape_sequences(
