@@ -9,7 +9,9 @@ versioned with `PRAGMA user_version` and migrated forward on open, each step ato
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -125,24 +127,102 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+# PRAGMA application_id marks a file as ours ("LCKP"), so the cockpit never migrates another
+# application's SQLite database that happens to sit at --db.
+APPLICATION_ID = 0x4C434B50
+# Tables every cockpit database has had since schema version 1: a database written before the
+# application_id mark is recognised by them.
+COCKPIT_TABLES = frozenset({"hosts", "llm_backends", "sweeps", "runs", "commands"})
+
+
 def _check_path(path: Path) -> None:
-    if path.exists():
-        if path.is_dir():
-            raise StoreError(f"cannot open database {path}: it is a directory")
-        try:
-            with path.open("rb") as fh:
-                fh.read(16)
-        except OSError as exc:
-            raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
-    elif not path.parent.is_dir():
-        raise StoreError(f"cannot open database {path}: directory {path.parent} does not exist")
+    """Refuse what SQLite would hang on or misread: FIFOs, devices, folders, missing folders."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise StoreError(
+                f"cannot open database {path}: directory {path.parent} does not exist"
+            ) from None
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise StoreError(f"cannot open database {path}: it is a directory")
+    if not stat.S_ISREG(mode):
+        # Opening a FIFO blocks until a writer appears; a device is never a database.
+        raise StoreError(f"cannot open database {path}: not a regular file")
+    try:
+        with path.open("rb") as fh:
+            fh.read(16)
+    except OSError as exc:
+        raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
+
+
+def _is_read_only(path: Path) -> bool:
+    """True when this process may read the file but not write it, or not create its WAL files."""
+    if not path.exists():
+        return False
+    if not os.access(path, os.W_OK):
+        return True
+    wal = path.with_name(path.name + "-wal")
+    return not os.access(path.parent, os.W_OK) and not wal.exists()
+
+
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    if not read_only:
+        return sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        # A WAL database in a folder we cannot write has no -shm file to map: SQLite can
+        # read it only as immutable, which is what it is for this process.
+        conn.close()
+        return sqlite3.connect(
+            f"{uri}&immutable=1", uri=True, isolation_level=None, check_same_thread=False
+        )
+
+
+def _check_ownership(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse another application's database: ours is marked, legacy ours has our tables."""
+    application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+    if application_id == APPLICATION_ID:
+        return
+    if application_id != 0:
+        raise StoreError(
+            f"{path} belongs to another application (application_id {application_id:#x}), "
+            "not a cockpit database; nothing was changed"
+        )
+    tables = {
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
+    if not tables:
+        return
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version >= 1 and tables >= COCKPIT_TABLES:
+        return
+    shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+    raise StoreError(
+        f"{path} is another application's SQLite database (tables: {shown}), not a cockpit "
+        "database; nothing was changed"
+    )
 
 
 class Store:
     """Typed access to the cockpit database. Thread-safe: one connection behind a lock."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        # Reads work on a file we may not write; every write is refused in one line.
+        self.read_only = read_only
         self._conn = conn
         self._lock = threading.RLock()
 
@@ -161,36 +241,43 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path, *, migrate: bool = True) -> Store:
+        """Open (or create) a cockpit database; a file we may not write opens read-only."""
         path = Path(path).expanduser()
         _check_path(path)
+        read_only = _is_read_only(path)
         try:
-            conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
+            conn = _connect(path, read_only)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from None
         try:
             # Reading the schema first fails on a non-SQLite file before anything is written.
             conn.execute("PRAGMA schema_version").fetchone()
+            _check_ownership(conn, path)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"database {path} has schema version {version}, newer than this cockpit "
                     f"understands ({SCHEMA_VERSION}); upgrade lab-cockpit"
                 )
+            if read_only and migrate and version < SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path}: read-only database at schema version {version}; this cockpit "
+                    f"needs {SCHEMA_VERSION}: open it once with write access to upgrade it"
+                )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
-            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-                raise StoreError(f"database {path}: could not switch to WAL journaling")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if not read_only:
+                if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+                    raise StoreError(f"database {path}: could not switch to WAL journaling")
+                conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(f"{path} is not a cockpit database ({exc})") from None
         except StoreError:
             conn.close()
             raise
-        store = cls(conn, path)
-        if migrate:
+        store = cls(conn, path, read_only=read_only)
+        if migrate and not read_only:
             store.migrate()
         return store
 
@@ -214,6 +301,8 @@ class Store:
             with self.write() as conn:
                 # Re-read inside the lock: another process may have migrated meanwhile.
                 version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if int(conn.execute("PRAGMA application_id").fetchone()[0]) != APPLICATION_ID:
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 if version >= target:
                     return
                 for statement in MIGRATIONS[version]:
@@ -223,6 +312,8 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front."""
+        if self.read_only:
+            raise StoreError(f"cannot change {self.path}: read-only database")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:

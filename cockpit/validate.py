@@ -7,7 +7,9 @@ line that names the field. Values never reach a shell or a path unchecked.
 from __future__ import annotations
 
 import re
+import stat
 from datetime import datetime
+from pathlib import Path
 
 from cockpit.registry import RESERVED_NAMES
 
@@ -16,17 +18,37 @@ USER_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$")
 ADDRESS_RE = re.compile(r"^[A-Za-z0-9._:-]{1,253}$")
 ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
+# Anything but these in a file name built from data becomes '_' (no '/', '\\', NUL, ESC).
+UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._+=@,-]+")
+MAX_COMPONENT = 120
+MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+# ssh's own tokens (%d, %h, %r, ~) are fine; shell syntax and options are not.
+IDENTITY_RE = re.compile(
+    r"^(?!-)[^\x00-\x1f\x7f-\x9f$`;|&<>(){}'\"\\!*?\[\]\u200e\u200f\u202a-\u202e\u2066-\u2069]{1,1024}$"
+)
 SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+SHOWN_CHARS = 60
 
 
 class ValidationError(ValueError):
     """A value the user gave is not acceptable (one line for the user)."""
 
 
+def shown(value: object) -> str:
+    """A value as an error message quotes it: repr (control characters escaped), and only a
+    short prefix of a huge one, so one bad value still makes one short line."""
+    text = str(value)
+    if len(text) > SHOWN_CHARS:
+        return f"{text[:SHOWN_CHARS]!r}… ({len(text)} chars)"
+    return repr(text)
+
+
 def valid_name(value: str, what: str = "name") -> str:
     if not NAME_RE.match(value):
         raise ValidationError(
-            f"invalid {what} {value!r}: use letters, digits, '.', '_' or '-' (max 64 chars)"
+            f"invalid {what} {shown(value)}: use letters, digits, '.', '_' or '-' (max 64 chars)"
         )
     return value
 
@@ -36,7 +58,7 @@ def valid_backend_name(value: str, what: str = "host name") -> str:
     valid_name(value, what)
     if value.lower() in RESERVED_NAMES:
         raise ValidationError(
-            f"invalid {what} {value!r}: {', '.join(sorted(RESERVED_NAMES))} are reserved"
+            f"invalid {what} {shown(value)}: {', '.join(sorted(RESERVED_NAMES))} are reserved"
         )
     return value
 
@@ -45,10 +67,18 @@ def valid_port(value: str | int) -> int:
     try:
         port = int(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"invalid port {value!r}: must be a number from 1 to 65535") from None
+        raise ValidationError(
+            f"invalid port {shown(value)}: must be a number from 1 to 65535"
+        ) from None
     if not 1 <= port <= 65535:
         raise ValidationError(f"invalid port {port}: must be from 1 to 65535")
     return port
+
+
+def valid_user(value: str) -> str:
+    if not USER_RE.match(value):
+        raise ValidationError(f"invalid user {shown(value)}")
+    return value
 
 
 def parse_ssh_target(target: str) -> tuple[str | None, str, int | None]:
@@ -58,15 +88,15 @@ def parse_ssh_target(target: str) -> tuple[str | None, str, int | None]:
     if "@" in target:
         user, _, rest = target.rpartition("@")
         if not USER_RE.match(user):
-            raise ValidationError(f"invalid user {user!r} in {target!r}")
+            raise ValidationError(f"invalid user {shown(user)} in {shown(target)}")
     port: int | None = None
     if rest.startswith("["):
         address, sep, tail = rest[1:].partition("]")
         if not sep:
-            raise ValidationError(f"invalid address {rest!r}: missing ']'")
+            raise ValidationError(f"invalid address {shown(rest)}: missing ']'")
         if tail:
             if not tail.startswith(":"):
-                raise ValidationError(f"invalid address {rest!r}")
+                raise ValidationError(f"invalid address {shown(rest)}")
             port = valid_port(tail[1:])
     elif rest.count(":") == 1:
         address, _, port_text = rest.partition(":")
@@ -74,14 +104,16 @@ def parse_ssh_target(target: str) -> tuple[str | None, str, int | None]:
     else:
         address = rest
     if not address or not ADDRESS_RE.match(address):
-        raise ValidationError(f"invalid address {address!r}: expected a hostname, IP or ssh alias")
+        raise ValidationError(
+            f"invalid address {shown(address)}: expected a hostname, IP or ssh alias"
+        )
     return user, address, port
 
 
 def valid_env_var(value: str) -> str:
     if not ENV_VAR_RE.match(value):
         raise ValidationError(
-            f"invalid --api-key-env {value!r}: give the NAME of an environment variable "
+            f"invalid --api-key-env {shown(value)}: give the NAME of an environment variable "
             "(e.g. OPENAI_API_KEY), never the key itself"
         )
     return value
@@ -89,7 +121,7 @@ def valid_env_var(value: str) -> str:
 
 def valid_url(value: str) -> str:
     if not URL_RE.match(value):
-        raise ValidationError(f"invalid --api-base {value!r}: expected an http(s) URL")
+        raise ValidationError(f"invalid --api-base {shown(value)}: expected an http(s) URL")
     return value
 
 
@@ -100,9 +132,51 @@ def valid_budget(value: float) -> float:
 
 
 def valid_model(value: str) -> str:
-    if not value.strip() or any(c.isspace() for c in value):
-        raise ValidationError(f"invalid --model {value!r}: e.g. openai/gpt-4o-mini")
+    """A litellm model string: provider/name[:tag], e.g. ollama/llama3:8b or
+    bedrock/anthropic.claude-3-sonnet-20240229-v1:0 (no quotes, spaces or bidi controls)."""
+    if not MODEL_RE.match(value):
+        raise ValidationError(
+            f"invalid --model {shown(value)}: e.g. openai/gpt-4o-mini "
+            "(letters, digits and . _ : / @ + -, max 200 chars)"
+        )
     return value
+
+
+def valid_identity_file(value: str) -> str:
+    """A private key path as `--identity` or an ssh config IdentityFile gives it: it is
+    passed to ssh, so no leading '-' (an option), no shell syntax, no control characters."""
+    if not IDENTITY_RE.match(value):
+        raise ValidationError(
+            f"invalid --identity {shown(value)}: give a key file path such as ~/.ssh/id_ed25519 "
+            "(no leading '-', quotes, $, `, ;, |, &, <, > or control characters)"
+        )
+    return value
+
+
+def valid_import_path(value: str) -> Path:
+    """A results file or folder: FIFOs, devices and sockets would block or mean nothing."""
+    path = Path(value).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ValidationError(f"{shown(value)}: no such file or folder") from None
+    except OSError as exc:
+        raise ValidationError(f"{shown(value)}: {exc.strerror}") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ValidationError(f"{shown(value)}: not a file or a folder")
+    return path
+
+
+def path_inside(root: Path, name: str) -> Path:
+    """``root / name`` for a name that comes from data (a sweep named '/abs' or '../x' in an
+    imported file): separators, '..' and control characters become '_', and the result is
+    checked to stay inside ``root``."""
+    component = UNSAFE_PATH_CHARS.sub("_", name).strip(". ")[:MAX_COMPONENT] or "_"
+    path = root / component
+    resolved_root = root.resolve()
+    if path.resolve().parent != resolved_root:  # a symlink named like the sweep, say
+        raise ValidationError(f"{shown(name)}: would be written outside {root}")
+    return path
 
 
 def parse_since(text: str, now: float) -> float:
@@ -114,6 +188,6 @@ def parse_since(text: str, now: float) -> float:
         return datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
         raise ValidationError(
-            f"invalid --since {text!r}: use a duration like 12h, 30m, 2d or a time like "
+            f"invalid --since {shown(text)}: use a duration like 12h, 30m, 2d or a time like "
             "2026-11-21T22:00"
         ) from None

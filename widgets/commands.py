@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from cockpit.models import Command, CommandStatus
+from cockpit.render.safe import printable_fields
 from widgets.requests import PaneRequest
 
 STATUS_STYLE = {
@@ -77,6 +78,7 @@ class CommandsPane(Vertical):
         yield self.table
 
     def show_commands(self, commands: Sequence[Command]) -> None:
+        commands = printable_fields(list(commands))  # results and errors come from hosts/LLMs
         self._commands = {c.id: c for c in commands}
         table = self.table
         cursor = table.cursor_row

@@ -20,6 +20,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from cockpit.models import GpuProcess, GpuSample, HostSnapshot, HostState
+from cockpit.render.safe import printable_fields
 from widgets.format import bar, duration, gib, sparkline
 from widgets.requests import PaneRequest
 
@@ -122,7 +123,8 @@ class GpuPane(Vertical):
         self.hosts_line.update(text)
 
     def apply_snapshots(self, snapshots: Iterable[HostSnapshot]) -> None:
-        for snap in snapshots:
+        # Process command lines, GPU names and reasons come from the hosts.
+        for snap in printable_fields(list(snapshots)):
             self._hosts[snap.host] = snap
             if snap.state is not HostState.LIVE and not snap.gpus:
                 continue  # keep the last known GPUs of a host that went stale

@@ -10,6 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from cockpit.models import Idea
+from cockpit.render.safe import printable_fields
 
 TITLE_WIDTH = 44  # the scores must stay on screen at 80 columns; the detail shows it all
 
@@ -41,6 +42,7 @@ class IdeasPane(Vertical):
             yield self.detail
 
     def show_ideas(self, ideas: Sequence[Idea]) -> None:
+        ideas = printable_fields(list(ideas))  # titles come from idea files and LLMs
         self._ideas = {i.name: i for i in ideas}
         table = self.table
         table.clear()

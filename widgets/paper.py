@@ -11,6 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from cockpit.models import DraftVersion
+from cockpit.render.safe import printable
 from widgets.requests import PaneRequest
 
 
@@ -47,11 +48,11 @@ class PaperPane(Vertical):
         for v in reversed(self._versions):  # newest first: that is what one reviews
             date = datetime.fromtimestamp(v.created_at).strftime("%m-%d %H:%M")
             table.add_row(
-                v.draft,
+                printable(v.draft),
                 str(v.version),
                 date,
-                str(v.text.count("\n") + 1),
-                v.message,
+                str(v.text.count("\n") + 1),  # the draft's own lines, before any escaping
+                printable(v.message),
                 key=f"{v.draft}:{v.version}",
             )
         self._request_diff()
@@ -68,8 +69,8 @@ class PaperPane(Vertical):
         self.post_message(self.VersionSelected(draft, int(version)))
 
     def show_diff(self, title: str, diff_lines: Sequence[str]) -> None:
-        text = Text(title + "\n", style="bold")
-        for line in diff_lines:
+        text = Text(printable(title) + "\n", style="bold")
+        for line in map(printable, diff_lines):
             if line.startswith("+") and not line.startswith("+++"):
                 text.append(line + "\n", style="green")
             elif line.startswith("-") and not line.startswith("---"):

@@ -25,7 +25,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
-from cockpit.render.text import VERDICT_STYLE, p_value
+from cockpit.render.safe import printable, printable_text
+from cockpit.render.text import VERDICT_STYLE, finite_magnitudes, p_value
 from widgets.format import SPARK_CHARS, config_label, number
 from widgets.requests import PaneRequest
 
@@ -93,6 +94,10 @@ def forest(cmp: Comparison | None, scale: float, width: int = 11) -> Text:
     mid = width // 2
 
     def col(x: float) -> int:
+        if math.isnan(x):
+            return mid
+        if math.isinf(x):  # an Infinity from a results file: pinned to the edge
+            return width - 1 if x > 0 else 0
         return max(0, min(width - 1, mid + round(x / scale * mid)))
 
     cells = [" "] * width
@@ -107,7 +112,7 @@ def forest(cmp: Comparison | None, scale: float, width: int = 11) -> Text:
 
 def spark(values: Sequence[float], width: int = 40) -> str:
     """Min-max scaled sparkline of a series, downsampled to ``width`` points."""
-    vals = [v for v in values if v is not None and not math.isnan(v)]
+    vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
         return ""
     if len(vals) > width:
@@ -120,7 +125,7 @@ def spark(values: Sequence[float], width: int = 40) -> str:
 
 
 def effect_bar(value: float, largest: float, width: int = 8) -> str:
-    if largest <= 0:
+    if not (largest > 0 and math.isfinite(largest) and math.isfinite(value)):
         return ""
     eighths = round(abs(value) / largest * width * 8)
     full, part = divmod(eighths, 8)
@@ -433,7 +438,7 @@ class ResultsPane(Vertical):
         metric = self.metric
         if config is None:
             # Kept short: a header must not widen the Config column past the screen.
-            title = Text(f"▸ {group.name}", style="bold", no_wrap=True)
+            title = Text(f"▸ {printable(group.name)}", style="bold", no_wrap=True)
             title.truncate(HEADER_WIDTH, overflow="ellipsis")
             return [title, *([Text("")] * (7 + len(extra)))]
         summary = config.summaries.get(metric) if metric else None
@@ -456,7 +461,7 @@ class ResultsPane(Vertical):
 
     @staticmethod
     def _label(group: SweepResults, config: ConfigResult) -> str:
-        return config_label(dict(config.params), group.label_keys) or config.key
+        return printable(config_label(dict(config.params), group.label_keys) or config.key)
 
     def _update_title(self) -> None:
         matrix = self.matrix
@@ -466,10 +471,10 @@ class ResultsPane(Vertical):
         scope = matrix.scope or (
             matrix.sweeps[0].name if len(matrix.sweeps) == 1 else f"{len(matrix.sweeps)} sweeps"
         )
-        title.append(scope, style="bold")
+        title.append(printable(scope), style="bold")
         if self.metric:
             arrow = "↑" if matrix.higher_is_better.get(self.metric, True) else "↓"
-            title.append(f"  {self.metric} {arrow}")
+            title.append(f"  {printable(self.metric)} {arrow}")
         title.append(f"  Holm m={matrix.family_size}", style="dim")
         if self.sort:
             title.append(f"  sort: {self.sort_name()}", style="dim")
@@ -489,13 +494,15 @@ class ResultsPane(Vertical):
             return
         config = row.config
         if config.is_baseline:
-            self.note_line.update(f"baseline of {row.group.name}: b on another row changes it")
+            self.note_line.update(
+                Text(f"baseline of {printable(row.group.name)}: b on another row changes it")
+            )
             return
         cmp = config.comparisons.get(self.metric)
         note = cmp.note if cmp is not None else ""
         if cmp is not None and cmp.flags:
             note = "⚠ " + "; ".join(cmp.flags) + " · " + note
-        self.note_line.update(Text(note, overflow="ellipsis", no_wrap=True))
+        self.note_line.update(Text(printable(note), overflow="ellipsis", no_wrap=True))
 
     def highlighted_row(self) -> _Row | None:
         key = self.table.cursor_key()
@@ -629,15 +636,17 @@ class ResultsPane(Vertical):
                 continue
             if len(matrix.sweeps) > 1:
                 table.add_row(
-                    Text(f"▸ {group.name}", style="bold"), *[""] * 6, key=f"sweep:{group.name}"
+                    Text(f"▸ {printable(group.name)}", style="bold"),
+                    *[""] * 6,
+                    key=f"sweep:{group.name}",
                 )
-            notes.append(f"{group.name}: {result.note}")
+            notes.append(printable(f"{group.name}: {result.note}"))
             for cells, key in _effect_rows(result, group.sweep.factors):
                 table.add_row(*cells, key=key)
         metric = self.metric
         self.note_line.update(
             Text(
-                f"effects on {metric}, largest first · " + " · ".join(notes),
+                f"effects on {printable(metric)}, largest first · " + " · ".join(notes),
                 no_wrap=True,
                 overflow="ellipsis",
             )
@@ -649,7 +658,7 @@ def _effect_rows(
 ) -> list[tuple[list[object], str]]:
     if not result.effects:
         return []  # the reason is on the note line
-    largest = max(abs(e.estimate) for e in result.effects)
+    largest = max(finite_magnitudes(e.estimate for e in result.effects), default=0.0)
     rows: list[tuple[list[object], str]] = []
     for e in result.effects:
         significant = e.significant
@@ -657,12 +666,12 @@ def _effect_rows(
         rows.append(
             (
                 [
-                    Text(e.name, style=style),
+                    Text(printable(e.name), style=style),
                     Text(effect_bar(e.estimate, largest), style="green" if significant else "dim"),
                     signed(e.estimate),
                     "—" if e.se is None else f"±{e.se:.4f}",
                     p_text(e.p_adjusted),
-                    _levels(e.factors, levels),
+                    printable(_levels(e.factors, levels)),
                     "—" if e.t is None else f"{e.t:.2f}",
                 ],
                 f"effect:{result.sweep}:{e.name}",
@@ -756,7 +765,7 @@ def _delta_scale(group: SweepResults, metric: str | None) -> float:
         if cmp is None:
             continue
         for x in (cmp.ci_low, cmp.ci_high, cmp.delta):
-            if x is not None and not math.isnan(x):
+            if x is not None and math.isfinite(x):
                 largest = max(largest, abs(x))
     return largest
 
@@ -925,7 +934,7 @@ class ResultDetailScreen(ModalScreen[None]):
     def __init__(self, detail: ResultDetail) -> None:
         super().__init__()
         self.detail = detail
-        self.text = detail_text(detail)
+        self.text = printable_text(detail_text(detail))  # labels and notes come from files
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="result-detail-box"):

@@ -319,8 +319,11 @@ class HostWorker:
             raise SamplerEnded("nvidia-smi lists no GPU", unsupported=True)
         batcher = SmiBatcher(fields, expected=len(rows))
         batcher.known = {e["i"] for e in entries}
-        self.emit_sample(assembler.feed_message({"type": "sample", "gpus": entries}))
+        assembler.feed_message({"type": "sample", "gpus": entries})
+        # Processes before the first snapshot goes out: a one-shot `cockpit gpus` stops at
+        # the first one, and a busy GPU must not be listed with no processes.
         await self._smi_processes()
+        self.emit_sample(assembler.snapshot())
 
         def handle(line: bytes) -> object:
             tick = batcher.feed(line.decode("utf-8", "replace"))

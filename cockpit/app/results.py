@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from cockpit.app.controller import Controller, RequestHandler, Shell
 from cockpit.store import Store
+from cockpit.validate import path_inside
 from widgets.requests import PaneRequest
 from widgets.results import ResultDetail, ResultDetailScreen, ResultsPane
 
@@ -96,7 +97,8 @@ class ResultsController(Controller):
         async def export() -> None:
             from cockpit.export import export_sweep  # matplotlib comes with it, on first export
 
-            out = (self.export_root or Path.cwd() / "cockpit-export") / sweep
+            # The sweep name comes from imported files: it names a folder inside the root only.
+            out = path_inside(self.export_root or Path.cwd() / "cockpit-export", sweep)
             written = await asyncio.to_thread(
                 export_sweep, self.store, out, sweep=sweep, figure_metric=metric, baseline=baseline
             )

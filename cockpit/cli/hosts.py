@@ -13,9 +13,12 @@ from cockpit.models import Host, HostKind
 from cockpit.validate import (
     ValidationError,
     parse_ssh_target,
+    shown,
     valid_backend_name,
+    valid_identity_file,
     valid_name,
     valid_port,
+    valid_user,
 )
 
 
@@ -28,12 +31,31 @@ def describe_target(host: Host) -> str:
     return target
 
 
-def acceptable_name(name: str) -> bool:
-    try:
-        valid_backend_name(name)
-    except ValidationError:
-        return False
-    return True
+def valid_jump(value: str) -> str:
+    """ProxyJump: one or more [user@]host[:port] hops, comma-separated as ssh writes them."""
+    for hop in value.split(","):
+        parse_ssh_target(hop)
+    return value
+
+
+def host_from_ssh_config(entry: dict[str, object]) -> Host:
+    """A Host entry of ~/.ssh/config, checked field by field as `host add` checks them."""
+    alias = str(entry["Host"])
+    valid_backend_name(alias, "host name")
+    port, user, jump, identity = (
+        entry.get(key) for key in ("Port", "User", "ProxyJump", "IdentityFile")
+    )
+    # Keep the alias as the address: asyncssh resolves it through the same config,
+    # so HostName, Port, User, IdentityFile and ProxyJump stay as the user wrote them.
+    return Host(
+        name=alias,
+        kind=HostKind.SSH,
+        address=alias,
+        user=valid_user(str(user)) if user is not None else None,
+        port=valid_port(str(port)) if port is not None else None,
+        jump=valid_jump(str(jump)) if jump is not None else None,
+        identity_file=valid_identity_file(str(identity)) if identity is not None else None,
+    )
 
 
 def cmd_host_add(args: argparse.Namespace) -> int:
@@ -46,7 +68,9 @@ def cmd_host_add(args: argparse.Namespace) -> int:
     if args.port is not None:
         port = valid_port(args.port)
     if args.jump is not None:
-        parse_ssh_target(args.jump)
+        valid_jump(args.jump)
+    if args.identity is not None:
+        valid_identity_file(args.identity)
     for label in args.label:
         valid_name(label, "label")
     if args.gpus is not None and args.gpus < 0:
@@ -101,31 +125,26 @@ def cmd_host_import(args: argparse.Namespace) -> int:
     entries = list_ssh_config_hosts(config)
     with open_store(args) as store:
         existing = {h.name for h in store.list_hosts()}
-        added, skipped = [], []
+        added: list[Host] = []
+        skipped: list[str] = []
         for entry in entries:
             alias = str(entry["Host"])
-            if alias in existing or not acceptable_name(alias):
-                skipped.append(alias)
+            if alias in existing:
+                skipped.append(f"{shown(alias)} (already present)")
                 continue
-            # Keep the alias as the address: asyncssh resolves it through the same config,
-            # so HostName, Port, User, IdentityFile and ProxyJump stay as the user wrote them.
-            host = Host(
-                name=alias,
-                kind=HostKind.SSH,
-                address=alias,
-                user=entry.get("User"),
-                port=entry.get("Port"),
-                jump=entry.get("ProxyJump"),
-                identity_file=entry.get("IdentityFile"),
-            )
+            try:
+                host = host_from_ssh_config(entry)
+            except ValidationError as exc:
+                skipped.append(f"{shown(alias)} ({exc})")
+                continue
             if not args.dry_run:
                 store.add_host(host)
             added.append(host)
     verb = "would add" if args.dry_run else "added"
     for host in added:
         print(f"{verb} {host.name} ({describe_target(host)})")
-    if skipped:
-        print(f"skipped (already present or not a valid name): {', '.join(skipped)}")
+    for line in skipped:
+        print(f"skipped {line}")
     if not added and not skipped:
         print(f"no Host entries in {config}")
     return 0

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
 from cockpit.store import Store
-from cockpit.validate import valid_name
+from cockpit.validate import valid_import_path, valid_name
 
 if TYPE_CHECKING:
     from cockpit.models.results import ResultsMatrix
@@ -32,6 +32,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     if args.sweep is not None:
         valid_name(args.sweep, "sweep name")
+    valid_import_path(args.path)
     try:
         fmt = ingest.detect_format(args.path)
         runs = ingest.import_path(args.path)
@@ -68,6 +69,7 @@ def results_matrix(args: argparse.Namespace, store: Store) -> ResultsMatrix:
 def cmd_results(args: argparse.Namespace) -> int:
     from cockpit.export import tables
     from cockpit.render.results import to_text
+    from cockpit.render.safe import printable
 
     with open_store(args) as store:
         matrix = results_matrix(args, store)
@@ -77,7 +79,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         print(json.dumps(tables.to_json(matrix), indent=2))
     else:
         render = {"table": to_text, "csv": tables.to_csv, "latex": tables.to_latex}
-        sys.stdout.write(render[args.format](matrix))
+        # Run ids and labels come from imported files: no ESC sequence reaches the terminal.
+        sys.stdout.write(printable(render[args.format](matrix), newlines=True))
     return 0
 
 
@@ -90,13 +93,20 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out}: exists and is not a folder")
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+    created = not out.exists()
     with open_store(args) as store:
         try:
+            # Made before the (slow) results are built, so an unwritable --out fails fast.
+            out.mkdir(exist_ok=True)
             written = export_sweep(
                 store, out, sweep=args.sweep, metrics=args.metric or None, baseline=args.baseline
             )
         except ResultsError as exc:
+            if created:
+                out.rmdir()  # bad input changes nothing, not even an empty folder
             raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot write there ({exc.strerror})") from None
     print(f"wrote {len(written)} files to {out}")
     for path in written:
         print(f"  {path.name}")

@@ -28,7 +28,13 @@ def cmd_triage(args: argparse.Namespace) -> int:
             from rich.console import Console
 
             render_triage(report, Console(file=sys.stdout, highlight=False))
-        if not args.peek:
+        if store.read_only and not args.peek:
+            print(
+                f"cockpit: note: {store.path} is a read-only database: the last look was not "
+                "recorded",
+                file=sys.stderr,
+            )
+        elif not args.peek:
             triage.mark_looked(store, now)
     return 0
 

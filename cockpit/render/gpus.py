@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cockpit.models import HostSnapshot, HostState
+from cockpit.render.safe import printable_fields
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -15,6 +16,7 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def gpu_table(snapshots: Iterable[HostSnapshot]) -> Table:
+    snapshots = printable_fields(list(snapshots))  # names and reasons come from the hosts
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("host:gpu", "name", "util", "mem GiB", "°C", "W", "procs"):
         table.add_column(column)

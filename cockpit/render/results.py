@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from cockpit.models.results import DEFAULT_CONFIDENCE, ResultsMatrix
-from cockpit.render.text import fixed, json_number, p_value
+from cockpit.render.text import finite_magnitudes, fixed, json_number, p_value
 
 
 def to_text(matrix: ResultsMatrix) -> str:
@@ -91,9 +92,14 @@ def to_text(matrix: ResultsMatrix) -> str:
             effects = group.effects.get(metric)
             if effects is not None and effects.effects:
                 out.append(f"    effects on {metric}, largest first ({effects.note}):")
-                largest = max(abs(e.estimate) for e in effects.effects) or 1.0
+                # An infinite or NaN estimate (an Infinity in a results file) gets no bar.
+                largest = max(finite_magnitudes(e.estimate for e in effects.effects), default=0.0)
                 for e in effects.effects:
-                    bar = "#" * max(1, round(abs(e.estimate) / largest * 20))
+                    bar = (
+                        "#" * max(1, round(abs(e.estimate) / largest * 20))
+                        if math.isfinite(e.estimate) and largest > 0
+                        else "?"
+                    )
                     se = f" +- {e.se:.4f}" if e.se is not None else ""
                     t = f"  t {e.t:6.2f}" if e.t is not None else ""
                     p = f"  p Holm {p_value(e.p_adjusted, '')}" if e.p_adjusted is not None else ""

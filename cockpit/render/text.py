@@ -8,6 +8,7 @@ nothing of the cockpit.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 
 # Verdict text as cockpit.stats says it, and its rich style.
 VERDICT_STYLE: dict[str, str] = {
@@ -45,7 +46,7 @@ def fixed(x: float | None, spec: str = ".4f") -> str:
 
 def duration(seconds: float | None, missing: str = "—") -> str:
     """'45s', '3m05s', '2h03m', '1d02h': short enough for a table cell."""
-    if seconds is None or seconds < 0:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return missing
     s = int(seconds)
     if s < 60:
@@ -55,6 +56,11 @@ def duration(seconds: float | None, missing: str = "—") -> str:
     if s < 86400:
         return f"{s // 3600}h{(s % 3600) // 60:02d}m"
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+def finite_magnitudes(values: Iterable[float | None]) -> Iterator[float]:
+    """|x| of the finite values: what bars are scaled to (an Infinity would flatten them)."""
+    return (abs(v) for v in values if v is not None and math.isfinite(v))
 
 
 def p_value(p: float | None, missing: str = "—", *, trim: bool = False) -> str:

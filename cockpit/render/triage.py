@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cockpit.models.triage import TriageReport, TriageResult
+from cockpit.render.safe import printable_fields
 from cockpit.render.text import VERDICT_STYLE, duration, p_value
 
 FINISHED_SHOWN = 12  # finished runs listed by name; the rest are counted
@@ -64,6 +65,7 @@ def triage_renderable(
 
     The same text for `cockpit triage` and the app's triage screen (laid out for 80x24).
     """
+    report = printable_fields(report)  # run ids, sweeps, reasons and log lines from files
     parts: list[RenderableType] = []
     head = Text("Morning triage", style="bold")
     head.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from cockpit.cli.gpus import gpu_report
 from cockpit.cli.main import main
 from cockpit.models import Host
-from tests.integration.test_gpu_remote import options
+from tests.integration.test_gpu_remote import FAKE, options
 from tests.sshd_server import SshdInstance, sshd  # noqa: F401
 from tests.unit.test_gpu_sampler import nvml_scenario
 
@@ -72,6 +73,9 @@ async def test_gpus_json_reports_live_and_unreachable_hosts(
         "processes",
     ):
         assert key in first
+    # The one-shot waits for the first process sample: the busy GPU lists its process.
+    assert [p["pid"] for p in first["processes"]] == [os.getpid()]
+    assert first["processes"][0]["used_memory_mib"] == 71000.0
     assert report["dead-box"]["state"] == "down"
     assert report["dead-box"]["reason"]
 
@@ -139,3 +143,20 @@ def test_gpus_without_hosts_or_with_unknown_host(
     assert main(["--db", db, "host", "add", "box", "--ssh", "box"]) == 0
     assert main(["--db", db, "gpus", "--host", "nope"]) == 2
     assert "unknown host" in capsys.readouterr().err
+
+
+@pytest.mark.sshd
+async def test_gpus_json_one_shot_lists_processes_on_the_nvidia_smi_path(
+    sshd: SshdInstance,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    apps = f"GPU-5a8f1c3e-0b6d-4a1e-9f00-1d2c3b4a5e60, {os.getpid()}, 40960, python\n"
+    opts = options(tmp_path, pythonpath=FAKE / "no_pynvml", smi_csv="a100x2.csv", apps=apps)
+    code = await gpu_report([sshd.host("gpu-box")], report_args(), opts, sshd.settings())
+    (host,) = json.loads(capsys.readouterr().out)
+    assert code == 0 and host["source"] == "nvidia-smi"
+    busy = [g for g in host["gpus"] if g["processes"]]
+    assert len(busy) == 1
+    assert [p["pid"] for p in busy[0]["processes"]] == [os.getpid()]
+    assert busy[0]["processes"][0]["used_memory_mib"] == 40960
