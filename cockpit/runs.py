@@ -71,6 +71,14 @@ def sweep_to_payload(sweep: Sweep) -> dict[str, Any]:
     return dataclasses.asdict(sweep)
 
 
+def launch_payload(runs: Sequence[Run], sweep: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The payload of a run.launch command: new runs (ids fixed) and their sweep."""
+    payload: dict[str, Any] = {"runs": [run_to_payload(r) for r in runs]}
+    if sweep is not None:
+        payload["sweep"] = dict(sweep)
+    return payload
+
+
 def _submitted(run: Run) -> bool:
     """Whether a host has been told about the run (its folder exists there)."""
     return run.remote_dir is not None

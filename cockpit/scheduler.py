@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from cockpit.models import Host, HostKind, Run, RunSpec, Sweep
 from cockpit.runs import new_run_id
+from cockpit.sweep import SweepSpec, expand, is_baseline, sweep_record
 from cockpit.validate import ValidationError
 
 # Host kinds that run things today (Slurm follows).
@@ -86,3 +87,27 @@ def plan_runs(
         )
         for spec, host in zip(specs, assign_hosts(specs, hosts), strict=True)
     ]
+
+
+def plan_sweep(
+    spec: SweepSpec, known: Sequence[Host], wanted: Sequence[str], created_at: float
+) -> LaunchPlan:
+    """The runs of a sweep spec on its hosts (--host overrides the spec's), and the sweep
+    record with its baseline run; what `cockpit launch` and the Runs pane's `L` launch."""
+    hosts = choose_hosts(known, wanted or spec.hosts)
+    direction = (
+        {spec.primary_metric: spec.higher_is_better}
+        if spec.primary_metric and spec.higher_is_better is not None
+        else None
+    )
+    runs = plan_runs(expand(spec), hosts, higher_is_better=direction)
+    baseline = next((r.id for r in runs if is_baseline(spec, r.spec)), None)
+    return LaunchPlan(runs=runs, sweep=sweep_record(spec, baseline, created_at), hosts=hosts)
+
+
+def runs_by_host(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """A launch is one command per host: its runs go in one round trip."""
+    out: dict[str, list[Run]] = {}
+    for run in runs:
+        out.setdefault(run.host or "", []).append(run)
+    return out

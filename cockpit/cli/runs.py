@@ -24,10 +24,10 @@ from cockpit.cli.common import Subcommands, UsageError, add_command, data_dir, o
 from cockpit.models import Command, CommandOrigin, CommandStatus, Host, Run, RunSpec, RunState
 from cockpit.registry import CommandRegistry, host_target
 from cockpit.render.runs import plain, run_json, run_line
-from cockpit.runs import RunCommandHandler, run_to_payload, sweep_to_payload
-from cockpit.scheduler import choose_hosts, plan_runs
+from cockpit.runs import RunCommandHandler, launch_payload, sweep_to_payload
+from cockpit.scheduler import choose_hosts, plan_runs, plan_sweep, runs_by_host
 from cockpit.store import Store
-from cockpit.sweep import expand, is_baseline, load_spec, sweep_record
+from cockpit.sweep import load_spec
 from cockpit.validate import valid_name, valid_time_limit
 
 if TYPE_CHECKING:
@@ -114,13 +114,6 @@ def report(command: Command, args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-def _launch_payload(runs: list[Run], sweep: dict[str, Any] | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"runs": [run_to_payload(r) for r in runs]}
-    if sweep is not None:
-        payload["sweep"] = sweep
-    return payload
-
-
 def _remote_dir(host: Host, run_id: str) -> str:
     from backends.runners.local import local_root
 
@@ -160,21 +153,13 @@ def _print_plan(runs: list[Run], hosts: dict[str, Host], as_json: bool) -> None:
 
 def cmd_launch(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
-    specs = expand(spec)
     with open_store(args) as store:
-        hosts = choose_hosts(store.list_hosts(), args.host or spec.hosts)
-        direction = (
-            {spec.primary_metric: spec.higher_is_better}
-            if spec.primary_metric and spec.higher_is_better is not None
-            else None
-        )
-        runs = plan_runs(specs, hosts, higher_is_better=direction)
+        plan = plan_sweep(spec, store.list_hosts(), args.host, time.time())
         if args.dry_run:
-            _print_plan(runs, {h.name: h for h in hosts}, args.json)
+            _print_plan(plan.runs, {h.name: h for h in plan.hosts}, args.json)
             return 0
-        baseline = next((r.id for r in runs if is_baseline(spec, r.spec)), None)
-        sweep = sweep_to_payload(sweep_record(spec, baseline, time.time()))
-        return asyncio.run(_launch(store, runs, sweep, args))
+        sweep = sweep_to_payload(plan.sweep) if plan.sweep is not None else None
+        return asyncio.run(_launch(store, plan.runs, sweep, args))
 
 
 async def _launch(
@@ -182,15 +167,12 @@ async def _launch(
 ) -> int:
     """One launch command per host (its runs go in one round trip); the sweep is recorded
     with the first."""
-    by_host: dict[str, list[Run]] = {}
-    for run in runs:
-        by_host.setdefault(run.host or "", []).append(run)
     code = 0
     async with runtime(store) as rt:
         commands = []
-        for i, (host_name, group) in enumerate(by_host.items()):
+        for i, (host_name, group) in enumerate(runs_by_host(runs).items()):
             host = store.get_host(host_name)
-            payload = _launch_payload(group, sweep if i == 0 else None)
+            payload = launch_payload(group, sweep if i == 0 else None)
             commands.append(submit(rt, host, "run.launch", payload, args))
         done = await asyncio.gather(*commands)
     out_ids: list[str] = []
