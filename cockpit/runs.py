@@ -79,6 +79,31 @@ def launch_payload(runs: Sequence[Run], sweep: Mapping[str, Any] | None) -> dict
     return payload
 
 
+def latest_attempts(runs: Iterable[Run]) -> tuple[Run, ...]:
+    """One run per chain of relaunches: the latest finished attempt, else the latest.
+
+    A relaunched config is not two seeds: its attempts must not be averaged together.
+    """
+    runs = list(runs)
+    by_id = {r.id: r for r in runs}
+
+    def first(run: Run) -> str:
+        seen = {run.id}
+        while run.relaunch_of in by_id and run.relaunch_of not in seen:
+            run = by_id[run.relaunch_of]
+            seen.add(run.id)
+        return run.id
+
+    chains: dict[str, list[Run]] = {}
+    for run in runs:
+        chains.setdefault(first(run), []).append(run)
+    keep = set()
+    for chain in chains.values():
+        finished = [r for r in chain if r.state.terminal]
+        keep.add(max(finished or chain, key=lambda r: r.attempt).id)
+    return tuple(r for r in runs if r.id in keep)
+
+
 def _submitted(run: Run) -> bool:
     """Whether a host has been told about the run (its folder exists there)."""
     return run.remote_dir is not None
