@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cockpit.bus import CommandError
@@ -402,40 +402,42 @@ class RunCommandHandler:
 # -- results of a finished run ------------------------------------------------------------
 
 
-def parse_metrics_jsonl(data: bytes, run_id: str) -> list[MetricPoint]:
-    """metrics.jsonl: one JSON object per line, `step` and metric name -> number. A line
-    that is not such an object (a crash mid-write) is skipped, not fatal."""
-    points: list[MetricPoint] = []
+def _json_objects(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each line that is a JSON object; a line that is not (a
+    crash mid-write) is skipped, not fatal."""
     for lineno, line in enumerate(data.decode("utf-8", "replace").splitlines()):
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(record, dict):
-            continue
+        if isinstance(record, dict):
+            yield lineno, record
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_metrics_jsonl(data: bytes, run_id: str) -> list[MetricPoint]:
+    """metrics.jsonl: one JSON object per line, `step` and metric name -> number."""
+    points: list[MetricPoint] = []
+    for lineno, record in _json_objects(data):
         step = record.get("step", lineno)
-        if isinstance(step, bool) or not isinstance(step, int | float):
+        if not _number(step):
             continue
         for name, value in record.items():
-            if name != "step" and isinstance(value, int | float) and not isinstance(value, bool):
+            if name != "step" and _number(value):
                 points.append(MetricPoint(run_id, int(step), str(name), float(value)))
     return points
 
 
 def parse_eval_items_jsonl(data: bytes, run_id: str) -> list[EvalItem]:
     items: list[EvalItem] = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict):
-            continue
+    for _, record in _json_objects(data):
         item = record.get("doc_id", record.get("item_id"))
         score = record.get("score", record.get("acc"))
-        if item is None or not isinstance(score, int | float) or isinstance(score, bool):
-            continue
-        items.append(EvalItem(run_id, str(record.get("task", "eval")), str(item), float(score)))
+        if item is not None and _number(score):
+            items.append(EvalItem(run_id, str(record.get("task", "eval")), str(item), float(score)))
     return items
 
 
@@ -452,9 +454,7 @@ def record_results(store: Store, run: Run, files: Mapping[str, bytes]) -> None:
             # Final values go after the last logged step, so they are what "final" reads.
             step = max((p.step for p in points), default=-1) + 1
             points += [
-                MetricPoint(run.id, step, str(k), float(v))
-                for k, v in values.items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
+                MetricPoint(run.id, step, str(k), float(v)) for k, v in values.items() if _number(v)
             ]
     store.add_metrics(points)
     store.add_eval_items(parse_eval_items_jsonl(files.get("eval_items.jsonl", b""), run.id))

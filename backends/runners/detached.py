@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.remote_shell import RemoteShell, command_line, env_prefix, quote_remote_path
+from backends.runners.log_polling import follow_by_polling
 from cockpit.models import Host, Run, RunState
 from cockpit.ports import LogChunk, QueueView, RunStatus
 
@@ -282,15 +283,10 @@ class DetachedRunner:
         self, run: Run, offset: int, *, max_bytes: int = 256 * 1024
     ) -> AsyncIterator[LogChunk]:
         """The log from `offset` as it grows; ends once the run is over and all is read."""
-        while True:
-            chunk = await self.read_log(run, offset, max_bytes)
-            if chunk.data:
-                offset = chunk.next_offset
-                yield chunk
-            if chunk.eof:
-                return
-            if not chunk.data:
-                await asyncio.sleep(self.options.log_poll_s)
+        async for chunk in follow_by_polling(
+            lambda at: self.read_log(run, at, max_bytes), offset, self.options.log_poll_s
+        ):
+            yield chunk
 
 
 def _last_json_line(stdout: str) -> dict[str, Any] | None:

@@ -99,6 +99,15 @@ def sweep_runs(two: TwoHosts, gate: Path, starts: Path) -> tuple[list[Run], dict
     return runs, sweep_to_payload(sweep_record(spec, runs[0].id, 1.0))
 
 
+def start_sweep(two: TwoHosts, store: Store) -> tuple[list[Run], dict, Path, Path]:
+    """The hosts recorded, and the 8 runs of a 2^2 x 2-seed sweep planned on them."""
+    gate, starts = two.tmp / "gate", two.tmp / "starts"
+    for host in two.hosts.values():
+        store.add_host(host)
+    runs, sweep = sweep_runs(two, gate, starts)
+    return runs, sweep, gate, starts
+
+
 def gpu_intervals(two: TwoHosts, runs: list[Run]) -> dict[tuple[str, int], list[tuple]]:
     """(host, gpu) -> [(start, end, run)] from the run folders' own records."""
     out: dict[tuple[str, int], list[tuple]] = {}
@@ -122,10 +131,7 @@ async def test_sweep_lands_on_distinct_gpus_and_the_queue_moves_with_the_cockpit
     two_hosts: TwoHosts, store: Store
 ) -> None:
     two = two_hosts
-    gate, starts = two.tmp / "gate", two.tmp / "starts"
-    for host in two.hosts.values():
-        store.add_host(host)
-    runs, sweep = sweep_runs(two, gate, starts)
+    runs, sweep, gate, starts = start_sweep(two, store)
     assert len(runs) == 8 and {r.host for r in runs} == {"gpu-a", "gpu-b"}
     pool = SshPool(two.settings)
     runner = two.runner(pool)
@@ -176,10 +182,7 @@ async def test_connection_killed_five_times_during_a_sweep(
     two_hosts: TwoHosts, store: Store
 ) -> None:
     two = two_hosts
-    gate, starts = two.tmp / "gate", two.tmp / "starts"
-    for host in two.hosts.values():
-        store.add_host(host)
-    runs, sweep = sweep_runs(two, gate, starts)
+    runs, sweep, gate, starts = start_sweep(two, store)
     pool = SshPool(two.settings)
     runner = two.runner(pool)
     handler = RunCommandHandler(store, {HostKind.SSH: runner})
