@@ -7,8 +7,8 @@ other way round.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from cockpit.models import Command, HostSnapshot, Run, RunState
@@ -20,6 +20,18 @@ class RunStatus:
     exit_code: int | None = None
     ended_at: float | None = None
     progress: float | None = None  # 0..1 where the backend can tell
+    started_at: float | None = None
+    gpu_ids: tuple[int, ...] | None = None  # None: the backend did not say
+    detail: str | None = None  # why, in a few words (rejected, lost after a reboot ...)
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """A host's run queue as its queue runner sees it: waiting runs in start order."""
+
+    host: str
+    order: tuple[str, ...] = ()
+    held: dict[str, str] = field(default_factory=dict)  # "gpu:N" / "cpu:RUN" -> run id
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,30 @@ class RunBackend(Protocol):
 
     def follow(self, run: Run, offset: int) -> AsyncIterator[LogChunk]:
         """The run's log from `offset` as it grows, over one stream; ends with the run."""
+        ...
+
+
+@runtime_checkable
+class BatchRunBackend(RunBackend, Protocol):
+    """A backend that does many runs per round trip to a host: a 64-run sweep is one
+    submission per host, and a poll is one status command per host."""
+
+    async def launch_many(self, runs: Sequence[Run]) -> list[Run]: ...
+
+    async def poll_many(self, runs: Sequence[Run]) -> dict[str, RunStatus]: ...
+
+    async def cancel_many(self, runs: Sequence[Run]) -> dict[str, RunStatus]: ...
+
+    async def run_files(
+        self, runs: Sequence[Run], names: Sequence[str]
+    ) -> dict[str, dict[str, bytes]]:
+        """Small files of each run's folder (metrics.jsonl ...), for its results."""
+        ...
+
+    async def queue(
+        self, host: str, op: str = "list", run_id: str | None = None, position: int = 0
+    ) -> QueueView:
+        """The host's queue; op "move" puts run_id at position, "drop" cancels it."""
         ...
 
 

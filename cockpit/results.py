@@ -66,6 +66,7 @@ from cockpit.models.results import (
     SweepResults,
     from_fields,
 )
+from cockpit.runs import latest_attempts
 
 if TYPE_CHECKING:
     from cockpit.store import Store
@@ -164,6 +165,8 @@ def load_results_data(store: Store, sweep: str | None = None) -> ResultsData:
         runs = tuple(store.list_runs(sweep))
     else:
         runs = tuple(r for r in store.list_runs() if r.spec.sweep is not None)
+    # A relaunched run counts once: its latest finished attempt (see cockpit relaunch).
+    runs = latest_attempts(runs)
     ids = [r.id for r in runs]
     finals = store.final_metrics(ids if sweep is not None else None)
     items = store.eval_items_for_runs(ids)

@@ -123,6 +123,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX commands_status ON commands(status)",
         "ALTER TABLE commands ADD COLUMN owner TEXT",
     ),
+    # 3: launched runs: a relaunch is a new attempt linked to the run it repeats, and a
+    # run records when its results were collected, so a finished run whose host was down
+    # at the time is collected later, once.
+    (
+        "ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE runs ADD COLUMN relaunch_of TEXT",
+        "ALTER TABLE runs ADD COLUMN results_at REAL",
+        "CREATE INDEX runs_state ON runs(state)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -460,12 +469,54 @@ class Store:
             raise NotFoundError(f"no run {run_id!r}")
         return _run_from_row(rows[0])
 
-    def list_runs(self, sweep: str | None = None) -> list[Run]:
-        if sweep is None:
-            rows = self._query("SELECT * FROM runs ORDER BY sweep, rowid")
-        else:
-            rows = self._query("SELECT * FROM runs WHERE sweep = ? ORDER BY rowid", (sweep,))
+    def list_runs(self, sweep: str | None = None, state: RunState | None = None) -> list[Run]:
+        where, params = [], []
+        if sweep is not None:
+            where.append("sweep = ?")
+            params.append(sweep)
+        if state is not None:
+            where.append("state = ?")
+            params.append(str(state))
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        order = "ORDER BY rowid" if sweep is not None else "ORDER BY sweep, rowid"
+        rows = self._query(f"SELECT * FROM runs {clause}{order}", params)
         return [_run_from_row(r) for r in rows]
+
+    def insert_new_runs(self, runs: Sequence[Run]) -> list[str]:
+        """Record runs that are not in the store yet; returns the ids that were new.
+
+        A launch retried with the same run ids leaves the recorded runs as they are.
+        """
+        added: list[str] = []
+        with self.write() as conn:
+            for run in runs:
+                row = _run_to_row(run)
+                names = ", ".join(row)
+                marks = ", ".join(f":{k}" for k in row)
+                cur = conn.execute(f"INSERT OR IGNORE INTO runs({names}) VALUES ({marks})", row)
+                if cur.rowcount:
+                    added.append(run.id)
+        return added
+
+    def find_run(self, ref: str) -> Run:
+        """A run by id, else by its unique name (the latest attempt of that name)."""
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (ref,))
+        if not rows:
+            rows = self._query(
+                "SELECT * FROM runs r WHERE json_extract(spec, '$.name') = ? AND NOT EXISTS "
+                "(SELECT 1 FROM runs n WHERE n.relaunch_of = r.id)",
+                (ref,),
+            )
+        if not rows:
+            raise NotFoundError(f"no run with id or name {ref!r}")
+        if len(rows) > 1:
+            ids = ", ".join(sorted(r["id"] for r in rows)[:4])
+            raise StoreError(f"run name {ref!r} is ambiguous ({ids}); give a run id")
+        return _run_from_row(rows[0])
+
+    def mark_results_collected(self, run_id: str, at: float) -> None:
+        with self.write() as conn:
+            conn.execute("UPDATE runs SET results_at = ? WHERE id = ?", (at, run_id))
 
     def set_run_state(
         self,
@@ -475,8 +526,11 @@ class Store:
         exit_code: int | None = None,
         started_at: float | None = None,
         ended_at: float | None = None,
+        gpu_ids: Sequence[int] | None = None,
     ) -> None:
         fields: dict[str, Any] = {"state": str(state)}
+        if gpu_ids is not None:
+            fields["gpu_ids"] = json.dumps(list(gpu_ids))
         if exit_code is not None:
             fields["exit_code"] = exit_code
         if started_at is not None:
@@ -853,6 +907,7 @@ def _run_to_row(run: Run) -> dict[str, Any]:
                 "gpus": spec.gpus,
                 "timeout_s": spec.timeout_s,
                 "env": spec.env,
+                "workdir": spec.workdir,
             }
         ),
         "host": run.host,
@@ -865,6 +920,9 @@ def _run_to_row(run: Run) -> dict[str, Any]:
         "started_at": run.started_at,
         "ended_at": run.ended_at,
         "provenance": json.dumps(run.provenance),
+        "attempt": run.attempt,
+        "relaunch_of": run.relaunch_of,
+        "results_at": run.results_at,
     }
 
 
@@ -882,6 +940,9 @@ def _run_from_row(r: dict[str, Any]) -> Run:
         started_at=r["started_at"],
         ended_at=r["ended_at"],
         provenance=json.loads(r["provenance"]),
+        attempt=r.get("attempt") or 1,
+        relaunch_of=r.get("relaunch_of"),
+        results_at=r.get("results_at"),
     )
 
 

@@ -191,3 +191,21 @@ def parse_since(text: str, now: float) -> float:
             f"invalid --since {shown(text)}: use a duration like 12h, 30m, 2d or a time like "
             "2026-11-21T22:00"
         ) from None
+
+
+def valid_time_limit(value: str | int, what: str = "time_limit") -> int:
+    """A run's time limit in seconds: 8h, 30m, 90s, 2d, 1h30m, or a number of seconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    else:
+        text = str(value).strip()
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smhdw])", text)
+        if text.isdigit():
+            seconds = int(text)
+        elif parts and re.fullmatch(r"(?:\s*\d+(?:\.\d+)?\s*[smhdw])+\s*", text):
+            seconds = round(sum(float(n) * SINCE_UNITS[u] for n, u in parts))
+        else:
+            raise ValidationError(f"invalid {what} {value!r}: use e.g. 8h, 30m, 1h30m or 90s")
+    if seconds <= 0:
+        raise ValidationError(f"invalid {what} {value!r}: must be more than 0 seconds")
+    return seconds

@@ -13,8 +13,9 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import DataTable, Log, Static
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Log, Static
 
 from cockpit.models import Run, RunState
 from widgets.format import config_label, duration, varying_keys
@@ -54,7 +55,11 @@ class RunsPane(Vertical):
         Binding("c", "cancel_run", "Cancel run", id="runs.cancel"),
         Binding("r", "relaunch_run", "Relaunch", id="runs.relaunch"),
         Binding("f", "toggle_follow", "Follow log", id="runs.follow"),
+        Binding("L", "launch_spec", "Launch spec", id="runs.launch"),
     ]
+
+    class LaunchRequested(PaneRequest):
+        """L: the user wants to launch a sweep spec (the controller asks for the file)."""
 
     class RunSelected(PaneRequest):
         def __init__(self, run_id: str) -> None:
@@ -125,7 +130,7 @@ class RunsPane(Vertical):
             run.id,
             config_label(run.spec.config, self._label_keys) or run.spec.name,
             f"{run.host or '?'}:{gpus}" if gpus else (run.host or "?"),
-            Text(str(run.state), style=STATE_STYLE.get(run.state, "")),
+            Text(state_label(run), style=STATE_STYLE.get(run.state, "")),
             duration(elapsed),
         )
 
@@ -166,6 +171,65 @@ class RunsPane(Vertical):
         if run is not None:
             self.post_message(self.RelaunchRequested(run.id))
 
+    def action_launch_spec(self) -> None:
+        self.post_message(self.LaunchRequested())
+
     def action_toggle_follow(self) -> None:
         self.log_view.auto_scroll = not self.log_view.auto_scroll
         self.notify(f"Follow log: {'on' if self.log_view.auto_scroll else 'off'}")
+
+
+def state_label(run: Run) -> str:
+    """The state, with the exit code where it says why (failed 3, timeout 124)."""
+    if run.state in (RunState.FAILED, RunState.TIMEOUT) and run.exit_code is not None:
+        return f"{run.state} {run.exit_code}"
+    if run.state is RunState.QUEUED and run.remote_dir is None:
+        return "queued (not sent)"
+    return str(run.state)
+
+
+class SpecPathScreen(ModalScreen[str | None]):
+    """Which sweep spec to launch: a path, typed (enter) or abandoned (escape)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="spec.cancel")]
+
+    def __init__(self, default: str = "") -> None:
+        super().__init__()
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Static("Sweep spec to launch (TOML):", id="confirm-question")
+            yield Input(value=self.default, placeholder="path/to/spec.toml", id="spec-path")
+            yield Static("enter: preview    escape: cancel", id="confirm-keys")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LaunchPreviewScreen(ModalScreen[bool]):
+    """The runs a spec makes, their exact commands and hosts; y launches, n does not."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Launch", id="launch.yes"),
+        Binding("n,escape", "answer(False)", "Cancel", id="launch.no"),
+    ]
+
+    def __init__(self, title: str, lines: Sequence[str]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = list(lines)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            # Text, not markup: spec values may hold brackets.
+            yield Static(Text(self.title_text, style="bold"), id="confirm-question")
+            with VerticalScroll(id="launch-preview"):
+                yield Static(Text("\n".join(self.lines)), id="launch-lines")
+            yield Static("[b]y[/b] launch    [b]n[/b] cancel", id="confirm-keys")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from backends.runners.log_polling import follow_by_polling
 from cockpit.models import Run, RunState
 from cockpit.ports import LogChunk, RunStatus
 
@@ -129,15 +130,10 @@ class DemoRunner:
         self, run: Run, offset: int, *, poll_s: float = 0.5, max_bytes: int = 256 * 1024
     ) -> AsyncIterator[LogChunk]:
         """The replayed log from `offset` as it "grows"; ends when the replay is over."""
-        while True:
-            chunk = await self.read_log(run, offset, max_bytes)
-            if chunk.data:
-                offset = chunk.next_offset
-                yield chunk
-            if chunk.eof:
-                return
-            if not chunk.data:
-                await asyncio.sleep(poll_s)
+        async for chunk in follow_by_polling(
+            lambda at: self.read_log(run, at, max_bytes), offset, poll_s
+        ):
+            yield chunk
 
     def _read_log(self, run: Run, offset: int, max_bytes: int) -> LogChunk:
         index = self._index(run)

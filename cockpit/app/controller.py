@@ -47,6 +47,10 @@ class Shell(Protocol):
 
     def show_pane(self, pane: str) -> None: ...
 
+    def bell(self) -> None:
+        """Ring the terminal bell (a run ended while the user looked elsewhere)."""
+        ...
+
 
 class Controller:
     """One feature's logic behind one pane. Subclasses override what they need."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cockpit.app.controller import Controller, RequestHandler, Shell, report_command
@@ -32,6 +33,7 @@ class GpusController(Controller):
         pane: GpuPane,
         shell: Shell,
         source: GpuSource | None = None,
+        ssh_pool: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -41,6 +43,8 @@ class GpusController(Controller):
         self.watch = GpuWatch()
         self.hosts: dict[str, Host] = {}
         self._ssh_pool: Any = None  # backends.ssh.connection.SshPool, imported lazily
+        # The app's shared pool (runs use it too), when the app has one.
+        self._shared_pool = ssh_pool
 
     @property
     def registry(self) -> CommandRegistry:
@@ -67,7 +71,7 @@ class GpusController(Controller):
         remote = await asyncio.to_thread(importlib.import_module, "backends.gpu.remote")
         kill = await asyncio.to_thread(importlib.import_module, "backends.gpu.kill")
         ssh = await asyncio.to_thread(importlib.import_module, "backends.ssh.connection")
-        self._ssh_pool = ssh.SshPool()
+        self._ssh_pool = self._shared_pool() if self._shared_pool else ssh.SshPool()
         self.source = remote.gpu_source_for(hosts, self._ssh_pool)
         killer = kill.GpuKillHandler(self._ssh_pool, hosts)
         for kind in WATCHED_KINDS:

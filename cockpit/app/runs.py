@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,15 +14,32 @@ from typing import Any
 from cockpit.app.controller import Controller, RequestHandler, Shell, report_command
 from cockpit.bus import CommandBus, CommandError
 from cockpit.logs import LogFollower
-from cockpit.models import Command, Run
+from cockpit.models import Command, HostKind, Run, RunState
 from cockpit.registry import host_target
-from cockpit.runs import RunCommandHandler
+from cockpit.render.runs import plain
+from cockpit.runs import RunCommandHandler, launch_payload, sweep_to_payload
+from cockpit.scheduler import LaunchPlan, plan_sweep, runs_by_host
 from cockpit.store import NotFoundError, Store
+from cockpit.sweep import load_spec
+from cockpit.validate import ValidationError
 from widgets.requests import PaneRequest
-from widgets.runs import RunsPane
+from widgets.runs import LaunchPreviewScreen, RunsPane, SpecPathScreen
 
 RUN_POLL_S = 2.0
 LOG_CHUNK_BYTES = 256 * 1024
+# How a run's end is announced: a line in the app, the terminal bell, a desktop
+# notification (notify-send, where it exists). COCKPIT_NOTIFY=line,bell picks some.
+NOTIFY_ENV = "COCKPIT_NOTIFY"
+NOTIFY_CHANNELS = ("line", "bell", "desktop")
+LAST_SPEC_SETTING = "runs.last_spec"
+
+
+def notify_channels() -> frozenset[str]:
+    raw = os.environ.get(NOTIFY_ENV)
+    if raw is None:
+        return frozenset(NOTIFY_CHANNELS)
+    return frozenset(c.strip() for c in raw.split(",") if c.strip() in NOTIFY_CHANNELS)
+
 
 RunsListener = Callable[[list[Run]], Awaitable[None]]
 
@@ -42,6 +63,7 @@ class RunsController(Controller):
         self.runs: list[Run] = []
         self.logs = LogFollower()
         self._listeners: list[RunsListener] = []
+        self.channels = notify_channels()
         bus.subscribe(self._on_command)
 
     def _on_command(self, command: Command) -> None:
@@ -58,9 +80,14 @@ class RunsController(Controller):
             RunsPane.RunSelected: self._on_selected,
             RunsPane.CancelRequested: self._on_cancel,
             RunsPane.RelaunchRequested: self._on_relaunch,
+            RunsPane.LaunchRequested: self._on_launch,
         }
 
     async def load(self) -> None:
+        hosts = await asyncio.to_thread(self.store.list_hosts)
+        if any(h.kind is HostKind.SSH for h in hosts):
+            # The SSH runner's pool imports asyncssh on first use: not on the event loop.
+            await asyncio.to_thread(importlib.import_module, "backends.ssh.connection")
         await self.reload()
 
     async def reload(self) -> None:
@@ -75,10 +102,35 @@ class RunsController(Controller):
             self._follow_selected()
 
     async def _poll(self) -> None:
-        if await self.handler.poll_active():
+        changed = await self.handler.poll_active()
+        if changed:
+            self.announce([r for r in changed if r.state.terminal])
             await self.reload()
         elif self.runs:
             self.pane.show_runs(self.runs, now=self.clock())  # keep elapsed times moving
+
+    def announce(self, ended: list[Run]) -> None:
+        """Say that runs ended, on every channel the user wants."""
+        if not ended:
+            return
+        failed = [r for r in ended if r.state is not RunState.SUCCEEDED]
+        text = ", ".join(
+            f"{plain(r.spec.name)} {r.state}"
+            + (f" ({r.exit_code})" if r.exit_code not in (None, 0) else "")
+            for r in ended[:4]
+        ) + (f" and {len(ended) - 4} more" if len(ended) > 4 else "")
+        if "line" in self.channels:
+            self.shell.notify(f"run ended: {text}", severity="warning" if failed else "information")
+        if "bell" in self.channels:
+            self.shell.bell()
+        if "desktop" in self.channels and shutil.which("notify-send"):
+            argv = ["notify-send", "Lab Cockpit", f"run ended: {text}"]
+            self.shell.start(
+                lambda: asyncio.to_thread(
+                    subprocess.run, argv, check=False, timeout=10, capture_output=True
+                ),
+                group="notify",
+            )
 
     def run(self, run_id: str) -> Run | None:
         return next((r for r in self.runs if r.id == run_id), None)
@@ -142,3 +194,49 @@ class RunsController(Controller):
                 self._follow_selected()
 
         self.shell.start(work, group="bus")
+
+    # -- launching a sweep spec (L) -------------------------------------------------------
+
+    def _on_launch(self, event: RunsPane.LaunchRequested) -> None:
+        async def ask() -> None:
+            default = await asyncio.to_thread(self.store.get_setting, LAST_SPEC_SETTING, "")
+            await self.shell.push(SpecPathScreen(str(default or "")), self._spec_chosen)
+
+        self.shell.start(ask, group="launch")
+
+    def _spec_chosen(self, path: str | None) -> None:
+        if path:
+            self.shell.start(lambda: self.preview(path), group="launch")
+
+    async def preview(self, path: str) -> None:
+        """Plan the spec and show its runs; launch them after a yes."""
+        try:
+            spec = await asyncio.to_thread(load_spec, path)
+            hosts = await asyncio.to_thread(self.store.list_hosts)
+            plan = plan_sweep(spec, hosts, (), time.time())
+        except ValidationError as exc:
+            self.shell.notify(str(exc), severity="error")
+            return
+        await asyncio.to_thread(self.store.set_setting, LAST_SPEC_SETTING, path)
+        lines: list[str] = []
+        for run in plan.runs:
+            env = " ".join(f"{k}={v}" for k, v in run.spec.env.items())
+            lines.append(f"{plain(run.spec.name)}  on {run.host}  gpus {run.spec.gpus}")
+            lines.append(
+                f"  $ {plain(run.spec.command)}" + (f"  [env {plain(env)}]" if env else "")
+            )
+        title = f"Launch {len(plan.runs)} run(s) of sweep {plain(spec.name)}?"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.shell.start(lambda: self.launch(plan), group="bus")
+
+        await self.shell.push(LaunchPreviewScreen(title, lines), answered)
+
+    async def launch(self, plan: LaunchPlan) -> None:
+        sweep = sweep_to_payload(plan.sweep) if plan.sweep is not None else None
+        for i, (host_name, group) in enumerate(runs_by_host(plan.runs).items()):
+            host = await asyncio.to_thread(self.store.get_host, host_name)
+            payload = launch_payload(group, sweep if i == 0 else None)
+            command = await self.bus.submit("runs", host_target(host), "run.launch", payload)
+            report_command(self.shell, command)

@@ -23,6 +23,7 @@ from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from backends.runners.by_kind import run_backends
 from cockpit.app.commands import CommandsController
 from cockpit.app.controller import Controller, RequestHandler, Severity, Work
 from cockpit.app.demo import DemoWiring
@@ -34,6 +35,7 @@ from cockpit.app.runs import RunsController
 from cockpit.app.themes import DEFAULT_THEME, THEME_SETTING, load_themes, themes_dir
 from cockpit.app.triage import TriageController
 from cockpit.bus import CommandBus
+from cockpit.cli.common import data_dir
 from cockpit.demo import collect_run_results
 from cockpit.models import Run
 from cockpit.ports import GpuSource
@@ -105,6 +107,9 @@ class ShellServices:
     def show_pane(self, pane: str) -> None:
         self._app.action_show_pane(pane)
 
+    def bell(self) -> None:
+        self._app.bell()
+
 
 class CockpitApp(App[None]):
     TITLE = "Lab Cockpit"
@@ -135,6 +140,7 @@ class CockpitApp(App[None]):
         self.demo = demo
         self.bus = CommandBus(store, CommandRegistry())
         self._gpu_source = gpu_source
+        self._ssh_pool: Any = None  # backends.ssh.connection.SshPool, see ssh_pool()
         # Themes are set before the first frame so start-up styles the screen only once.
         for spec in load_themes():
             self.register_theme(spec)
@@ -174,11 +180,22 @@ class CockpitApp(App[None]):
                     yield Lazy(panes[pane_id])
         yield Footer()
 
+    def ssh_pool(self) -> Any:
+        """The one SshPool (one connection per host) GPUs and runs share, made on first
+        use: asyncssh is slow to import and a cockpit with only local hosts never needs it."""
+        if self._ssh_pool is None:
+            from backends.ssh.connection import SshPool
+
+            self._ssh_pool = SshPool()
+        return self._ssh_pool
+
     def _wire_controllers(self) -> None:
         shell, store, bus, demo = ShellServices(self), self.store, self.bus, self.demo
         run_handler = RunCommandHandler(
             store,
-            demo.run_backends() if demo else {},
+            demo.run_backends()
+            if demo
+            else run_backends(store.get_host, self.ssh_pool, data_dir()),
             (lambda run: collect_run_results(store, demo.data, run.id)) if demo else None,
         )
         bus.registry.register("run", run_handler)
@@ -187,7 +204,9 @@ class CockpitApp(App[None]):
         self.runs = RunsController(
             store, bus, self.runs_pane, shell, run_handler, demo.clock if demo else time.time
         )
-        self.gpus = GpusController(store, bus, self.gpu_pane, shell, self._gpu_source)
+        self.gpus = GpusController(
+            store, bus, self.gpu_pane, shell, self._gpu_source, ssh_pool=self.ssh_pool
+        )
         self.results = ResultsController(store, self.results_pane, shell, self.export_root)
         self.triage = TriageController(
             store, shell, self.runs, self.results, demo.clock if demo else None

@@ -40,6 +40,7 @@ class RunSpec:
     gpus: int = 1
     timeout_s: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    workdir: str | None = None  # where the command runs on its host (None: home)
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Run:
     started_at: float | None = None
     ended_at: float | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1  # 2, 3 ... for `cockpit relaunch`; each attempt is a run of its own
+    relaunch_of: str | None = None  # the run this attempt repeats
+    results_at: float | None = None  # when its metrics reached the store
 
 
 @dataclass(frozen=True)
