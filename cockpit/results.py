@@ -1101,6 +1101,10 @@ def results_matrix(
             raise ResultsError(f"no run {baseline!r}{where} to use as the baseline")
         baselines[owner] = baseline
     if directions:
+        known = set().union(*data.finals.values()) if data.finals else set()
+        for name in directions:
+            if name not in known:
+                raise ResultsError(_unknown("metric", name, sorted(known)) + " for --direction")
         remember_directions(store, directions)
     return build_matrix(
         data,

@@ -117,3 +117,16 @@ def parse_since(text: str, now: float) -> float:
             f"invalid --since {text!r}: use a duration like 12h, 30m, 2d or a time like "
             "2026-11-21T22:00"
         ) from None
+
+
+def valid_direction(text: str) -> tuple[str, bool]:
+    """`--direction METRIC=lower|higher` -> (metric, higher-is-better)."""
+    from cockpit.metric_names import parse_direction_word
+
+    metric, sep, word = text.rpartition("=")
+    if not sep or not metric.strip():
+        raise ValidationError(f"invalid --direction {text!r}: use METRIC=lower or METRIC=higher")
+    try:
+        return metric.strip(), parse_direction_word(word)
+    except ValueError as exc:
+        raise ValidationError(f"invalid --direction {text!r}: {exc}") from None

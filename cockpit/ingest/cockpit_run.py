@@ -142,4 +142,5 @@ def _parse_cockpit_dir(run_dir: Path) -> ImportedRun:
         series=series,
         higher_is_better=guess_directions(metrics),
         sample_counts=counts,
+        gpus=spec.get("gpus") if isinstance(spec.get("gpus"), int) else None,
     )

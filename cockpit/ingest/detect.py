@@ -11,6 +11,7 @@ from cockpit.ingest.reading import (
     COCKPIT_RUN,
     LM_EVAL,
     MLFLOW,
+    NOT_RESULTS_DIRS,
     ImportFormatError,
 )
 
@@ -38,6 +39,23 @@ def _is_mlflow_meta(path: Path) -> bool:
     return "experiment_id" in meta or "run_id" in meta or "run_uuid" in meta
 
 
+def skipped_folders(directory: Path, depth: int = 3) -> list[Path]:
+    """The folders under ``directory`` an import does not search (NOT_RESULTS_DIRS)."""
+    out: list[Path] = []
+    level = [directory]
+    for _ in range(depth + 1):
+        nxt: list[Path] = []
+        for d in level:
+            try:
+                entries = sorted(e for e in d.iterdir() if e.is_dir())
+            except OSError:
+                continue
+            for entry in entries:
+                (out if entry.name in NOT_RESULTS_DIRS else nxt).append(entry)
+        level = nxt
+    return out
+
+
 def lm_eval_results_in(directory: Path, depth: int = 3) -> list[Path]:
     """results*.json files up to ``depth`` folders down (lm-eval nests them per model)."""
     found: list[Path] = []
@@ -53,7 +71,7 @@ def lm_eval_results_in(directory: Path, depth: int = 3) -> list[Path]:
                 if entry.is_file() and RESULTS_NAME.match(entry.name):
                     if _looks_like_lm_eval(entry):
                         found.append(entry)
-                elif entry.is_dir() and not entry.name.startswith("."):
+                elif entry.is_dir() and entry.name not in NOT_RESULTS_DIRS:
                     nxt.append(entry)
         level = nxt
     return found
