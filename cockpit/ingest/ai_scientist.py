@@ -19,7 +19,7 @@ from cockpit.ingest.reading import (
     read_json,
     stderr_of,
 )
-from cockpit.metric_names import BUDGET_KEYS, guess_directions, is_count_to_target
+from cockpit.metric_names import BUDGET_KEYS, is_count_to_target
 
 
 def _natural_key(path: Path) -> tuple[Any, ...]:
@@ -181,11 +181,38 @@ def _parse_final_info(path: Path, titles: dict[str, str]) -> ImportedRun:
                     reported[name] = json_number(stderrs.get(f"{base}_stderr", stderrs.get(key)))
     run_dir = path.parent
     budgets: dict[str, float] = {}
-    counts = [m for m in metrics if is_count_to_target(m)]
+    counts = [m for m in (*metrics, *skipped) if is_count_to_target(m)]
     found = _step_budget(run_dir) if counts else None
     if found is not None:
         budget, script = found
         budgets = dict.fromkeys(counts, budget)
+        for m in counts:
+            was_null = m not in metrics
+            if was_null:
+                # null: no seed reached the target within the budget. That is a result
+                # (at least the budget), kept as censored values rather than dropped.
+                metrics[m] = budget
+                skipped.remove(m)
+                seeds.pop(m, None)
+                warnings[:] = [
+                    w
+                    for w in warnings
+                    if not w.endswith(" is null: no value") or f"{m.split('/', 1)[0]}." not in w
+                ]
+            # Some templates drop a seed that never reached the target (None) from
+            # final_info_dict: it is a run at the budget, not a run that never happened.
+            dataset = m.split("/", 1)[0]
+            runs_of_dataset = max(
+                (len(v) for k, v in seeds.items() if k.split("/", 1)[0] == dataset), default=0
+            )
+            have = seeds.get(m, [])
+            if (have or was_null) and len(have) < runs_of_dataset:
+                missing = runs_of_dataset - len(have)
+                seeds[m] = have + [budget] * missing
+                warnings.append(
+                    f"{path}: {m}: {missing} of {runs_of_dataset} seeds have no value (never "
+                    f"reached): counted as censored at the budget {budget:g}"
+                )
         warnings += [
             f"{path}: {m} = {budget:g} is the step budget set in {script.name}: "
             "censored (target never reached)"
@@ -213,7 +240,6 @@ def _parse_final_info(path: Path, titles: dict[str, str]) -> ImportedRun:
         seeds=seeds,
         state="succeeded",  # final_info.json is written at the end of a successful run
         provenance=provenance,
-        higher_is_better=guess_directions(metrics),
         sample_counts={k: len(v) for k, v in seeds.items()},
         warnings=warnings,
         budgets=budgets,

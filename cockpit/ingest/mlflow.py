@@ -18,7 +18,6 @@ from cockpit.ingest.reading import (
     guard,
     read_text,
 )
-from cockpit.metric_names import guess_directions
 
 
 def _coerce_scalar(text: str) -> Any:
@@ -222,7 +221,6 @@ def _parse_mlflow_run(run_dir: Path, meta: dict[str, Any], exp: dict[str, Any]) 
         state=state,
         provenance=provenance,
         series=series,
-        higher_is_better=guess_directions(metrics),
         warnings=warnings,
         started_at=_epoch_ms(meta.get("start_time")),
         ended_at=_epoch_ms(meta.get("end_time")),

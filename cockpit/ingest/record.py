@@ -117,6 +117,9 @@ def content_key(run: ImportedRun) -> str:
         [
             run.source_format,
             run.name,
+            # When it ran: a deterministic re-run has the same numbers but is another run.
+            run.started_at,
+            run.provenance.get("timestamp"),
             run.config,
             sorted(run.metrics.items()),
             sorted(run.seeds.items()),
