@@ -18,28 +18,19 @@ import pytest
 import scipy.stats as st
 
 from cockpit import ingest
-from cockpit.cli.main import main
 from cockpit.metric_names import guess_direction, resolve_directions
 from cockpit.models import Run, RunSpec, RunState, Sweep
 from cockpit.models.results import StatTest, Verdict
 from cockpit.results import ResultsData, build_matrix, results_matrix
 from cockpit.store import Store
 from cockpit.triage import build_triage
+from tests.unit.test_results import cli
 
 FORMATS = Path(__file__).parents[1] / "data" / "formats"
 ASDIV = FORMATS / "lm-eval-asdiv"
 ASDIV_RESULTS = ASDIV / "results_2024-08-21T03-44-09.494230.json"
 ASDIV_SAMPLES = ASDIV / "samples_asdiv_2024-08-21T03-44-09.494230.jsonl"
 GROK = FORMATS / "ai-scientist-data_augmentation_grokking"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def data_of(runs: list[tuple[str, dict[str, Any], dict[str, float], RunState]]) -> ResultsData:
