@@ -9,9 +9,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 # Config keys that name a replicate, not a config: runs differing only here are seeds.
-SEED_KEYS = frozenset({"seed", "seeds", "random_seed", "rng_seed", "run_seed"})
+# lm-eval-harness records four (random, numpy, torch and few-shot sampling seeds).
+SEED_KEYS = frozenset(
+    {
+        "seed",
+        "seeds",
+        "random_seed",
+        "rng_seed",
+        "run_seed",
+        "numpy_seed",
+        "torch_seed",
+        "fewshot_seed",
+    }
+)
+
+# Where a metric's direction came from, strongest first: what the user said (CLI flag, pane
+# key, remembered in the store), the sweep spec, the results file, the name, nothing.
+DIRECTION_USER = "user"
+DIRECTION_SPEC = "spec"
+DIRECTION_FILE = "file"
+DIRECTION_NAME = "name"
+DIRECTION_DEFAULT = "default"  # nothing said which way: assumed higher, shown as a guess
+DIRECTION_HYPERPARAMETER = "hyperparameter"  # a setting echoed in the logs, not an outcome
 
 
 _LOWER_IS_BETTER = re.compile(
@@ -20,12 +42,157 @@ _LOWER_IS_BETTER = re.compile(
 )
 _HIGHER_IS_BETTER = re.compile(
     r"acc|f1|bleu|rouge|\br2\b|auc|precision|recall|exact_match|\bem\b|score|reward|"
-    r"tokens_per_s|throughput|win_rate|pass@"
+    r"tokens_per_s|per_sec|per_second|throughput|win_rate|pass@"
 )
 
 
+# Settings that training loops log next to their results: comparing them is meaningless.
+_HYPERPARAMETERS = frozenset(
+    {
+        "lr",
+        "learning_rate",
+        "epoch",
+        "epochs",
+        "step",
+        "steps",
+        "global_step",
+        "iter",
+        "iteration",
+        "batch_size",
+        "weight_decay",
+        "momentum",
+        "warmup_steps",
+        "max_steps",
+        "num_train_steps",
+        "num_total_updates",
+        "dropout",
+        "temperature",
+    }
+)
+# Units a "how long until X" metric counts: fewer is faster, whatever X is.
+_COUNT_UNITS = frozenset(
+    {
+        "step",
+        "steps",
+        "epoch",
+        "epochs",
+        "iter",
+        "iters",
+        "iteration",
+        "iterations",
+        "update",
+        "updates",
+        "time",
+        "seconds",
+        "secs",
+        "sec",
+        "minutes",
+        "hours",
+        "tokens",
+        "samples",
+        "examples",
+        "flops",
+        "wallclock",
+    }
+)
+
+
+def _tokens(metric: str) -> list[str]:
+    name = metric.lower().rsplit("/", 1)[-1].partition(",")[0]
+    return [t for t in re.split(r"[^a-z0-9@]+", name) if t]
+
+
+def is_hyperparameter(metric: str) -> bool:
+    """A setting the run logged (lr, epoch, step…), not an outcome to compare."""
+    return "_".join(_tokens(metric)) in _HYPERPARAMETERS
+
+
+def is_count_to_target(metric: str) -> bool:
+    """A count of steps, epochs, time or tokens until some target ("step_val_acc_99",
+    "epochs_to_converge", "time_to_90"): fewer is better, and a value at the run's budget
+    means the target was never reached (censored)."""
+    tokens = _tokens(metric)
+    if len(tokens) < 2 or "per" in tokens or is_hyperparameter(metric):
+        return False
+    if tokens[0] in _COUNT_UNITS or (tokens[0] in ("num", "n") and tokens[1] in _COUNT_UNITS):
+        return True
+    if "to" in tokens:
+        return any(t in _COUNT_UNITS for t in tokens[: tokens.index("to")])
+    return False
+
+
+@dataclass(frozen=True)
+class Direction:
+    """Which way a metric is better and who said so (one of the DIRECTION_* sources).
+
+    ``higher_is_better`` is None for a hyperparameter nobody gave a direction: it is shown,
+    never compared.
+    """
+
+    higher_is_better: bool | None
+    source: str
+
+    @property
+    def word(self) -> str:
+        if self.higher_is_better is None:
+            return "not an outcome"
+        return "higher" if self.higher_is_better else "lower"
+
+
+def guess_direction(metric: str) -> Direction:
+    """The direction of a metric from its name alone, and whether the name said it."""
+    if is_hyperparameter(metric):
+        return Direction(None, DIRECTION_HYPERPARAMETER)
+    guess = guess_higher_is_better(metric)
+    if guess is None:
+        return Direction(True, DIRECTION_DEFAULT)
+    return Direction(guess, DIRECTION_NAME)
+
+
+def resolve_directions(
+    metrics: Iterable[str],
+    *,
+    recorded: Mapping[str, bool] | None = None,
+    spec: Mapping[str, bool] | None = None,
+    user: Mapping[str, bool] | None = None,
+) -> dict[str, Direction]:
+    """Each metric's direction: the user's, else the sweep spec's, else the file's, else
+    the name's. ``spec`` is what a sweep spec's direction field says (cockpit.sweep passes
+    it); ``user`` what the user set (CLI, pane, remembered in the store)."""
+    out: dict[str, Direction] = {}
+    for m in metrics:
+        for given, source in ((user, DIRECTION_USER), (spec, DIRECTION_SPEC)):
+            if given and m in given:
+                out[m] = Direction(bool(given[m]), source)
+                break
+        else:
+            if recorded and m in recorded and not is_hyperparameter(m):
+                out[m] = Direction(bool(recorded[m]), DIRECTION_FILE)
+            else:
+                out[m] = guess_direction(m)
+    return out
+
+
+def parse_direction_word(word: str) -> bool:
+    """ "higher"/"lower" (or "max"/"min", "up"/"down") -> higher-is-better."""
+    low = word.strip().lower()
+    if low in ("higher", "high", "max", "up", "+"):
+        return True
+    if low in ("lower", "low", "min", "down", "-"):
+        return False
+    raise ValueError(f"direction {word!r}: use higher or lower")
+
+
 def guess_higher_is_better(metric: str) -> bool | None:
-    """Direction of a metric from its name when the file does not say; None if unclear."""
+    """Direction of a metric from its name when the file does not say; None if unclear.
+
+    Counts until a target come first: "step_val_acc_99" holds "acc" but is a number of
+    steps, and fewer steps is better. Hyperparameters echoed in the logs have none.
+    """
+    if is_hyperparameter(metric):
+        return None
+    if is_count_to_target(metric):
+        return False
     name = metric.lower().rsplit("/", 1)[-1]
     if _HIGHER_IS_BETTER.search(name):
         return True
@@ -90,3 +257,57 @@ def metric_order(names: Iterable[str], primary: Iterable[str | None] = ()) -> tu
         return (2 if training else 1, 0, name)
 
     return tuple(sorted(set(names), key=key))
+
+
+# Config keys that hold a run's budget in some unit: a count-to-target metric at that value
+# never reached its target (AI-Scientist's grokking template sets step_val_acc_99 to
+# num_total_updates when validation accuracy never passed 99%).
+BUDGET_KEYS: Mapping[str, tuple[str, ...]] = {
+    "step": (
+        "max_steps",
+        "num_train_steps",
+        "num_total_updates",
+        "total_steps",
+        "train_steps",
+        "num_steps",
+        "max_iters",
+        "max_updates",
+    ),
+    "epoch": ("max_epochs", "num_epochs", "epochs", "num_train_epochs"),
+}
+_UNIT_OF = {
+    "step": "step",
+    "steps": "step",
+    "iter": "step",
+    "iters": "step",
+    "iteration": "step",
+    "iterations": "step",
+    "update": "step",
+    "updates": "step",
+    "epoch": "epoch",
+    "epochs": "epoch",
+}
+
+
+def budget_of(metric: str, config: Mapping[str, object]) -> float | None:
+    """The budget a count-to-target metric is censored at, from its run's config."""
+    if not is_count_to_target(metric):
+        return None
+    unit = next((_UNIT_OF[t] for t in _tokens(metric) if t in _UNIT_OF), None)
+    for key in BUDGET_KEYS.get(unit or "", ()):
+        value = config.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return None
+
+
+_PROPORTION = re.compile(
+    r"acc|f1|exact_match|\bem\b|precision|recall|auc|win_rate|pass@|accuracy|hit_rate"
+)
+
+
+def proportion_bounds(metric: str, values: Iterable[float]) -> tuple[float, float] | None:
+    """(0, 1) for a metric that is a proportion by name and by value, else None."""
+    if is_count_to_target(metric) or not _PROPORTION.search(metric.lower().rsplit("/", 1)[-1]):
+        return None
+    return (0.0, 1.0) if all(0.0 <= v <= 1.0 for v in values) else None

@@ -41,7 +41,7 @@ import operator
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -49,8 +49,17 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from cockpit import stats
-from cockpit.metric_names import SEED_KEYS, guess_higher_is_better, item_task_for, metric_order
-from cockpit.models import Run, Sweep
+from cockpit.metric_names import (
+    DIRECTION_HYPERPARAMETER,
+    SEED_KEYS,
+    Direction,
+    budget_of,
+    item_task_for,
+    metric_order,
+    proportion_bounds,
+    resolve_directions,
+)
+from cockpit.models import Run, RunState, Sweep
 from cockpit.models.results import (
     DEFAULT_ALPHA,
     DEFAULT_CONFIDENCE,
@@ -64,6 +73,8 @@ from cockpit.models.results import (
     ScoreSummary,
     StatTest,
     SweepResults,
+    Verdict,
+    copy_with,
     from_fields,
 )
 from cockpit.runs import latest_attempts
@@ -271,11 +282,14 @@ def _state(runs: Sequence[Run]) -> str:
 # --------------------------------------------------------------------------- scores
 
 
-def _config_scores(data: ResultsData, config: _Config, metric: str) -> stats.Scores | None:
-    """A config's scores on ``metric``: per-item scores, per-seed values, one number or None."""
+def _config_scores(data: ResultsData, runs: Sequence[Run], metric: str) -> stats.Scores | None:
+    """Scores on ``metric`` of a config's usable runs (finished, one per measurement):
+    per-item scores, per-seed values, one number or None."""
     finals = data.finals
-    if len(config.runs) == 1:
-        run = config.runs[0]
+    if not runs:
+        return None
+    if len(runs) == 1:
+        run = runs[0]
         final = finals.get(run.id, {}).get(metric)
         items = _run_items(data, run, metric, final)
         if items is not None:
@@ -286,7 +300,7 @@ def _config_scores(data: ResultsData, config: _Config, metric: str) -> stats.Sco
             if len(values) >= 2:
                 return values
         return None if final is None or math.isnan(final) else float(final)
-    values = _clean(finals.get(r.id, {}).get(metric) for r in config.runs)
+    values = _clean(finals.get(r.id, {}).get(metric) for r in runs)
     if not values:
         return None
     return values[0] if len(values) == 1 else values
@@ -324,7 +338,10 @@ def _clean(values: Any) -> list[float]:
 
 
 def _summary(
-    meta: ImportedRunMeta, metric: str, scores: stats.Scores | None
+    meta: ImportedRunMeta,
+    metric: str,
+    scores: stats.Scores | None,
+    bounds: tuple[float, float] | None,
 ) -> ScoreSummary | None:
     """A config's value and CI; ``meta`` is its (first) run's imported record."""
     if scores is None:
@@ -336,9 +353,49 @@ def _summary(
         value = float(scores)
         if isinstance(se, int | float) and not isinstance(se, bool) and se > 0:
             half = _Z95 * se
-            return ScoreSummary(value, float(se), value - half, value + half, n, "reported SE")
+            low, high = value - half, value + half
+            method = "reported SE"
+            if bounds is not None and (low < bounds[0] or high > bounds[1]):
+                low, high = max(low, bounds[0]), min(high, bounds[1])
+                method += f", clipped to [{bounds[0]:g}, {bounds[1]:g}]"
+            return ScoreSummary(value, float(se), low, high, n, method)
         return ScoreSummary(value, math.nan, math.nan, math.nan, 1, "none")
-    return stats.summarize_scores(scores, DEFAULT_CONFIDENCE)
+    # A list is per-seed values (independent runs, never trials); a mapping per-item scores.
+    return stats.summarize_scores(
+        scores, DEFAULT_CONFIDENCE, seeds=isinstance(scores, list), bounds=bounds
+    )
+
+
+def _censored_count(scores: stats.Scores | None, budget: float | None) -> int:
+    """How many of a config's values sit at the budget (the target never reached)."""
+    if budget is None or scores is None or isinstance(scores, Mapping):
+        return 0
+    values = [scores] if isinstance(scores, int | float) else scores
+    return sum(1 for v in values if v >= budget)
+
+
+def _censored_comparison(
+    m: str,
+    base: _Config,
+    config: _Config,
+    censored: tuple[int, int],
+    budget: float | None,
+    hib: bool,
+    alpha: float,
+) -> Comparison:
+    """No test where a side holds censored values: a t-test would read "never reached
+    within the budget" as "reached exactly at the budget"."""
+    parts = [
+        f"{key} {n} value(s)"
+        for key, n in ((base.key, censored[0]), (config.key, censored[1]))
+        if n
+    ]
+    at = f" {budget:g}" if budget is not None else ""
+    note = (
+        f"censored: {' and '.join(parts)} at the budget{at} (target never reached); "
+        "no t-test on censored values"
+    )
+    return stats.no_comparison(m, base.key, config.key, hib, alpha, note)
 
 
 def _missing(
@@ -351,11 +408,23 @@ def _missing(
     alpha: float,
     spec: Mapping[str, float] | None,
 ) -> Comparison:
-    """A side has no value on ``m``: not enough data, and why (still running?)."""
-    missing = base.key if b is None else config.key
-    running = any(not r.state.terminal for r in (base if b is None else config).runs)
-    note = f"{missing} has no {m}" + (" yet (still running)" if running else "")
+    """A side has no value on ``m``: not enough data, and why (still running? failed?).
+
+    A baseline without a value says so ("baseline has no value"): the config may well
+    have data, the comparison lacks its reference."""
+    side = base if b is None else config
+    running = any(not r.state.terminal for r in side.runs)
+    failed = side.runs and all(
+        r.state.terminal and r.state is not RunState.SUCCEEDED for r in side.runs
+    )
+    why = " yet (still running)" if running else " (its runs failed)" if failed else ""
+    if b is None:
+        note = f"baseline {base.key} has no value of {m}{why}"
+    else:
+        note = f"{config.key} has no {m}{why}"
     cmp = stats.no_comparison(m, base.key, config.key, hib, alpha, note)
+    if b is None:
+        cmp = dataclasses.replace(cmp, verdict=Verdict.NO_BASELINE_VALUE)
     if spec and c is not None:
         # The value is known, so a floor ("min"/"max") can still be crossed.
         value = stats.collapse_scores(c)
@@ -375,15 +444,38 @@ def _sweep_batch(
     alpha: float,
     test: StatTest | None,
     spec: Mapping[str, float] | None,
+    censored: Sequence[int] = (),
+    budget: float | None = None,
 ) -> stats.ComparisonBatch:
     """Every config of a sweep against its baseline on ``m``, before Holm and verdicts.
 
     A config (or baseline) without a value is said to be missing, and why, rather than
-    compared; the rest go through stats.compare_batch, leniently: a view mixes shapes.
+    compared; one with censored values (a side at the budget) is said to be censored; the
+    rest go through stats.compare_batch, leniently: a view mixes shapes.
     """
     configs = prep.configs
     base = configs[base_index]
     b = scores[base_index]
+    if censored and any(censored):
+        batch = _sweep_batch(
+            prep,
+            m,
+            [
+                None if (censored[i] or censored[base_index]) and i != base_index else s
+                for i, s in enumerate(scores)
+            ],
+            base_index,
+            hib=hib,
+            alpha=alpha,
+            test=test,
+            spec=spec,
+        )
+        cmps = list(batch.comparisons)
+        for i, s in enumerate(scores):
+            if i != base_index and s is not None and (censored[i] or censored[base_index]):
+                pair = (censored[base_index], censored[i])
+                cmps[i] = _censored_comparison(m, base, configs[i], pair, budget, hib, alpha)
+        return dataclasses.replace(batch, comparisons=cmps)
     if b is None:
         return stats.ComparisonBatch(
             [
@@ -520,6 +612,8 @@ def build_matrix(
     baselines: Mapping[str, str] | None = None,
     test: StatTest | str | None = None,
     alpha: float = DEFAULT_ALPHA,
+    directions: Mapping[str, bool] | None = None,
+    spec_directions: Mapping[str, bool] | None = None,
 ) -> ResultsMatrix:
     """One view of the results.
 
@@ -528,10 +622,14 @@ def build_matrix(
     ``all_metrics`` compares every metric instead. ``baselines``: sweep -> run id overriding
     the sweep's baseline.
     ``test`` overrides the test where it fits the data (else the default is used).
-    Raises ResultsError for an unknown sweep, metric or baseline.
+    ``directions``: metric -> higher-is-better as the user set it (it wins over everything);
+    ``spec_directions``: what a sweep spec says (over the file and the name).
+    Hyperparameters echoed in the logs (lr, epoch…) are not compared unless given a
+    direction. Raises ResultsError for an unknown sweep, metric or baseline.
     """
+    given = (dict(directions or {}), dict(spec_directions or {}))
     with _gc_paused():
-        return _build_matrix(data, sweep, metric, all_metrics, baselines, test, alpha)
+        return _build_matrix(data, sweep, metric, all_metrics, baselines, test, alpha, given)
 
 
 @dataclass
@@ -548,6 +646,7 @@ class _SweepPrep:
     marked: str | None  # first config with a run an importer marked as the baseline
     statics: list[dict[str, Any]]  # per config: the ConfigResult fields no view changes
     plain: list[bool]  # per config: one run, its one final number is all there is
+    usable: list[list[Run]]  # per config: the runs statistics use (finished, one per seed)
 
     @property
     def name(self) -> str:
@@ -574,14 +673,18 @@ def _sweep_prep(data: ResultsData, sweep: Sweep) -> _SweepPrep:
     marked = next((c.key for c in configs if c.key in marks), None) if marks else None
     statics: list[dict[str, Any]] = []
     plain: list[bool] = []
+    usable: list[list[Run]] = []
     name = sweep.name
     for c in configs:
         key, runs_c = c.key, c.runs
         first = runs_c[0]
         imported = meta.get(first.id)
         single = len(runs_c) == 1
+        used, notes = _usable_runs(runs_c, finals)
+        usable.append(used)
         plain.append(
             single
+            and bool(used)
             and not (items and items.get(key))
             and not (imported and (imported.seeds or imported.reported_stderr))
         )
@@ -599,9 +702,94 @@ def _sweep_prep(data: ResultsData, sweep: Sweep) -> _SweepPrep:
                     if single
                     else tuple([finals.get(r.id) or {} for r in runs_c])
                 ),
+                "notes": notes,
             }
         )
-    return _SweepPrep(sweep, runs, configs, label_keys, names, owner, marked, statics, plain)
+    return _SweepPrep(
+        sweep, runs, configs, label_keys, names, owner, marked, statics, plain, usable
+    )
+
+
+def _seed_signature(run: Run) -> tuple[tuple[str, str], ...]:
+    config = run.spec.config
+    return tuple(sorted((k, repr(config[k])) for k in config if k in SEED_KEYS))
+
+
+def _usable_runs(
+    runs: Sequence[Run], finals: Mapping[str, Mapping[str, float]]
+) -> tuple[list[Run], tuple[str, ...]]:
+    """The runs of one config that statistics may use, and what the reader must be told.
+
+    Only finished, successful runs count: a failed run's last value is not a result and a
+    running one's is not final. Runs with the same seeds are one measurement repeated
+    (lm-eval is deterministic at fixed seeds), as are seedless runs with identical results:
+    counting them as seeds would give a spread of 0 and a CI narrower than one run's.
+    """
+    notes: list[str] = []
+    left_out: dict[str, int] = {}
+    done: list[Run] = []
+    for run in runs:
+        if run.state is RunState.SUCCEEDED:
+            done.append(run)
+        else:
+            left_out[str(run.state)] = left_out.get(str(run.state), 0) + 1
+    for state, n in left_out.items():
+        what = "not final yet" if not RunState(state).terminal else "not a result"
+        notes.append(f"{n} {state} run(s) left out of the statistics ({what})")
+    if len(done) < 2:
+        return done, tuple(notes)
+    kept: dict[Any, Run] = {}
+    dupes: dict[Any, int] = {}
+    for run in done:
+        signature = _seed_signature(run)
+        key: Any = signature or ("results", repr(sorted((finals.get(run.id) or {}).items())))
+        if key in kept:
+            dupes[key] = dupes.get(key, 1) + 1
+        else:
+            kept[key] = run
+    for key, n in dupes.items():
+        if key and key[0] == "results":
+            notes.append(
+                f"{n} runs without seeds gave identical results: counted as one measurement"
+            )
+        else:
+            seeds = ", ".join(f"{k}={v}" for k, v in key)
+            notes.append(
+                f"{n} runs with identical seeds ({seeds}): one measurement repeated, "
+                "counted once, not as {n} seeds".replace("{n}", str(n))
+            )
+    return list(kept.values()), tuple(notes)
+
+
+@dataclass(frozen=True)
+class _MetricCells:
+    """Every config of a sweep on one metric: scores, summaries, censored counts."""
+
+    scores: list[stats.Scores | None]
+    summaries: list[ScoreSummary | None]
+    censored: list[int]
+    budget: float | None  # the budget censored values sit at (the first one found)
+
+
+def _metric_cells(data: ResultsData, prep: _SweepPrep, metric: str) -> _MetricCells:
+    """Scores and summaries, then censoring: values of a count-to-target metric at the run's
+    budget (from the importer's record or the config) are flagged, never averaged silently."""
+    scores, summaries = _scores_and_summaries(data, prep, metric)
+    censored = [0] * len(scores)
+    first_budget: float | None = None
+    for i, used in enumerate(prep.usable):
+        if scores[i] is None or not used:
+            continue
+        run = used[0]
+        budget = data.meta_of(run.id).budgets.get(metric) or budget_of(metric, run.spec.config)
+        n = _censored_count(scores[i], budget)
+        if n:
+            censored[i] = n
+            first_budget = first_budget if first_budget is not None else budget
+            summary = summaries[i]
+            if summary is not None:
+                summaries[i] = copy_with(summary, censored=n, budget=budget)
+    return _MetricCells(scores, summaries, censored, first_budget)
 
 
 def _scores_and_summaries(
@@ -611,6 +799,7 @@ def _scores_and_summaries(
 
     The common shapes skip the general code: a plain single run is a dict lookup and a
     summary from a template; per-seed values are summarised together (stats.summarize_many).
+    A proportion's CIs are kept inside [0, 1].
     """
     finals = data.finals
     empty: Mapping[str, float] = {}
@@ -641,21 +830,39 @@ def _scores_and_summaries(
                 )
             )
             continue
-        s = _config_scores(data, config, metric)
+        s = _config_scores(data, prep.usable[i], metric)
         scores.append(s)
+        summaries.append(None)
         if type(s) is list:
             seeds.append(i)
-            summaries.append(None)
-        else:
-            summaries.append(_summary(data.meta_of(config.key), metric, s))
+    bounds = proportion_bounds(metric, _all_values(scores))
+    for i, s in enumerate(scores):
+        if s is not None and type(s) is not list and not prep.plain[i]:
+            used = prep.usable[i]
+            meta = data.meta_of(used[0].id) if used else NO_IMPORTED_META
+            summaries[i] = _summary(meta, metric, s, bounds)
     if seeds:
         for i, summary in zip(
             seeds,
-            stats.summarize_many([scores[i] for i in seeds], DEFAULT_CONFIDENCE),
+            stats.summarize_many(
+                [scores[i] for i in seeds], DEFAULT_CONFIDENCE, seeds=True, bounds=bounds
+            ),
             strict=True,  # type: ignore[misc]
         ):
             summaries[i] = summary
     return scores, summaries
+
+
+def _all_values(scores: Sequence[stats.Scores | None]) -> Iterator[float]:
+    for s in scores:
+        if s is None:
+            continue
+        if isinstance(s, Mapping):
+            yield from s.values()
+        elif isinstance(s, list):
+            yield from s
+        else:
+            yield s
 
 
 def _build_matrix(
@@ -666,6 +873,7 @@ def _build_matrix(
     baselines: Mapping[str, str] | None,
     test: StatTest | str | None,
     alpha: float,
+    given: tuple[dict[str, bool], dict[str, bool]] = ({}, {}),
 ) -> ResultsMatrix:
     known = [s.name for s in data.sweeps]
     if sweep is not None and sweep not in known:
@@ -677,21 +885,48 @@ def _build_matrix(
     names: set[str] = set()
     for prep in shown:
         names |= prep.names
-    metrics, hib = memo.fixed(("scope", sweep), lambda: _scope(shown, names, data.run_meta))
+    user, spec_given = given
+    metrics, dirs = memo.fixed(
+        ("scope", sweep, tuple(sorted(user.items())), tuple(sorted(spec_given.items()))),
+        lambda: _scope(shown, names, data.run_meta, user, spec_given),
+    )
+    hib = {m: d.higher_is_better is not False for m, d in dirs.items()}
+    outcomes = tuple(m for m in metrics if dirs[m].source != DIRECTION_HYPERPARAMETER)
     wanted = [metric] if isinstance(metric, str) else list(metric or ())
     for m in wanted:
         if m not in names:
             where = f"sweep {sweep!r}" if sweep else "any sweep"
             raise ResultsError(_unknown("metric", m, list(metrics), where=where))
+        if dirs[m].source == DIRECTION_HYPERPARAMETER:
+            raise ResultsError(
+                f"{m} is a hyperparameter the runs logged, not an outcome; to compare it "
+                f"anyway give it a direction (--direction {m}=lower or =higher)"
+            )
     if all_metrics:
-        compared = metrics
+        compared = outcomes
     elif wanted:
         compared = tuple(dict.fromkeys(wanted))
     else:
-        compared = metrics[:1]
+        compared = outcomes[:1]
 
     overrides = dict(baselines or {})
-    baseline_keys = {prep.name: _baseline(prep, overrides.get(prep.name)) for prep in shown}
+
+    def per_metric(prep: _SweepPrep, m: str) -> _MetricCells:
+        return memo.lru(  # type: ignore[no-any-return]
+            ("metric", prep.name, m),
+            len(prep.configs),
+            lambda: _metric_cells(data, prep, m),
+        )
+
+    def with_value(prep: _SweepPrep) -> list[bool] | None:
+        if not compared:
+            return None
+        return [s is not None for s in per_metric(prep, compared[0]).scores]
+
+    baseline_keys = {
+        prep.name: _baseline(prep, overrides.get(prep.name), lambda p=prep: with_value(p))
+        for prep in shown
+    }
     for name, run_id in overrides.items():
         if name in baseline_keys and baseline_keys.get(name) is None:
             raise ResultsError(f"no run {run_id!r} in sweep {name!r}")
@@ -703,13 +938,6 @@ def _build_matrix(
                 specs[(prep.name, m)] = stats.threshold_for(m, prep.sweep.thresholds)
             except ValueError as exc:
                 raise ResultsError(f"sweep {prep.name}: {exc}") from None
-
-    def per_metric(prep: _SweepPrep, m: str) -> tuple[list[Any], list[ScoreSummary | None]]:
-        return memo.lru(  # type: ignore[no-any-return]
-            ("metric", prep.name, m),
-            len(prep.configs),
-            lambda: _scores_and_summaries(data, prep, m),
-        )
 
     batches: list[stats.ComparisonBatch] = []
     where: list[tuple[int, str]] = []  # (index into shown, metric) of each batch
@@ -724,15 +952,18 @@ def _build_matrix(
             def compute(
                 prep: _SweepPrep = prep, m: str = m, spec: Any = spec, base_index: int = base_index
             ) -> Any:
+                cells = per_metric(prep, m)
                 return _sweep_batch(
                     prep,
                     m,
-                    per_metric(prep, m)[0],
+                    cells.scores,
                     base_index,
                     hib=hib[m],
                     alpha=alpha,
                     test=chosen_test,
                     spec=spec,
+                    censored=cells.censored,
+                    budget=cells.budget,
                 )
 
             # Which way is better can differ by view (an importer's record in another sweep).
@@ -750,7 +981,7 @@ def _build_matrix(
     for k, prep in enumerate(shown):
         base_key = baseline_keys[prep.name]
         columns = by_sweep.get(k, [])
-        sums = [(m, per_metric(prep, m)[1]) for m in compared]
+        sums = [(m, per_metric(prep, m).summaries) for m in compared]
         results: list[ConfigResult] = []
         make = from_fields
         if len(compared) == 1 and len(columns) <= 1:  # the TUI's view: one metric, in bulk
@@ -775,7 +1006,7 @@ def _build_matrix(
                 ("effects", prep.name, m, alpha),
                 1,
                 lambda prep=prep, m=m: _effects(
-                    prep.sweep, prep.configs, m, per_metric(prep, m)[0], alpha
+                    prep.sweep, prep.configs, m, per_metric(prep, m).scores, alpha
                 ),
             )
             for m in compared
@@ -800,39 +1031,39 @@ def _build_matrix(
         all_sweeps=tuple(known),
         alpha=alpha,
         baselines=overrides,
+        direction_sources={m: d.source for m, d in dirs.items()},
     )
 
 
 def _scope(
-    shown: Sequence[_SweepPrep], names: set[str], meta: Mapping[str, ImportedRunMeta]
-) -> tuple[tuple[str, ...], dict[str, bool]]:
-    """The metrics of a view, display order, and which way each is better."""
-    metrics = metric_order(names, (prep.sweep.primary_metric for prep in shown))
-    return metrics, _directions([prep.runs for prep in shown], metrics, meta)
-
-
-def _directions(
-    runs_by_sweep: Iterable[Sequence[Run]],
-    metrics: Sequence[str],
+    shown: Sequence[_SweepPrep],
+    names: set[str],
     meta: Mapping[str, ImportedRunMeta],
-) -> dict[str, bool]:
-    """Higher-is-better per metric: what an importer recorded, else a guess from the name."""
+    user: Mapping[str, bool],
+    spec: Mapping[str, bool],
+) -> tuple[tuple[str, ...], dict[str, Direction]]:
+    """The metrics of a view, display order, and which way each is better (and who said)."""
+    metrics = metric_order(names, (prep.sweep.primary_metric for prep in shown))
     recorded: dict[str, bool] = {}
-    for runs in runs_by_sweep:
-        for run in runs:
+    for prep in shown:
+        for run in prep.runs:
             imported = meta.get(run.id)
             if imported is not None:
                 for name, value in imported.higher_is_better.items():
                     recorded.setdefault(name, value)
-    out: dict[str, bool] = {}
-    for m in metrics:
-        guess = guess_higher_is_better(m)
-        out[m] = recorded.get(m, True if guess is None else guess)
-    return out
+    dirs = resolve_directions(metrics, recorded=recorded, spec=spec, user=user)
+    return metrics, dirs
 
 
-def _baseline(prep: _SweepPrep, override: str | None) -> str | None:
-    """Key of the baseline config: the override, the sweep's, an importer's mark, the first."""
+def _baseline(
+    prep: _SweepPrep, override: str | None, with_value: Callable[[], list[bool] | None]
+) -> str | None:
+    """Key of the baseline config: the override, the sweep's, an importer's mark, else the
+    first config that has a value of the view's metric (the first config if none has).
+
+    A chosen baseline (override, sweep, mark) stays even without a value: its comparisons
+    then say "baseline has no value" instead of silently picking another.
+    """
     if override is not None:
         return prep.owner.get(override)
     found = prep.owner.get(prep.sweep.baseline) if prep.sweep.baseline is not None else None
@@ -840,7 +1071,14 @@ def _baseline(prep: _SweepPrep, override: str | None) -> str | None:
         return found
     if prep.marked is not None:
         return prep.marked
-    return prep.configs[0].key if prep.configs else None
+    if not prep.configs:
+        return None
+    has = with_value()
+    if has is not None:
+        for config, ok in zip(prep.configs, has, strict=True):
+            if ok:
+                return config.key
+    return prep.configs[0].key
 
 
 def results_matrix(
@@ -851,8 +1089,12 @@ def results_matrix(
     all_metrics: bool = False,
     baseline: str | None = None,
     test: StatTest | str | None = None,
+    directions: Mapping[str, bool] | None = None,
 ) -> ResultsMatrix:
-    """Load and build in one go (the CLI and the exporters): ``baseline`` is a run id."""
+    """Load and build in one go (the CLI and the exporters): ``baseline`` is a run id.
+
+    ``directions`` (metric -> higher-is-better) are added to the ones the user set before,
+    which the store remembers (see :func:`remembered_directions`)."""
     data = load_results_data(store, sweep)
     baselines: dict[str, str] = {}
     if baseline is not None:
@@ -861,9 +1103,40 @@ def results_matrix(
             where = f" in sweep {sweep!r}" if sweep else ""
             raise ResultsError(f"no run {baseline!r}{where} to use as the baseline")
         baselines[owner] = baseline
+    if directions:
+        known = set().union(*data.finals.values()) if data.finals else set()
+        for name in directions:
+            if name not in known:
+                raise ResultsError(_unknown("metric", name, sorted(known)) + " for --direction")
+        remember_directions(store, directions)
     return build_matrix(
-        data, sweep=sweep, metric=metric, all_metrics=all_metrics, baselines=baselines, test=test
+        data,
+        sweep=sweep,
+        metric=metric,
+        all_metrics=all_metrics,
+        baselines=baselines,
+        test=test,
+        directions=remembered_directions(store),
     )
+
+
+# The settings key under which the user's metric directions are kept: {metric: bool}.
+DIRECTIONS_SETTING = "results.metric_directions"
+
+
+def remembered_directions(store: Store) -> dict[str, bool]:
+    """The directions the user set (CLI --direction, the pane's key), metric -> higher."""
+    saved = store.get_setting(DIRECTIONS_SETTING, {})
+    if not isinstance(saved, dict):
+        return {}
+    return {str(k): v for k, v in saved.items() if isinstance(v, bool)}
+
+
+def remember_directions(store: Store, directions: Mapping[str, bool]) -> None:
+    """Keep the user's directions: every later view, CLI or pane, uses them."""
+    saved = remembered_directions(store)
+    saved.update({str(k): bool(v) for k, v in directions.items()})
+    store.set_setting(DIRECTIONS_SETTING, saved)
 
 
 __all__ = [
@@ -876,5 +1149,8 @@ __all__ = [
     "build_matrix",
     "load_results_data",
     "metric_order",
+    "remember_directions",
+    "remembered_directions",
+    "resolve_directions",
     "results_matrix",
 ]

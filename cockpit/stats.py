@@ -187,8 +187,20 @@ def t_ci(values: Iterable[float], confidence: float = DEFAULT_CONFIDENCE) -> tup
     return (mean - half, mean + half)
 
 
-def summarize_scores(scores: Scores, confidence: float = DEFAULT_CONFIDENCE) -> ScoreSummary:
-    """Mean, SE and CI of one config's scores: Wilson for 0/1 scores, t otherwise."""
+def summarize_scores(
+    scores: Scores,
+    confidence: float = DEFAULT_CONFIDENCE,
+    *,
+    seeds: bool = False,
+    bounds: tuple[float, float] | None = None,
+) -> ScoreSummary:
+    """Mean, SE and CI of one config's scores: Wilson for 0/1 scores, t otherwise.
+
+    ``seeds``: the values are independent runs, not trials, so three seeds at 1.0 are not
+    "3 of 3 correct" and never get a Wilson interval. ``bounds``: the metric's possible
+    range (an accuracy's [0, 1]); a t interval is clipped to it, since a CI reaching past
+    what the metric can be claims nothing more than the bound does.
+    """
     arr = _as_array(list(scores.values()) if isinstance(scores, Mapping) else scores)
     n = int(arr.size)
     if n == 0:
@@ -197,21 +209,38 @@ def summarize_scores(scores: Scores, confidence: float = DEFAULT_CONFIDENCE) -> 
     if n == 1:
         return ScoreSummary(mean, math.nan, math.nan, math.nan, 1, "none")
     se = stderr_mean(arr)
-    if _is_binary(arr):
+    if not seeds and _is_binary(arr):
         low, high = wilson_ci(int(arr.sum()), n, confidence)
         return ScoreSummary(mean, se, low, high, n, "wilson")
     low, high = t_ci(arr, confidence)
-    return ScoreSummary(mean, se, low, high, n, "t")
+    return _bounded(ScoreSummary(mean, se, low, high, n, "t"), bounds)
+
+
+def _bounded(summary: ScoreSummary, bounds: tuple[float, float] | None) -> ScoreSummary:
+    """The summary with its CI clipped to ``bounds`` (method says so when it bit)."""
+    if bounds is None:
+        return summary
+    lo, hi = bounds
+    low, high = max(summary.ci_low, lo), min(summary.ci_high, hi)
+    if (low, high) == (summary.ci_low, summary.ci_high):
+        return summary
+    method = f"{summary.method}, clipped to [{lo:g}, {hi:g}]"
+    return ScoreSummary(summary.mean, summary.se, low, high, summary.n, method)
 
 
 def summarize_many(
-    scores: Sequence[Sequence[float]], confidence: float = DEFAULT_CONFIDENCE
+    scores: Sequence[Sequence[float]],
+    confidence: float = DEFAULT_CONFIDENCE,
+    *,
+    seeds: bool = False,
+    bounds: tuple[float, float] | None = None,
 ) -> list[ScoreSummary]:
     """:func:`summarize_scores` of many configs' per-seed values, vectorised.
 
     One mean/SD reduction per group of configs with the same number of values and one t
-    quantile per group; equal, field for field, to ``[summarize_scores(s) for s in scores]``.
-    0/1 values (Wilson), NaNs and fewer than 2 values go one at a time.
+    quantile per group; equal, field for field, to ``[summarize_scores(s) for s in scores]``
+    with the same ``seeds`` and ``bounds``. 0/1 values (Wilson unless ``seeds``), NaNs and
+    fewer than 2 values go one at a time.
     """
     np = _np()
     out: list[ScoreSummary | None] = [None] * len(scores)
@@ -220,7 +249,7 @@ def summarize_many(
         if n < 2:
             continue
         matrix = np.array([scores[i] for i in rows], dtype=float).reshape(len(rows), n)
-        binary = ((matrix == 0.0) | (matrix == 1.0)).all(axis=1)
+        binary = ((matrix == 0.0) | (matrix == 1.0)).all(axis=1) & (not seeds)
         plain = (~(np.isnan(matrix).any(axis=1) | binary)).tolist()
         means = matrix.mean(axis=1).tolist()
         # stderr_mean: np.std(row, ddof=1) / sqrt(n), the division done in float64 as there.
@@ -230,7 +259,7 @@ def summarize_many(
             if plain[j]:
                 mean, se = means[j], ses[j]
                 half = q * se
-                out[i] = from_fields(
+                summary = from_fields(
                     ScoreSummary,
                     {
                         "mean": mean,
@@ -241,8 +270,10 @@ def summarize_many(
                         "method": "t",
                     },
                 )
+                out[i] = summary if bounds is None else _bounded(summary, bounds)
     return [
-        s if s is not None else summarize_scores(scores[i], confidence) for i, s in enumerate(out)
+        s if s is not None else summarize_scores(scores[i], confidence, seeds=seeds, bounds=bounds)
+        for i, s in enumerate(out)
     ]
 
 

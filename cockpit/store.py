@@ -857,6 +857,10 @@ class Store:
                     ),
                 )
             for run, points, items in runs:
+                # A re-import replaces what the earlier one wrote, including metrics and
+                # per-item scores the new files no longer have.
+                conn.execute("DELETE FROM metrics WHERE run_id = ?", (run.id,))
+                conn.execute("DELETE FROM eval_items WHERE run_id = ?", (run.id,))
                 row = _run_to_row(run)
                 names = ", ".join(row)
                 marks = ", ".join(f":{k}" for k in row)

@@ -69,8 +69,13 @@ def log_finder(store: Store, extra_dirs: Sequence[Path] = ()) -> Callable[[Run],
 # --------------------------------------------------------------------------- building
 
 
-def _gpus(run: Run) -> int:
-    return len(run.gpu_ids) or max(0, run.spec.gpus)
+def _gpus(run: Run) -> int | None:
+    """The run's GPU count; None for an imported run whose source records none."""
+    if run.gpu_ids:
+        return len(run.gpu_ids)
+    if run.provenance.get("gpus_known") is False:
+        return None
+    return max(0, run.spec.gpus)
 
 
 def _overlap(start: float | None, end: float | None, since: float, until: float) -> float:
@@ -133,7 +138,9 @@ def build_triage(
         seconds = _overlap(run.started_at, run.ended_at, since, until)
         if seconds and not (run.state.terminal and run.ended_at is None):
             host = run.host or "?"
-            used[host] = used.get(host, 0.0) + _gpus(run) * seconds / 3600.0
+            gpus = _gpus(run)
+            if gpus is not None:  # unknown stays unknown: no GPU-hours invented
+                used[host] = used.get(host, 0.0) + gpus * seconds / 3600.0
         if not run.state.terminal:
             if run.state is not RunState.QUEUED:
                 running.append(_outcome(run, ()))

@@ -209,3 +209,16 @@ def valid_time_limit(value: str | int, what: str = "time_limit") -> int:
     if seconds <= 0:
         raise ValidationError(f"invalid {what} {value!r}: must be more than 0 seconds")
     return seconds
+
+
+def valid_direction(text: str) -> tuple[str, bool]:
+    """`--direction METRIC=lower|higher` -> (metric, higher-is-better)."""
+    from cockpit.metric_names import parse_direction_word
+
+    metric, sep, word = text.rpartition("=")
+    if not sep or not metric.strip():
+        raise ValidationError(f"invalid --direction {text!r}: use METRIC=lower or METRIC=higher")
+    try:
+        return metric.strip(), parse_direction_word(word)
+    except ValueError as exc:
+        raise ValidationError(f"invalid --direction {text!r}: {exc}") from None

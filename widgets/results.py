@@ -281,6 +281,7 @@ class ResultsPane(Vertical):
         Binding("m", "cycle_metric", "Next metric", id="results.metric"),
         Binding("b", "set_baseline", "Set baseline", id="results.baseline"),
         Binding("e", "toggle_effects", "Effects view", id="results.effects"),
+        Binding("d", "flip_direction", "Flip metric direction", id="results.direction", show=False),
         Binding("slash", "filter", "Filter", id="results.filter"),
         Binding("w", "cycle_sweep", "Next sweep or all", id="results.sweep", show=False),
         Binding("x", "export", "Export CSV, LaTeX, figures", id="results.export", show=False),
@@ -309,6 +310,14 @@ class ResultsPane(Vertical):
             self.group = group
             self.config = config
             self.metric = metric
+
+    class DirectionRequested(PaneRequest):
+        """The user says which way ``metric`` is better (remembered in the store)."""
+
+        def __init__(self, metric: str, higher_is_better: bool) -> None:
+            super().__init__()
+            self.metric = metric
+            self.higher_is_better = higher_is_better
 
     class ExportRequested(PaneRequest):
         def __init__(self, sweep: str, metric: str | None, baseline: str | None) -> None:
@@ -475,6 +484,8 @@ class ResultsPane(Vertical):
         if self.metric:
             arrow = "↑" if matrix.higher_is_better.get(self.metric, True) else "↓"
             title.append(f"  {printable(self.metric)} {arrow}")
+            # Who said which way is better: the user (d), the file, the name, or nobody.
+            title.append(f" ({matrix.direction_sources.get(self.metric, 'default')})", style="dim")
         title.append(f"  Holm m={matrix.family_size}", style="dim")
         if self.sort:
             title.append(f"  sort: {self.sort_name()}", style="dim")
@@ -529,10 +540,20 @@ class ResultsPane(Vertical):
         matrix = self.matrix
         if matrix is None or not matrix.metrics:
             return
-        metrics = list(matrix.metrics)
+        # Hyperparameters the runs logged (lr, epoch) are shown, never compared.
+        metrics = [
+            m for m in matrix.metrics if matrix.direction_sources.get(m) != "hyperparameter"
+        ] or list(matrix.metrics)
         current = metrics.index(self.metric) if self.metric in metrics else -1
         nxt = metrics[(current + 1) % len(metrics)]
         self.post_message(self.MatrixRequested(matrix.scope, nxt, None))
+
+    def action_flip_direction(self) -> None:
+        matrix, metric = self.matrix, self.metric
+        if matrix is None or metric is None:
+            return
+        higher = matrix.higher_is_better.get(metric, True)
+        self.post_message(self.DirectionRequested(metric, not higher))
 
     def action_set_baseline(self) -> None:
         matrix, row = self.matrix, self.highlighted_row()

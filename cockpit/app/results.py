@@ -30,6 +30,7 @@ class ResultsController(Controller):
         self.sweep: str | None = None  # None: every sweep
         self.metric: str | None = None
         self.baselines: dict[str, str] = {}  # sweep -> run id
+        self.directions: dict[str, bool] = {}  # the user's, as remembered in the store
         self.export_root = export_root  # `x` exports under here (default ./)
 
     def routes(self) -> dict[type[PaneRequest], RequestHandler]:
@@ -37,13 +38,15 @@ class ResultsController(Controller):
             ResultsPane.MatrixRequested: self._on_matrix_requested,
             ResultsPane.DetailRequested: self._on_detail_requested,
             ResultsPane.ExportRequested: self._on_export_requested,
+            ResultsPane.DirectionRequested: self._on_direction_requested,
         }
 
     async def reload(self) -> None:
         """Re-read results from the store, then redraw the current view."""
-        from cockpit.results import load_results_data
+        from cockpit.results import load_results_data, remembered_directions
 
         self.data = await asyncio.to_thread(load_results_data, self.store)
+        self.directions = await asyncio.to_thread(remembered_directions, self.store)
         await self._show_view()
 
     async def _show_view(self) -> None:
@@ -54,7 +57,13 @@ class ResultsController(Controller):
             return
 
         def build(metric: str | None) -> ResultsMatrix:
-            return build_matrix(data, sweep=self.sweep, metric=metric, baselines=self.baselines)
+            return build_matrix(
+                data,
+                sweep=self.sweep,
+                metric=metric,
+                baselines=self.baselines,
+                directions=self.directions,
+            )
 
         try:
             matrix = await asyncio.to_thread(build, self.metric)
@@ -75,6 +84,20 @@ class ResultsController(Controller):
             if owner is not None:
                 self.baselines[owner] = event.baseline
         self.shell.start(self._show_view, group="results", exclusive=True)
+
+    def _on_direction_requested(self, event: ResultsPane.DirectionRequested) -> None:
+        metric, higher = event.metric, event.higher_is_better
+
+        async def remember() -> None:
+            from cockpit.results import remember_directions
+
+            await asyncio.to_thread(remember_directions, self.store, {metric: higher})
+            self.directions[metric] = higher
+            word = "higher" if higher else "lower"
+            self.shell.notify(f"{metric}: {word} is better (remembered)")
+            await self._show_view()
+
+        self.shell.start(remember, group="results", exclusive=True)
 
     def _on_detail_requested(self, event: ResultsPane.DetailRequested) -> None:
         matrix, group, config, metric = event.matrix, event.group, event.config, event.metric

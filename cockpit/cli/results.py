@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
 from cockpit.store import Store
-from cockpit.validate import valid_import_path, valid_name
+from cockpit.validate import ValidationError, valid_direction, valid_import_path, valid_name
 
 if TYPE_CHECKING:
     from cockpit.models.results import ResultsMatrix
@@ -42,12 +42,22 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.path}: no runs to import ({fmt})")
     with open_store(args) as store:
         summary = ingest.record_imported_runs(store, runs, sweep=args.sweep, source=args.path)
+    for folder in ingest.skipped_folders(Path(args.path).expanduser()):
+        print(f"skipped {printable(str(folder))}: not a results folder")
+    for line in summary.warnings:
+        print(f"warning: {printable(line)}")
+    replaced = f", {summary.replaced} replacing an earlier import" if summary.replaced else ""
     print(
         f"imported {len(summary.run_ids)} run(s) ({fmt}) into sweep "
         f"{', '.join(summary.sweeps)}: {summary.metric_points} metric points, "
-        f"{summary.eval_items} per-item scores"
+        f"{summary.eval_items} per-item scores{replaced}"
     )
     return 0
+
+
+def printable(text: str) -> str:
+    """A file's text with control characters shown as "?" (never sent to the terminal)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def results_matrix(args: argparse.Namespace, store: Store) -> ResultsMatrix:
@@ -61,6 +71,7 @@ def results_matrix(args: argparse.Namespace, store: Store) -> ResultsMatrix:
             all_metrics=not args.metric,
             baseline=args.baseline,
             test=TEST_NAMES[args.test] if args.test else None,
+            directions=directions_of(args),
         )
     except ResultsError as exc:
         raise UsageError(str(exc)) from None
@@ -99,7 +110,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             # Made before the (slow) results are built, so an unwritable --out fails fast.
             out.mkdir(exist_ok=True)
             written = export_sweep(
-                store, out, sweep=args.sweep, metrics=args.metric or None, baseline=args.baseline
+                store,
+                out,
+                sweep=args.sweep,
+                metrics=args.metric or None,
+                baseline=args.baseline,
+                directions=directions_of(args),
             )
         except ResultsError as exc:
             if created:
@@ -113,6 +129,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def directions_of(args: argparse.Namespace) -> dict[str, bool]:
+    """--direction METRIC=lower|higher, repeatable: metric -> higher-is-better."""
+    out: dict[str, bool] = {}
+    for text in args.direction:
+        try:
+            metric, higher = valid_direction(text)
+        except ValidationError as exc:
+            raise UsageError(str(exc)) from None
+        out[metric] = higher
+    return out
+
+
 def add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metric",
@@ -122,6 +150,13 @@ def add_view_options(p: argparse.ArgumentParser) -> None:
         help="metric to compare (repeatable; default: every metric)",
     )
     p.add_argument("--baseline", metavar="RUN", help="run id of the baseline config")
+    p.add_argument(
+        "--direction",
+        action="append",
+        default=[],
+        metavar="METRIC=lower|higher",
+        help="which way METRIC is better (repeatable; remembered for later views)",
+    )
 
 
 def register(sub: Subcommands) -> None:

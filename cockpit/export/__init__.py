@@ -9,7 +9,7 @@ imports matplotlib only when it draws); the terminal's text table in
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,17 +29,24 @@ def export_sweep(
     metrics: Sequence[str] | None = None,
     figure_metric: str | None = None,
     baseline: str | None = None,
+    directions: Mapping[str, bool] | None = None,
 ) -> list[Path]:
     """Write a sweep's results to ``out_dir``: results.csv, results.json, results.tex, the
     figures (PDF + PNG, legends apart) and figures.tex. Returns the files written.
 
     ``metrics`` are the table's metrics (default: all, Holm-corrected together);
     ``figure_metric`` the one the bar chart and effects plot show (default: the first of
-    ``metrics``, or the sweep's primary metric).
+    ``metrics``, or the sweep's primary metric). ``directions``: metric -> higher-is-better
+    set by the user (remembered in the store).
     """
     out = Path(out_dir).expanduser()
     matrix = results_matrix(
-        store, sweep=sweep, metric=metrics or None, all_metrics=not metrics, baseline=baseline
+        store,
+        sweep=sweep,
+        metric=metrics or None,
+        all_metrics=not metrics,
+        baseline=baseline,
+        directions=directions,
     )
     group = matrix.sweeps[0]
     focus = figure_metric or (metrics[0] if metrics else None) or group.sweep.primary_metric

@@ -38,36 +38,134 @@ def _pyplot() -> Any:
     return plt
 
 
+# Okabe & Ito's palette: told apart with every common colour-vision deficiency and in grey.
+OKABE_ITO = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",
+)
 VERDICT_COLOURS = {
-    "baseline": "#4c72b0",
-    str(Verdict.BETTER): "#55a868",
-    str(Verdict.WORSE): "#c44e52",
-    str(Verdict.NO_DIFFERENCE): "#8c8c8c",
-    str(Verdict.NOT_ENOUGH_DATA): "#dd8452",
-    str(Verdict.SINGLE_RUN): "#b0b0b0",
+    "baseline": "#0072B2",
+    str(Verdict.BETTER): "#009E73",
+    str(Verdict.WORSE): "#D55E00",
+    str(Verdict.NO_DIFFERENCE): "#999999",
+    str(Verdict.NOT_ENOUGH_DATA): "#E69F00",
+    str(Verdict.NO_BASELINE_VALUE): "#E69F00",
+    str(Verdict.SINGLE_RUN): "#BBBBBB",
+}
+# Markers as well as colours, so a verdict reads in print without colour.
+VERDICT_MARKERS = {
+    "baseline": "s",
+    str(Verdict.BETTER): "^",
+    str(Verdict.WORSE): "v",
+    str(Verdict.NO_DIFFERENCE): "o",
+    str(Verdict.NOT_ENOUGH_DATA): "D",
+    str(Verdict.NO_BASELINE_VALUE): "D",
+    str(Verdict.SINGLE_RUN): "o",
+}
+# Page widths of the usual two-column templates (IEEE, ACM, NeurIPS-style): one column and
+# the full text width, in inches. Each figure is written at both: <stem>.pdf and <stem>_wide.pdf.
+COLUMN_WIDTH_IN = 3.25
+TEXT_WIDTH_IN = 6.75
+WIDTHS = (("", COLUMN_WIDTH_IN), ("_wide", TEXT_WIDTH_IN))
+# TrueType fonts in PDF and PS (Type 3 is rejected by IEEE PDF eXpress and ACM's checker);
+# 8 pt labels and 7 pt ticks and legends stay readable in a 3.25 in column.
+PAPER_STYLE = {
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": None,  # set to OKABE_ITO when drawing (needs matplotlib's cycler)
+    "savefig.dpi": 300,
 }
 
 
+def _style() -> dict[str, Any]:
+    from cycler import cycler
+
+    style = dict(PAPER_STYLE)
+    style["axes.prop_cycle"] = cycler(color=list(OKABE_ITO))
+    return style
+
+
 def _save(fig: Any, stem: Path) -> list[Path]:
+    """PDF and PNG at the figure's exact size: no tight bbox, which would change the width
+    the figure was laid out for (constrained layout keeps everything inside it)."""
     written = []
     for ext in ("pdf", "png"):
         path = stem.with_suffix(f".{ext}")
-        fig.savefig(path, bbox_inches="tight", dpi=150 if ext == "png" else None)
+        fig.savefig(path)
         written.append(path)
     return written
 
 
 def _save_legend(plt: Any, handles: list[Any], labels: list[str], stem: Path) -> list[Path]:
     """The legend alone, for papers that set one legend under several panels."""
-    fig = plt.figure(figsize=(0.1, 0.1))
-    fig.legend(handles, labels, loc="center", frameon=False, ncol=min(4, max(1, len(labels))))
+    if not handles:
+        return []
+    fig = plt.figure(figsize=(COLUMN_WIDTH_IN, 0.25 + 0.18 * math.ceil(len(labels) / 2)))
+    fig.legend(handles, labels, loc="center", frameon=False, ncol=min(2, max(1, len(labels))))
     written = _save(fig, stem)
     plt.close(fig)
     return written
 
 
-def _short(c: ConfigResult, keys: Sequence[str]) -> str:
-    return " ".join(str(c.params[k]) for k in keys if k in c.params) or c.key
+def _legend_below(fig: Any, ax: Any, handles: list[Any], labels: list[str]) -> None:
+    """The legend under the axes, outside them: it can never cover data."""
+    if handles:
+        # As many columns as the widest label lets fit (7 pt text is about 4 pt a character).
+        widest = max(len(line) for label in labels for line in label.split("\n"))
+        fits = int(fig.get_figwidth() * 72 / (widest * 4.0 + 24))
+        ncol = max(1, min(3, len(labels), fits))
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
+        # The figure grows by the legend's height, so the axes keep theirs.
+        lines = max(label.count("\n") + 1 for label in labels)
+        rows = math.ceil(len(labels) / ncol) * lines
+        fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.14 * rows + 0.1)
+
+
+def config_label(c: ConfigResult, keys: Sequence[str], wrap: int = 0) -> str:
+    """ "lr=0.001 warmup=100": a value means nothing on an axis without its factor's name.
+
+    ``wrap``: longer labels put each factor on its own line (a column is narrow)."""
+    parts = [f"{k}={c.params[k]}" for k in keys if k in c.params]
+    text = " ".join(parts) or c.key
+    return "\n".join(parts) if wrap and len(text) > wrap and len(parts) > 1 else text
+
+
+def smooth(values: Sequence[float], weight: float | None = None) -> list[float]:
+    """An exponential moving average, debiased as TensorBoard's (its first points are not
+    pulled towards 0). The default weight spans about a twentieth of the series."""
+    if weight is None:
+        weight = max(0.0, 1.0 - 20.0 / max(len(values), 1))
+    out: list[float] = []
+    avg = 0.0
+    for i, v in enumerate(values, 1):
+        avg = weight * avg + (1.0 - weight) * v
+        out.append(avg / (1.0 - weight**i) if weight < 1.0 else v)
+    return out
+
+
+def effect_label(name: str, factors: Sequence[str], levels: Mapping[str, Sequence[Any]]) -> str:
+    """ "lr (0.001 -> 0.003)" for a main effect, "lr x warmup" (each with its levels) for an
+    interaction: the reader sees which level is "high"."""
+    parts = []
+    for f in factors:
+        lv = levels.get(f) or ()
+        parts.append(f"{f} ({lv[0]} → {lv[1]})" if len(lv) == 2 else f)
+    # One factor per line: three levels' worth of text does not fit a column on one line.
+    return " x\n".join(parts) or name
 
 
 def write_figures(
@@ -77,73 +175,99 @@ def write_figures(
     series: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]],
     out_dir: Path,
 ) -> tuple[list[Path], list[tuple[str, str, str]]]:
-    """Bar chart with CIs, learning curves and effects plot, as PDF and PNG, legends apart.
+    """Values with CIs, learning curves and effects plot, as PDF and PNG, one column and
+    text wide, legends outside the axes and also apart.
 
     Returns the files written and, per figure, (file stem, caption, label) for the snippet.
     """
     plt = _pyplot()
     written: list[Path] = []
     figures: list[tuple[str, str, str]] = []
+    with plt.rc_context(_style()):
+        for suffix, width in WIDTHS:
+            files, figs = _draw_all(plt, matrix, group, metric, series, out_dir, suffix, width)
+            written += files
+            if not suffix:
+                figures = figs
+    return written, figures
+
+
+def _draw_all(
+    plt: Any,
+    matrix: ResultsMatrix,
+    group: SweepResults,
+    metric: str,
+    series: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]],
+    out_dir: Path,
+    suffix: str,
+    width: float,
+) -> tuple[list[Path], list[tuple[str, str, str]]]:
+    written: list[Path] = []
+    figures: list[tuple[str, str, str]] = []
     keys = group.label_keys
     slug = slugify(metric)
     hib = matrix.higher_is_better.get(metric, True)
+    legends = not suffix  # the legend files once, from the one-column drawing
 
-    # Bar chart: one bar per config with its CI, coloured by verdict.
+    # Values: dot and whisker (a point per config and its CI), never a bar on a cut axis.
     configs = [c for c in group.configs if metric in c.summaries]
+    wrap = 24 if width < TEXT_WIDTH_IN else 0
     if configs:
-        fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(configs) + 1.5), 3.2))
-        means, lows, highs, colours = [], [], [], []
-        for c in configs:
+        tick_labels = [config_label(c, keys, wrap) for c in configs]
+        lines = sum(t.count("\n") + 1 for t in tick_labels)
+        height = max(1.8, 0.14 * lines + 0.08 * len(configs) + 1.1)
+        fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+        has_ci = False
+        present: dict[str, Any] = {}
+        for y, c in enumerate(configs):
             s = c.summaries[metric]
-            means.append(s.mean)
-            lows.append(0.0 if math.isnan(s.ci_low) else s.mean - s.ci_low)
-            highs.append(0.0 if math.isnan(s.ci_high) else s.ci_high - s.mean)
             cmp = c.comparisons.get(metric)
             verdict = "baseline" if c.is_baseline else (str(cmp.verdict) if cmp else "")
-            colours.append(VERDICT_COLOURS.get(verdict, "#b0b0b0"))
-        x = list(range(len(configs)))
-        ax.bar(
-            x, means, yerr=[lows, highs], color=colours, capsize=3, edgecolor="black", linewidth=0.5
-        )
-        ax.set_xticks(x, [_short(c, keys) for c in configs], rotation=45, ha="right")
-        ax.set_ylabel(f"{metric} ({'higher' if hib else 'lower'} is better)")
-        finite = [m - lo for m, lo in zip(means, lows, strict=True)] + [
-            m + hi for m, hi in zip(means, highs, strict=True)
-        ]
-        span = (max(finite) - min(finite)) or abs(max(finite)) or 1.0
-        ax.set_ylim(min(finite) - 0.15 * span, max(finite) + 0.15 * span)
-        ax.set_title(f"{group.name}: {metric}, {DEFAULT_CONFIDENCE:.0%} CIs", fontsize=9)
-        from matplotlib.patches import Patch
-
-        present = dict.fromkeys(
-            "baseline"
-            if c.is_baseline
-            else (str(c.comparisons[metric].verdict) if metric in c.comparisons else "")
-            for c in configs
-        )
-        handles = [
-            Patch(color=VERDICT_COLOURS[v], label=v) for v in present if v in VERDICT_COLOURS
-        ]
-        ax.legend(handles=handles, fontsize=7, loc="best")
-        fig.tight_layout()
-        stem = out_dir / f"bar_{slug}"
+            colour = VERDICT_COLOURS.get(verdict, "#BBBBBB")
+            if not (math.isnan(s.ci_low) or math.isnan(s.ci_high)):
+                has_ci = True
+                ax.plot([s.ci_low, s.ci_high], [y, y], color=colour, linewidth=1.2)
+            handle = ax.plot(
+                [s.mean],
+                [y],
+                marker=VERDICT_MARKERS.get(verdict, "o"),
+                color=colour,
+                markersize=4,
+                linestyle="none",
+                markerfacecolor="white" if s.censored else colour,
+            )[0]
+            present.setdefault(verdict or "no comparison", handle)
+        ax.set_yticks(range(len(configs)), tick_labels)
+        ax.invert_yaxis()
+        word = "higher" if hib else "lower"
+        ax.set_xlabel(f"{metric} ({word} is better)")
+        ax.grid(axis="x", linewidth=0.3, alpha=0.5)
+        labels = list(present)
+        handles = list(present.values())
+        _legend_below(fig, ax, handles, labels)
+        stem = out_dir / f"values_{slug}{suffix}"
         written += _save(fig, stem)
         plt.close(fig)
-        written += _save_legend(
-            plt, handles, [str(h.get_label()) for h in handles], out_dir / f"bar_{slug}_legend"
+        if legends:
+            written += _save_legend(plt, handles, labels, out_dir / f"values_{slug}_legend")
+        intervals = (
+            f"points with {latex_percent(DEFAULT_CONFIDENCE)} CIs"
+            if has_ci
+            else "single values (no CIs: no replicates or reported SEs)"
         )
+        censored = any(c.summaries[metric].censored for c in configs)
         figures.append(
             (
                 stem.name,
-                f"{latex_escape(metric)} per config of sweep {latex_escape(group.name)} with "
-                f"{latex_percent(DEFAULT_CONFIDENCE)} CIs; colour gives the verdict against the "
-                "baseline "
-                f"(Holm-adjusted, $\\alpha = {matrix.alpha:g}$).",
+                f"{latex_escape(metric)} per config of sweep {latex_escape(group.name)}: "
+                f"{intervals}; colour and marker give the verdict against the baseline "
+                f"(Holm-adjusted, $\\alpha = {matrix.alpha:g}$)."
+                + (" Open markers: censored (target never reached)." if censored else ""),
                 f"fig:{slugify(group.name)}-{slug}",
             )
         )
 
-    # Learning curves: every metric with a series, the baseline and the best configs.
+    # Learning curves: smoothed, with the raw series faint behind.
     chosen = curve_configs(group, metric, hib)
     curve_metrics: list[str] = []
     for c in chosen:
@@ -155,62 +279,72 @@ def write_figures(
             ):
                 curve_metrics.append(name)
     for name in curve_metrics:
-        fig, ax = plt.subplots(figsize=(5.0, 3.2))
-        for c in chosen:
+        fig, ax = plt.subplots(figsize=(width, width * 0.62), layout="constrained")
+        handles, labels = [], []
+        for i, c in enumerate(chosen):
             points = series.get(c.run_ids[0], {}).get(name, ())
             if len(points) > 1:
+                colour = OKABE_ITO[i % len(OKABE_ITO)]
                 steps = [p[0] for p in points]
                 values = [p[1] for p in points]
-                ax.plot(
-                    steps,
-                    values,
-                    linewidth=1.6 if c.is_baseline else 1.0,
-                    label=("* " if c.is_baseline else "") + _short(c, keys),
-                )
+                ax.plot(steps, values, color=colour, linewidth=0.6, alpha=0.25)
+                line = ax.plot(
+                    steps, smooth(values), color=colour, linewidth=1.6 if c.is_baseline else 1.0
+                )[0]
+                handles.append(line)
+                labels.append(("* " if c.is_baseline else "") + config_label(c, keys, wrap))
         ax.set_xlabel("step")
         ax.set_ylabel(name)
-        ax.set_title(f"{group.name}: {name}", fontsize=9)
-        handles, labels = ax.get_legend_handles_labels()
-        ax.legend(fontsize=6, loc="best")
-        fig.tight_layout()
-        stem = out_dir / f"curves_{slugify(name)}"
+        _legend_below(fig, ax, handles, labels)
+        stem = out_dir / f"curves_{slugify(name)}{suffix}"
         written += _save(fig, stem)
         plt.close(fig)
-        written += _save_legend(plt, handles, labels, out_dir / f"curves_{slugify(name)}_legend")
+        if legends:
+            written += _save_legend(
+                plt, handles, labels, out_dir / f"curves_{slugify(name)}_legend"
+            )
         figures.append(
             (
                 stem.name,
-                f"{latex_escape(name)} over training steps (sweep {latex_escape(group.name)}; "
-                f"* marks the baseline).",
+                f"{latex_escape(name)} over training steps (sweep {latex_escape(group.name)}): "
+                "exponential moving average, raw values faint; * marks the baseline.",
                 f"fig:{slugify(group.name)}-curves-{slugify(name)}",
             )
         )
 
-    # Effects plot: estimates with 95% intervals, largest first (a Pareto chart).
+    # Effects: estimates with 95% intervals, largest first, each naming both levels.
     effects = group.effects.get(metric)
     if effects is not None and effects.effects:
-        fig, ax = plt.subplots(figsize=(5.0, 0.35 * len(effects.effects) + 1.2))
-        names = [e.name for e in effects.effects][::-1]
-        est = [e.estimate for e in effects.effects][::-1]
-        err = [1.96 * (e.se or 0.0) for e in effects.effects][::-1]
-        colours = [
-            "#55a868" if e.p_adjusted is not None and e.p_adjusted <= matrix.alpha else "#8c8c8c"
-            for e in effects.effects
-        ][::-1]
-        ax.barh(names, est, xerr=err, color=colours, capsize=3)
+        levels = group.sweep.factors or {}
+        lines = sum(len(e.factors) or 1 for e in effects.effects)
+        fig, ax = plt.subplots(
+            figsize=(width, 0.14 * lines + 0.08 * len(effects.effects) + 1.0),
+            layout="constrained",
+        )
+        ordered = list(effects.effects)[::-1]
+        for y, e in enumerate(ordered):
+            significant = e.p_adjusted is not None and e.p_adjusted <= matrix.alpha
+            colour = "#009E73" if significant else "#999999"
+            if e.se:
+                half = 1.96 * e.se
+                ax.plot([e.estimate - half, e.estimate + half], [y, y], color=colour)
+            ax.plot([e.estimate], [y], marker="o", color=colour, markersize=4)
+        ax.set_yticks(
+            range(len(ordered)), [effect_label(e.name, e.factors, levels) for e in ordered]
+        )
         ax.axvline(0.0, color="black", linewidth=0.6)
-        ax.set_xlabel(f"effect on {metric} (high - low level)")
-        ax.set_title(f"{group.name}: effects, {effects.note}", fontsize=8)
-        fig.tight_layout()
-        stem = out_dir / f"effects_{slug}"
+        sep = "\n" if width < TEXT_WIDTH_IN else " "
+        ax.set_xlabel(f"effect on {metric}{sep}(high - low level)")
+        stem = out_dir / f"effects_{slug}{suffix}"
         written += _save(fig, stem)
         plt.close(fig)
         figures.append(
             (
                 stem.name,
                 f"Main effects and interactions on {latex_escape(metric)} (sweep "
-                f"{latex_escape(group.name)}) with 95\\% intervals; "
-                f"{latex_escape(effects.note)}; green: significant after Holm.",
+                f"{latex_escape(group.name)}): high minus low level, as named on each row, "
+                f"with 95\\% intervals; {latex_escape(effects.note)}; green: significant "
+                "after Holm.",
                 f"fig:{slugify(group.name)}-effects-{slug}",
             )
         )

@@ -14,6 +14,7 @@ import io
 import re
 from typing import Any
 
+from cockpit.metric_names import DIRECTION_DEFAULT, DIRECTION_HYPERPARAMETER
 from cockpit.models.results import (
     DEFAULT_CONFIDENCE,
     Comparison,
@@ -37,10 +38,14 @@ def _summary_json(s: ScoreSummary) -> dict[str, Any]:
         "se": json_number(s.se),
         "n": s.n,
         "ci_method": s.method,
+        "censored": s.censored,
+        "budget": json_number(s.budget),
     }
 
 
-def _comparison_json(group: SweepResults, config: ConfigResult, cmp: Comparison) -> dict[str, Any]:
+def _comparison_json(
+    group: SweepResults, config: ConfigResult, cmp: Comparison, direction_source: str
+) -> dict[str, Any]:
     return {
         "sweep": group.name,
         "metric": cmp.metric,
@@ -64,6 +69,7 @@ def _comparison_json(group: SweepResults, config: ConfigResult, cmp: Comparison)
         "mde": json_number(cmp.mde),
         "underpowered": cmp.underpowered,
         "higher_is_better": cmp.higher_is_better,
+        "direction_source": direction_source,
         "verdict": str(cmp.verdict),
         "flags": list(cmp.flags),
         "note": cmp.note,
@@ -112,6 +118,7 @@ def to_json(matrix: ResultsMatrix) -> dict[str, Any]:
                         "is_baseline": c.is_baseline,
                         "values": {k: json_number(v) for k, v in c.values.items()},
                         "summaries": {m: _summary_json(s) for m, s in c.summaries.items()},
+                        "notes": list(c.notes),
                     }
                     for c in group.configs
                 ],
@@ -126,9 +133,25 @@ def to_json(matrix: ResultsMatrix) -> dict[str, Any]:
         "metrics": list(matrix.metrics),
         "compared_metrics": list(matrix.compared),
         "higher_is_better": dict(matrix.higher_is_better),
+        "directions": {
+            m: {
+                "higher_is_better": (
+                    None if src == DIRECTION_HYPERPARAMETER else matrix.higher_is_better.get(m)
+                ),
+                "source": src,
+            }
+            for m in matrix.metrics
+            for src in [matrix.direction_sources.get(m, DIRECTION_DEFAULT)]
+        },
         "sweeps": sweeps,
         "comparisons": [
-            _comparison_json(group, config, cmp) for group, config, cmp in matrix.comparisons()
+            _comparison_json(
+                group,
+                config,
+                cmp,
+                matrix.direction_sources.get(cmp.metric, DIRECTION_DEFAULT),
+            )
+            for group, config, cmp in matrix.comparisons()
         ],
     }
 
@@ -158,6 +181,8 @@ CSV_COLUMNS = (
     "mde",
     "verdict",
     "flags",
+    "direction",
+    "censored",
 )
 
 
@@ -195,6 +220,8 @@ def to_csv(matrix: ResultsMatrix) -> str:
                         _csvjson_number(cmp.mde if cmp else None),
                         "baseline" if config.is_baseline else (str(cmp.verdict) if cmp else ""),
                         "; ".join(cmp.flags) if cmp else "",
+                        matrix.direction_text(metric),
+                        s.censored if s else 0,
                     ]
                 )
     return buf.getvalue()

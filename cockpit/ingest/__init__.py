@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cockpit.ingest.ai_scientist import parse_ai_scientist
 from cockpit.ingest.cockpit_run import parse_cockpit_run
-from cockpit.ingest.detect import detect_format
+from cockpit.ingest.detect import detect_format, skipped_folders
 from cockpit.ingest.lm_eval import parse_lm_eval
 from cockpit.ingest.mlflow import parse_mlflow
 from cockpit.ingest.reading import (
@@ -68,4 +68,5 @@ __all__ = [
     "parse_lm_eval",
     "parse_mlflow",
     "record_imported_runs",
+    "skipped_folders",
 ]

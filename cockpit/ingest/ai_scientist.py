@@ -13,12 +13,13 @@ from cockpit.ingest.reading import (
     AI_SCIENTIST,
     ImportedRun,
     ImportFormatError,
+    finite_number,
     guard,
     json_number,
     read_json,
     stderr_of,
 )
-from cockpit.metric_names import guess_directions
+from cockpit.metric_names import BUDGET_KEYS, is_count_to_target
 
 
 def _natural_key(path: Path) -> tuple[Any, ...]:
@@ -41,7 +42,7 @@ def _notes_titles(experiment_dir: Path) -> dict[str, str]:
 def parse_ai_scientist(path: str | Path) -> list[ImportedRun]:
     """Runs of an AI-Scientist experiment: ``path`` is a final_info.json, a run folder
     (run_0/) or the experiment folder holding run_*/ folders (run_0 is the baseline)."""
-    p = Path(path).expanduser()
+    p = Path(path).expanduser().resolve()
     if p.is_file():
         files = [p]
     elif (p / "final_info.json").is_file():
@@ -62,6 +63,31 @@ def parse_ai_scientist(path: str | Path) -> list[ImportedRun]:
             titles[experiment] = _notes_titles(experiment)
         runs.append(_parse_final_info(f, titles[experiment]))
     return runs
+
+
+# How the templates name a run's step budget; a count-to-target metric (step_val_acc_99) is
+# set to it when the target is never reached, so a value there is censored, not measured.
+_BUDGET_ASSIGN = re.compile(
+    r"^\s*(?P<key>" + "|".join(BUDGET_KEYS["step"]) + r")\s*=\s*(?P<value>\d+)\b", re.MULTILINE
+)
+
+
+def _step_budget(run_dir: Path) -> tuple[float, Path] | None:
+    """The step budget from the run's own script (run_<i>.py, as example papers keep it, or
+    the template's experiment.py), if it sets one of the known budget variables."""
+    for script in (
+        run_dir.parent / f"{run_dir.name}.py",
+        run_dir / "experiment.py",
+        run_dir.parent / "experiment.py",
+    ):
+        try:
+            text = script.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        m = _BUDGET_ASSIGN.search(text)
+        if m:
+            return float(m["value"]), script
+    return None
 
 
 def _flatten_numbers(obj: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -99,6 +125,7 @@ def _parse_final_info(path: Path, titles: dict[str, str]) -> ImportedRun:
     seeds: dict[str, list[float]] = {}
     reported: dict[str, float | None] = {}
     skipped: list[str] = []
+    warnings: list[str] = []
     with guard(path):
         for dataset, block in data.items():
             number = json_number(block)
@@ -108,6 +135,7 @@ def _parse_final_info(path: Path, titles: dict[str, str]) -> ImportedRun:
                 continue
             if not isinstance(block, dict):
                 skipped.append(str(dataset))
+                warnings.append(f"{path}: {dataset}: skipped {str(block)[:40]!r} (not a number)")
                 continue
             if isinstance(block.get("means"), dict):
                 means_raw = block["means"]
@@ -132,23 +160,65 @@ def _parse_final_info(path: Path, titles: dict[str, str]) -> ImportedRun:
                 ):
                     base = key[:-5]
                 name = f"{dataset}/{base}"
-                number = json_number(value)
+                number = finite_number(value, f"{path}: {dataset}.{key}", warnings)
                 if number is None:  # templates write None when every seed failed
                     skipped.append(name)
+                    if value is None:
+                        warnings.append(f"{path}: {dataset}.{key} is null: no value")
                     continue
                 metrics[name] = number
                 values = per_seed.get(base)
-                clean = (
-                    [float(v) for v in values if json_number(v) is not None]
-                    if isinstance(values, list)
-                    else []
-                )
+                clean: list[float] = []
+                for k, v in enumerate(values if isinstance(values, list) else []):
+                    where = f"{path}: {dataset}.final_info_dict.{base}[{k}]"
+                    seed_value = finite_number(v, where, warnings)
+                    if seed_value is not None:
+                        clean.append(seed_value)
                 if clean:
                     seeds[name] = clean
                 stderr[name] = stderr_of(clean)
                 if f"{base}_stderr" in stderrs or key in stderrs:
                     reported[name] = json_number(stderrs.get(f"{base}_stderr", stderrs.get(key)))
     run_dir = path.parent
+    budgets: dict[str, float] = {}
+    counts = [m for m in (*metrics, *skipped) if is_count_to_target(m)]
+    found = _step_budget(run_dir) if counts else None
+    if found is not None:
+        budget, script = found
+        budgets = dict.fromkeys(counts, budget)
+        for m in counts:
+            was_null = m not in metrics
+            if was_null:
+                # null: no seed reached the target within the budget. That is a result
+                # (at least the budget), kept as censored values rather than dropped.
+                metrics[m] = budget
+                skipped.remove(m)
+                seeds.pop(m, None)
+                warnings[:] = [
+                    w
+                    for w in warnings
+                    if not w.endswith(" is null: no value") or f"{m.split('/', 1)[0]}." not in w
+                ]
+            # Some templates drop a seed that never reached the target (None) from
+            # final_info_dict: it is a run at the budget, not a run that never happened.
+            dataset = m.split("/", 1)[0]
+            runs_of_dataset = max(
+                (len(v) for k, v in seeds.items() if k.split("/", 1)[0] == dataset), default=0
+            )
+            have = seeds.get(m, [])
+            if (have or was_null) and len(have) < runs_of_dataset:
+                missing = runs_of_dataset - len(have)
+                seeds[m] = have + [budget] * missing
+                warnings.append(
+                    f"{path}: {m}: {missing} of {runs_of_dataset} seeds have no value (never "
+                    f"reached): counted as censored at the budget {budget:g}"
+                )
+        warnings += [
+            f"{path}: {m} = {budget:g} is the step budget set in {script.name}: "
+            "censored (target never reached)"
+            for m in counts
+            if metrics[m] >= budget or any(v >= budget for v in seeds.get(m, ()))
+        ]
     provenance: dict[str, Any] = {
         "source_path": str(path),
         "experiment": run_dir.parent.name,
@@ -170,6 +240,7 @@ def _parse_final_info(path: Path, titles: dict[str, str]) -> ImportedRun:
         seeds=seeds,
         state="succeeded",  # final_info.json is written at the end of a successful run
         provenance=provenance,
-        higher_is_better=guess_directions(metrics),
         sample_counts={k: len(v) for k, v in seeds.items()},
+        warnings=warnings,
+        budgets=budgets,
     )

@@ -16,7 +16,6 @@ from cockpit.ingest.reading import (
     read_text,
     stderr_of,
 )
-from cockpit.metric_names import guess_directions
 
 
 def parse_cockpit_run(path: str | Path) -> list[ImportedRun]:
@@ -140,6 +139,6 @@ def _parse_cockpit_dir(run_dir: Path) -> ImportedRun:
         state=state,
         provenance=provenance,
         series=series,
-        higher_is_better=guess_directions(metrics),
         sample_counts=counts,
+        gpus=spec.get("gpus") if isinstance(spec.get("gpus"), int) else None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from cockpit.ingest.mlflow import read_flat_yaml
@@ -11,6 +12,7 @@ from cockpit.ingest.reading import (
     COCKPIT_RUN,
     LM_EVAL,
     MLFLOW,
+    NOT_RESULTS_DIRS,
     ImportFormatError,
 )
 
@@ -38,9 +40,9 @@ def _is_mlflow_meta(path: Path) -> bool:
     return "experiment_id" in meta or "run_id" in meta or "run_uuid" in meta
 
 
-def lm_eval_results_in(directory: Path, depth: int = 3) -> list[Path]:
-    """results*.json files up to ``depth`` folders down (lm-eval nests them per model)."""
-    found: list[Path] = []
+def _walk(directory: Path, depth: int) -> Iterator[Path]:
+    """Every entry up to ``depth`` folders down, level by level, sorted; the folders in
+    NOT_RESULTS_DIRS are listed but not entered."""
     level = [directory]
     for _ in range(depth + 1):
         nxt: list[Path] = []
@@ -50,13 +52,26 @@ def lm_eval_results_in(directory: Path, depth: int = 3) -> list[Path]:
             except OSError:
                 continue
             for entry in entries:
-                if entry.is_file() and RESULTS_NAME.match(entry.name):
-                    if _looks_like_lm_eval(entry):
-                        found.append(entry)
-                elif entry.is_dir() and not entry.name.startswith("."):
+                yield entry
+                if entry.is_dir() and entry.name not in NOT_RESULTS_DIRS:
                     nxt.append(entry)
         level = nxt
-    return found
+
+
+def skipped_folders(directory: Path, depth: int = 3) -> list[Path]:
+    """The folders under ``directory`` an import does not search (NOT_RESULTS_DIRS)."""
+    if not directory.is_dir():
+        return []
+    return [e for e in _walk(directory, depth) if e.name in NOT_RESULTS_DIRS and e.is_dir()]
+
+
+def lm_eval_results_in(directory: Path, depth: int = 3) -> list[Path]:
+    """results*.json files up to ``depth`` folders down (lm-eval nests them per model)."""
+    return [
+        e
+        for e in _walk(directory, depth)
+        if RESULTS_NAME.match(e.name) and e.is_file() and _looks_like_lm_eval(e)
+    ]
 
 
 def detect_format(path: str | Path) -> str:

@@ -15,6 +15,7 @@ from cockpit.ingest.reading import (
     LM_EVAL,
     ImportedRun,
     ImportFormatError,
+    finite_number,
     guard,
     iter_jsonl,
     json_number,
@@ -90,7 +91,13 @@ def _find_lm_eval_results(p: Path) -> list[Path]:
 def parse_lm_eval(path: str | Path) -> list[ImportedRun]:
     """One ImportedRun per lm-eval results file at ``path`` (file or folder), with the
     per-item scores of its ``samples_<task>_<timestamp>.jsonl`` files when they exist."""
-    return [_parse_lm_eval_results(f) for f in _find_lm_eval_results(Path(path).expanduser())]
+    found = _find_lm_eval_results(Path(path).expanduser().resolve())
+    return [_parse_lm_eval_results(f) for f in found]
+
+
+# lm-eval's config keys that say where and how fast it ran, not what was evaluated: two runs
+# that differ only here are the same config (kept in provenance, "lm_eval_settings").
+_RUN_SETTINGS = ("device", "batch_size", "batch_sizes", "use_cache", "bootstrap_iters")
 
 
 def _parse_lm_eval_results(path: Path) -> ImportedRun:
@@ -113,6 +120,7 @@ def _parse_lm_eval_results(path: Path) -> ImportedRun:
                 sections.setdefault(task, res)
 
         metrics: dict[str, float] = {}
+        warnings: list[str] = []
         stderr: dict[str, float | None] = {}
         hib: dict[str, bool] = {}
         counts: dict[str, int] = {}
@@ -129,9 +137,11 @@ def _parse_lm_eval_results(path: Path) -> ImportedRun:
                 metric, _, filt = key.partition(",")
                 if key == "alias" or metric.endswith("_stderr"):
                     continue
-                number = json_number(value)
+                if isinstance(value, dict | list) or key in ("name", "sample_len", "samples"):
+                    continue  # structure or counts lm-eval keeps next to its metrics
+                number = finite_number(value, f"{path}: results.{task}.{key}", warnings)
                 if number is None:
-                    continue  # e.g. "samples" counts as strings, or non-numeric entries
+                    continue
                 name = lm_eval_metric_name(task, metric, filt)
                 metrics[name] = number
                 se_key = f"{metric}_stderr,{filt}" if filt else f"{metric}_stderr"
@@ -162,8 +172,22 @@ def _parse_lm_eval_results(path: Path) -> ImportedRun:
             with suppress(ValueError):
                 provenance["total_evaluation_time_seconds"] = float(duration)
         provenance["warnings"] = []
+        started_at = json_number(data.get("date"))
+        duration = provenance.get("total_evaluation_time_seconds")
+        ended_at = (
+            started_at + duration
+            if started_at is not None and isinstance(duration, float) and duration >= 0
+            else None
+        )
 
-        config: dict[str, Any] = dict(cfg)
+        config: dict[str, Any] = {k: v for k, v in cfg.items() if k not in _RUN_SETTINGS}
+        settings = {k: cfg[k] for k in _RUN_SETTINGS if k in cfg}
+        if settings:
+            provenance["lm_eval_settings"] = settings
+        # lm-eval 0.4 keeps its four seeds in "config"; older files at the top level.
+        for key in ("random_seed", "numpy_seed", "torch_seed", "fewshot_seed"):
+            if key not in config and key in data:
+                config[key] = data[key]
         config["tasks"] = sorted(data["results"])
         n_shot = data.get("n-shot")
         if isinstance(n_shot, dict) and n_shot:
@@ -191,8 +215,8 @@ def _parse_lm_eval_results(path: Path) -> ImportedRun:
         _check_items_against_aggregates(
             items, item_metric, metrics, stderr, counts, configs, provenance
         )
-    if not provenance["warnings"]:
-        del provenance["warnings"]
+    # Samples that disagree with the results are doubted out loud, not only kept.
+    warnings += [f"{path}: {w}" for w in provenance.pop("warnings")]
 
     fallback = path.parent.name or path.stem
     return ImportedRun(
@@ -206,6 +230,9 @@ def _parse_lm_eval_results(path: Path) -> ImportedRun:
         provenance=provenance,
         higher_is_better=hib,
         sample_counts=counts,
+        warnings=warnings,
+        started_at=started_at,
+        ended_at=ended_at,
     )
 
 

@@ -4,6 +4,7 @@ becomes the metric, the whole history goes into ``series``."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,12 +12,12 @@ from typing import Any
 
 from cockpit.ingest.reading import (
     MLFLOW,
+    NOT_RESULTS_DIRS,
     ImportedRun,
     ImportFormatError,
     guard,
     read_text,
 )
-from cockpit.metric_names import guess_directions
 
 
 def _coerce_scalar(text: str) -> Any:
@@ -94,7 +95,7 @@ def _mlflow_kind(meta: dict[str, Any]) -> str:
 def parse_mlflow(path: str | Path) -> list[ImportedRun]:
     """Runs of an MLflow file store: ``path`` is mlruns/, an experiment folder or a run folder
     (or its meta.yaml). Deleted runs and experiments are skipped, as MLflow's UI does."""
-    p = Path(path).expanduser()
+    p = Path(path).expanduser().resolve()
     if p.is_file():
         p = p.parent
     if (p / "mlruns").is_dir() and not (p / "meta.yaml").is_file():
@@ -111,7 +112,7 @@ def parse_mlflow(path: str | Path) -> list[ImportedRun]:
             return _parse_mlflow_experiment(p, meta)
         raise ImportFormatError(f"{meta_path}: not an MLflow experiment or run meta.yaml")
     runs: list[ImportedRun] = []
-    for child in sorted(c for c in p.iterdir() if c.is_dir() and not c.name.startswith(".")):
+    for child in sorted(c for c in p.iterdir() if c.is_dir() and c.name not in NOT_RESULTS_DIRS):
         child_meta = child / "meta.yaml"
         if not child_meta.is_file():
             continue
@@ -173,12 +174,24 @@ def _parse_mlflow_run(run_dir: Path, meta: dict[str, Any], exp: dict[str, Any]) 
     tags = {key: read_text(f).rstrip("\n") for key, f in _key_files(run_dir / "tags")}
     metrics: dict[str, float] = {}
     series: dict[str, list[tuple[int, float]]] = {}
+    warnings: list[str] = []
     for key, f in _key_files(run_dir / "metrics"):
         rows = sorted(_parse_mlflow_metric(f))
-        if not rows:
+        finite = [r for r in rows if math.isfinite(r[2])]
+        if len(finite) < len(rows):
+            # A diverged loss logs nan: said once per metric, never averaged in.
+            bad = [r for r in rows if not math.isfinite(r[2])]
+            steps = ", ".join(str(r[0]) for r in bad[:5]) + (" …" if len(bad) > 5 else "")
+            warnings.append(
+                f"{f}: skipped {len(bad)} non-finite value(s) of {key} ({bad[0][2]}) "
+                f"at step {steps}"
+            )
+        if not finite:
             continue
-        series[key] = [(step, value) for step, _, value in rows]
-        metrics[key] = rows[-1][2]  # highest step, latest timestamp
+        series[key] = [(step, value) for step, _, value in finite]
+        if math.isfinite(rows[-1][2]):
+            metrics[key] = rows[-1][2]  # highest step, latest timestamp
+        # else: it ended diverged; an earlier value would pass for a result it never had.
     run_id = str(meta.get("run_id") or meta.get("run_uuid") or run_dir.name)
     status = meta.get("status")
     state = _MLFLOW_STATUS.get(status, "unknown") if isinstance(status, int | str) else "unknown"
@@ -208,5 +221,14 @@ def _parse_mlflow_run(run_dir: Path, meta: dict[str, Any], exp: dict[str, Any]) 
         state=state,
         provenance=provenance,
         series=series,
-        higher_is_better=guess_directions(metrics),
+        warnings=warnings,
+        started_at=_epoch_ms(meta.get("start_time")),
+        ended_at=_epoch_ms(meta.get("end_time")),
     )
+
+
+def _epoch_ms(value: Any) -> float | None:
+    """MLflow's milliseconds since the epoch (null for a run never closed)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value) / 1000.0
+    return None

@@ -17,6 +17,29 @@ MLFLOW = "mlflow"
 COCKPIT_RUN = "cockpit-run"
 FORMATS = (LM_EVAL, AI_SCIENTIST, MLFLOW, COCKPIT_RUN)
 
+# Folders that never hold results: version control, caches, environments. Anything else is
+# searched, dot-folders included: lm-eval names the folder of an output path like
+# "../other/results" as "..__other__results", and skipping it dropped whole configs.
+NOT_RESULTS_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".cache",
+        ".ipynb_checkpoints",
+        ".venv",
+        "venv",
+        ".tox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "__pycache__",
+        "node_modules",
+        ".Trash",
+        ".trash",  # MLflow's deleted runs
+    }
+)
+
 
 class ImportFormatError(ValueError):
     """A file could not be imported; ``str(err)`` is one line naming the file."""
@@ -41,6 +64,13 @@ class ImportedRun:
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # (step, value)
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     sample_counts: dict[str, int] = field(default_factory=dict)  # items behind a metric
+    # What the parser skipped or doubts, one line each naming the file and the key: printed
+    # by `cockpit import` and kept in the run's provenance ("import_warnings").
+    warnings: list[str] = field(default_factory=list)
+    started_at: float | None = None  # epoch seconds, when the file says
+    ended_at: float | None = None
+    gpus: int | None = None  # None: the source does not say (never guessed)
+    budgets: dict[str, float] = field(default_factory=dict)  # count metric -> "never" value
 
 
 @contextmanager
@@ -93,6 +123,24 @@ def json_number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def finite_number(value: Any, where: str, warnings: list[str]) -> float | None:
+    """A finite float, or None with one line in ``warnings`` saying what was skipped.
+
+    null and "N/A" are how formats say "not computed" and pass quietly; NaN, Infinity, other
+    strings and booleans are not results and are reported (``where`` is "file: key").
+    """
+    if value is None or value == "N/A":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        warnings.append(f"{where}: skipped non-numeric value {str(value)[:40]!r}")
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        warnings.append(f"{where}: skipped {number} (not a finite number)")
+        return None
+    return number
 
 
 def stderr_of(values: list[float]) -> float | None:

@@ -26,6 +26,9 @@ class ImportSummary:
     run_ids: tuple[str, ...]
     metric_points: int
     eval_items: int
+    # One line each: what the parsers skipped or doubted, naming the file and the key.
+    warnings: tuple[str, ...] = ()
+    replaced: int = 0  # runs an earlier import wrote that this one replaced
 
 
 def _default_sweep(run: ImportedRun, source: Path | None) -> str:
@@ -61,7 +64,13 @@ def _scalar(value: Any) -> bool:
 
 
 def infer_factors(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Config keys whose scalar value varies across runs, with levels in first-seen order."""
+    """Config keys whose scalar value varies across runs, with levels in first-seen order.
+
+    Keys that always change together (lm-eval's model and model_args, a model's name and its
+    parameter count) are one factor, not several: two configs differing in one imported
+    field are two levels of one factor, not an incomplete 2^2 design. The first such key
+    names the factor.
+    """
     levels: dict[str, list[Any]] = {}
     for config in configs:
         for key, value in config.items():
@@ -70,7 +79,20 @@ def infer_factors(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
             seen = levels.setdefault(key, [])
             if value not in seen:
                 seen.append(value)
-    return {key: values for key, values in levels.items() if len(values) > 1}
+    varying = [key for key, values in levels.items() if len(values) > 1]
+    patterns: dict[tuple[int, ...], str] = {}
+    out: dict[str, list[Any]] = {}
+    for key in varying:
+        # Which level each run has, numbered by first appearance: equal patterns co-vary.
+        numbering: dict[str, int] = {}
+        pattern = tuple(
+            numbering.setdefault(repr(config.get(key)), len(numbering)) for config in configs
+        )
+        if pattern in patterns:
+            continue
+        patterns[pattern] = key
+        out[key] = levels[key]
+    return out
 
 
 def _epoch(prov: dict[str, Any], iso_key: str, ms_key: str) -> float | None:
@@ -84,6 +106,40 @@ def _epoch(prov: dict[str, Any], iso_key: str, ms_key: str) -> float | None:
     if isinstance(ms, int | float) and not isinstance(ms, bool):
         return float(ms) / 1000.0
     return None
+
+
+def content_key(run: ImportedRun) -> str:
+    """A hash of what a run holds (its config, metrics, per-seed values and per-item
+    scores): the same results read from another copy of the files have the same key."""
+    import hashlib
+
+    body = json.dumps(
+        [
+            run.source_format,
+            run.name,
+            # When it ran: a deterministic re-run has the same numbers but is another run.
+            run.started_at,
+            run.provenance.get("timestamp"),
+            run.config,
+            sorted(run.metrics.items()),
+            sorted(run.seeds.items()),
+            sorted(run.eval_items),
+        ],
+        sort_keys=True,
+        default=repr,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _resolved(source: object) -> str:
+    """A source path spelled one way (absolute, symlinks and "..", trailing "/" resolved)."""
+    text = str(source or "")
+    if not text:
+        return ""
+    try:
+        return str(Path(text).expanduser().resolve())
+    except (OSError, RuntimeError):
+        return text
 
 
 def _run_id(run: ImportedRun, taken: dict[str, str]) -> str:
@@ -128,21 +184,51 @@ def record_imported_runs(
         by_sweep.setdefault(sweep or _default_sweep(run, src), []).append(run)
     existing_sweeps = {s.name: s for s in store.list_sweeps()}
     taken: dict[str, str] = {}
+    # An imported run is known by its resolved source (a file read again through another
+    # spelling of its path) or by its content (the same files copied elsewhere): either way
+    # the new import replaces the old run instead of adding a copy.
+    by_source: dict[str, str] = {}
+    by_content: dict[str, str] = {}
     for known in store.list_runs():
-        taken[known.id] = str(known.provenance.get("source_path", ""))
+        source = _resolved(known.provenance.get("source_path"))
+        taken[known.id] = source
+        if source:
+            by_source.setdefault(source, known.id)
+        content = known.provenance.get("content_key")
+        if isinstance(content, str):
+            by_content.setdefault(content, known.id)
     written: list[str] = []
+    warnings: list[str] = []
+    replaced = 0
     points_total = items_total = 0
     for sweep_name, members in by_sweep.items():
         records = []
         for imported in members:
-            run_id = _run_id(imported, taken)
+            source = _resolved(imported.provenance.get("source_path"))
+            content = content_key(imported)
+            earlier = by_source.get(source) if source else None
+            earlier = earlier or by_content.get(content)
+            if earlier is not None and earlier not in written:
+                run_id = earlier
+                replaced += 1
+            else:
+                run_id = _run_id(imported, taken)
             prov = dict(imported.provenance)
             prov["source_format"] = imported.source_format
+            if source:
+                prov["source_path"] = source
+            prov["content_key"] = content
+            if imported.warnings:
+                prov["import_warnings"] = list(imported.warnings)
+                warnings.extend(imported.warnings)
+            if imported.gpus is None:
+                prov["gpus_known"] = False  # the source does not say: never guessed
             meta = ImportedRunMeta(
                 reported_stderr={k: v for k, v in imported.metric_stderr.items() if v is not None},
                 sample_counts=imported.sample_counts,
                 higher_is_better=imported.higher_is_better,
                 seeds=imported.seeds,
+                budgets=imported.budgets,
             )
             prov.update(meta.to_provenance())
             try:
@@ -159,13 +245,13 @@ def record_imported_runs(
                     config=dict(imported.config),
                     sweep=sweep_name,
                     host=prov.get("host") if isinstance(prov.get("host"), str) else None,
-                    gpus=len(gpus) if isinstance(gpus, list) and gpus else 1,
+                    gpus=_gpu_count(imported.gpus, gpus),
                 ),
                 state=state,
                 host=prov.get("host") if isinstance(prov.get("host"), str) else None,
                 exit_code=exit_code if isinstance(exit_code, int) else None,
-                started_at=_epoch(prov, "started_at", "start_time_ms"),
-                ended_at=_epoch(prov, "ended_at", "end_time_ms"),
+                started_at=imported.started_at or _epoch(prov, "started_at", "start_time_ms"),
+                ended_at=imported.ended_at or _epoch(prov, "ended_at", "end_time_ms"),
                 provenance=prov,
             )
             points = [
@@ -188,9 +274,10 @@ def record_imported_runs(
             items_total += len(items)
         old = existing_sweeps.get(sweep_name)
         spec = _sweep_spec_near(src, sweep_name)
+        new_ids = {r.id for r, _, _ in records}
         configs = [r.spec.config for r, _, _ in records]
         if old is not None:
-            configs += [r.spec.config for r in store.list_runs(sweep_name)]
+            configs += [r.spec.config for r in store.list_runs(sweep_name) if r.id not in new_ids]
         baseline = next(
             (
                 r.id
@@ -201,9 +288,9 @@ def record_imported_runs(
         )
         sweep_row = Sweep(
             name=sweep_name,
-            factors=(old.factors if old and old.factors else None)
-            or spec.get("factors")
-            or infer_factors(configs),
+            # A spec's factors stand; inferred ones are inferred again over every run of
+            # the sweep, so a later import that adds levels (or a new factor) extends them.
+            factors=spec.get("factors") or infer_factors(configs),
             baseline=(old.baseline if old else None) or spec.get("baseline") or baseline,
             primary_metric=(old.primary_metric if old else None) or spec.get("primary_metric"),
             thresholds=(old.thresholds if old and old.thresholds else None)
@@ -213,7 +300,24 @@ def record_imported_runs(
         )
         store.import_runs(sweep_row, records)
     fmt = runs[0].source_format if runs else ""
-    return ImportSummary(fmt, tuple(by_sweep), tuple(written), points_total, items_total)
+    return ImportSummary(
+        fmt,
+        tuple(by_sweep),
+        tuple(written),
+        points_total,
+        items_total,
+        tuple(warnings),
+        replaced,
+    )
+
+
+def _gpu_count(declared: int | None, provenance_gpus: Any) -> int:
+    """GPUs the source records; 0 when it records none (triage shows it as unknown)."""
+    if declared is not None:
+        return declared
+    if isinstance(provenance_gpus, list):
+        return len(provenance_gpus)
+    return 0
 
 
 def _now() -> float:

@@ -27,6 +27,7 @@ class Verdict(enum.StrEnum):
     WORSE = "worse"
     NO_DIFFERENCE = "no significant difference"
     NOT_ENOUGH_DATA = "not enough data"
+    NO_BASELINE_VALUE = "baseline has no value"
     SINGLE_RUN = "single run, no test possible"
 
 
@@ -66,7 +67,11 @@ class ScoreSummary:
     ci_low: float
     ci_high: float
     n: int
-    method: str  # "wilson", "t" or "none" (a single value)
+    method: str  # "wilson", "t", "t, clipped to [0, 1]", "reported SE" or "none"
+    # Values at the run's budget of a count-to-target metric: the target was never reached,
+    # so the true value is at least ``budget`` and the mean is only a lower bound.
+    censored: int = 0
+    budget: float | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ class ConfigResult:
     run_values: tuple[Mapping[str, float], ...]  # final value of every metric, per run
     summaries: Mapping[str, ScoreSummary]  # value and CI of each compared metric
     comparisons: Mapping[str, Comparison]  # vs the baseline; empty for the baseline itself
+    # What a reader must know about this config's runs: duplicates counted once, runs left
+    # out of the statistics because they failed or are still running.
+    notes: tuple[str, ...] = ()
 
     @cached_property
     def values(self) -> Mapping[str, float]:
@@ -192,6 +200,17 @@ class ResultsMatrix:
     all_sweeps: tuple[str, ...] = ()  # every sweep there is, for the pane to cycle through
     alpha: float = DEFAULT_ALPHA
     baselines: Mapping[str, str] = field(default_factory=dict)  # explicit choices, by sweep
+    # Per metric, where its direction came from: "user", "spec", "file", "name", "default"
+    # (nothing said: higher assumed) or "hyperparameter" (a logged setting, not compared).
+    direction_sources: Mapping[str, str] = field(default_factory=dict)
+
+    def direction_text(self, metric: str) -> str:
+        """ "lower is better (name)": which way, and who said so."""
+        source = self.direction_sources.get(metric, "default")
+        if source == "hyperparameter":
+            return "a hyperparameter, not an outcome"
+        word = "higher" if self.higher_is_better.get(metric, True) else "lower"
+        return f"{word} is better ({source})"
 
     @property
     def metric(self) -> str | None:
@@ -267,6 +286,8 @@ class ImportedRunMeta:
     higher_is_better: Mapping[str, bool] = field(default_factory=dict)  # as the file said
     is_baseline: bool = False  # the file marks this run as its experiment's baseline
     source_path: str | None = None
+    # Per count-to-target metric, the value meaning "never reached" (the run's step budget).
+    budgets: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_provenance(cls, provenance: Mapping[str, Any]) -> ImportedRunMeta:
@@ -289,6 +310,11 @@ class ImportedRunMeta:
             },
             is_baseline=provenance.get("is_baseline") is True,
             source_path=source if isinstance(source, str) else None,
+            budgets={
+                k: float(v)
+                for k, v in mapping("budgets").items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            },
         )
 
     def to_provenance(self) -> dict[str, Any]:
@@ -299,6 +325,7 @@ class ImportedRunMeta:
             "higher_is_better": dict(self.higher_is_better),
             "seeds": {k: list(v) for k, v in self.seeds.items()},
             "item_metric": dict(self.item_metric),
+            "budgets": dict(self.budgets),
         }
         out = {k: v for k, v in out.items() if v}
         if self.is_baseline:
@@ -317,5 +344,6 @@ _PROVENANCE_KEYS = (
     "higher_is_better",
     "is_baseline",
     "source_path",
+    "budgets",
 )
 NO_IMPORTED_META = ImportedRunMeta()

@@ -12,7 +12,7 @@ class RunOutcome:
     sweep: str | None
     state: str
     host: str | None
-    gpus: int
+    gpus: int | None  # None: the source does not say
     started_at: float | None
     ended_at: float | None
     exit_code: int | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from cockpit.models.results import DEFAULT_CONFIDENCE, ResultsMatrix
+from cockpit.models.results import DEFAULT_CONFIDENCE, ResultsMatrix, Verdict
 from cockpit.render.text import finite_magnitudes, fixed, json_number, p_value
 
 
@@ -25,9 +25,10 @@ def to_text(matrix: ResultsMatrix) -> str:
             if base.label != base.key:
                 head += f" ({base.label})"
         out.append(head)
+        for c in group.configs:
+            out.extend(f"  note {c.key}: {note}" for note in c.notes)
         for metric in matrix.compared:
-            hib = matrix.higher_is_better.get(metric, True)
-            out.append(f"  {metric} ({'higher' if hib else 'lower'} is better)")
+            out.append(f"  {metric} ({matrix.direction_text(metric)})")
             rows = [
                 (
                     "config",
@@ -46,6 +47,10 @@ def to_text(matrix: ResultsMatrix) -> str:
                 s = c.summaries.get(metric)
                 cmp = c.comparisons.get(metric)
                 value = s.mean if s else c.values.get(metric)
+                shown = fixed(value)
+                if s and s.censored:
+                    # The mean of values at the budget is only a lower bound.
+                    shown = f">={shown} ({s.censored} censored)"
                 ci = (
                     f"[{fixed(s.ci_low)}, {fixed(s.ci_high)}]"
                     if s and json_number(s.ci_low)
@@ -56,7 +61,7 @@ def to_text(matrix: ResultsMatrix) -> str:
                     rows.append(
                         (
                             ("* " if c.is_baseline else "  ") + c.key,
-                            fixed(value),
+                            shown,
                             ci,
                             "",
                             "",
@@ -77,7 +82,7 @@ def to_text(matrix: ResultsMatrix) -> str:
                 rows.append(
                     (
                         "  " + c.key,
-                        fixed(value),
+                        shown,
                         ci,
                         fixed(cmp.delta, "+.4f"),
                         dci,
@@ -89,6 +94,15 @@ def to_text(matrix: ResultsMatrix) -> str:
                     )
                 )
             out.extend("    " + line for line in _align(rows))
+            for c in group.configs:
+                cmp = c.comparisons.get(metric)
+                if cmp is not None and cmp.verdict is Verdict.NO_BASELINE_VALUE:
+                    out.append(f"    {c.key}: {cmp.note}")
+                    break
+            for c in group.configs:
+                cmp = c.comparisons.get(metric)
+                if cmp is not None and cmp.note.startswith("censored"):
+                    out.append(f"    {c.key}: {cmp.note}")
             effects = group.effects.get(metric)
             if effects is not None and effects.effects:
                 out.append(f"    effects on {metric}, largest first ({effects.note}):")

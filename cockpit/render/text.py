@@ -16,6 +16,7 @@ VERDICT_STYLE: dict[str, str] = {
     "worse": "bold red",
     "no significant difference": "",
     "not enough data": "yellow",
+    "baseline has no value": "yellow",
     "single run, no test possible": "dim",
 }
 

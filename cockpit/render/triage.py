@@ -91,7 +91,13 @@ def triage_renderable(
         shown = report.finished if finished_shown is None else report.finished[-finished_shown:]
         for o in shown:
             took = duration(o.ended_at - o.started_at) if o.started_at and o.ended_at else "—"
-            table.add_row(o.run_id, o.sweep or "", str(o.gpus), took, _clock(o.ended_at))
+            table.add_row(
+                o.run_id,
+                o.sweep or "",
+                "?" if o.gpus is None else str(o.gpus),
+                took,
+                _clock(o.ended_at),
+            )
         parts.append(table)
         hidden = len(report.finished) - len(shown)
         if hidden > 0:

@@ -79,7 +79,7 @@ async def test_matrix_detail_metric_and_baseline_keys(store: Store) -> None:
         assert cell(results(app), R64[0], "verdict") == "single run, no test possible"
 
         # b on an r64 row: it becomes the baseline, the r128 configs are now worse
-        await pilot.press("m", "m", "m", "m")
+        await pilot.press("m", "m", "m")  # four outcomes: lr is not one
         await wait_until(lambda: labels(results(app))[1] == "mmlu_acc")
         table = results(app)
         table.move_cursor(row=table.get_row_index(R64[0]))
@@ -126,10 +126,10 @@ async def test_effects_filter_sort_and_export(store: Store, tmp_path: Path) -> N
         await pilot.press("x")
         out = tmp_path / SWEEP
         await wait_until(lambda: (out / "figures.tex").is_file(), timeout=60)
-        assert (out / "bar_mmlu-acc.pdf").read_bytes().startswith(b"%PDF-")
-        assert (out / "bar_mmlu-acc.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        assert (out / "values_mmlu-acc.pdf").read_bytes().startswith(b"%PDF-")
+        assert (out / "values_mmlu-acc.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
         snippet = (out / "figures.tex").read_text()
-        assert "\\includegraphics[width=\\linewidth]{bar_mmlu-acc.pdf}" in snippet
+        assert "\\includegraphics[width=\\linewidth]{values_mmlu-acc.pdf}" in snippet
         assert "effects_mmlu-acc.pdf" in snippet and (out / "results.tex").is_file()
 
 
@@ -189,3 +189,22 @@ async def test_a_taller_terminal_holds_more_rows_in_the_window() -> None:
         await pilot.resize_terminal(80, 70)
         await wait_until(lambda: table.row_count == 2 * table.size.height > WINDOW_ROWS)
         assert table.cursor_key() == "c00002"  # the cursor stays on its config
+
+
+async def test_d_flips_the_metric_direction_and_the_store_remembers(store: Store) -> None:
+    from cockpit.results import remembered_directions
+
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await open_results(app, pilot)
+        pane = app.query_one(ResultsPane)
+        assert pane.matrix is not None and pane.matrix.direction_sources["mmlu_acc"] == "name"
+        await pilot.press("d")
+        await wait_until(
+            lambda: (
+                pane.matrix is not None and pane.matrix.direction_sources.get("mmlu_acc") == "user"
+            )
+        )
+        assert remembered_directions(store) == {"mmlu_acc": False}
+        # Lower is better now: the configs that were better are worse.
+        await wait_until(lambda: cell(table, R64[0], "verdict") == "worse")

@@ -80,15 +80,15 @@ def test_export_writes_table_figures_legends_and_snippet(demo: Store, tmp_path: 
     written = export_sweep(demo, out, sweep=SWEEP)
     names = {p.name for p in written}
     assert {"results.csv", "results.json", "results.tex", "figures.tex"} <= names
-    for stem in ("bar_mmlu-acc", "effects_mmlu-acc", "curves_train-loss"):
+    for stem in ("values_mmlu-acc", "effects_mmlu-acc", "curves_train-loss"):
         assert (out / f"{stem}.pdf").read_bytes().startswith(PDF_MAGIC)
         assert (out / f"{stem}.png").read_bytes().startswith(PNG_MAGIC)
-    for legend in ("bar_mmlu-acc_legend", "curves_train-loss_legend"):
+    for legend in ("values_mmlu-acc_legend", "curves_train-loss_legend"):
         assert (out / f"{legend}.pdf").read_bytes().startswith(PDF_MAGIC)
         assert (out / f"{legend}.png").read_bytes().startswith(PNG_MAGIC)
     snippet = (out / "figures.tex").read_text()
     included = re.findall(r"\\includegraphics\[[^]]*\]\{([^}]+)\}", snippet)
-    assert "bar_mmlu-acc.pdf" in included and "effects_mmlu-acc.pdf" in included
+    assert "values_mmlu-acc.pdf" in included and "effects_mmlu-acc.pdf" in included
     assert all((out / name).is_file() for name in included)
     assert snippet.count("\\begin{figure}") == snippet.count("\\end{figure}") == len(included)
     assert len(set(re.findall(r"\\label\{([^}]+)\}", snippet))) == len(included)
@@ -123,7 +123,7 @@ def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     )
     printed, _ = capsys.readouterr()
     assert code == 0 and f"files to {out}" in printed
-    assert (out / "bar_mmlu-acc.pdf").read_bytes().startswith(PDF_MAGIC)
+    assert (out / "values_mmlu-acc.pdf").read_bytes().startswith(PDF_MAGIC)
     assert "mmlu\\_acc" in (out / "results.tex").read_text()
 
 
@@ -137,3 +137,99 @@ def test_matplotlib_loads_only_when_figures_are_drawn() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def _pdf_fonts_and_width(path: Path) -> tuple[set[str], float]:
+    """The font subtypes a PDF declares (its own font dictionaries) and its page width."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    subtypes: set[str] = set()
+    for page in reader.pages:
+        fonts = page["/Resources"].get_object().get("/Font")
+        for ref in (fonts.get_object() if fonts else {}).values():
+            subtypes.add(str(ref.get_object()["/Subtype"]))
+    box = reader.pages[0].mediabox
+    return subtypes, float(box.width)
+
+
+def test_figures_are_paper_ready(demo: Store, tmp_path: Path) -> None:
+    out = tmp_path / "paper"
+    written = export_sweep(demo, out, sweep=SWEEP, metrics=["mmlu_acc"])
+    pdfs = [p for p in written if p.suffix == ".pdf"]
+    assert pdfs
+    for pdf in pdfs:
+        subtypes, width = _pdf_fonts_and_width(pdf)
+        # TrueType (fonttype 42), never Type 3, which IEEE and ACM checkers reject.
+        assert subtypes and "/Type3" not in subtypes, (pdf.name, subtypes)
+        assert subtypes <= {"/TrueType", "/Type0"}, subtypes
+        if pdf.stem.endswith("_legend"):
+            continue
+        # One column (3.25 in) and text wide (6.75 in), exactly: 72 pt per inch.
+        expected = 6.75 if pdf.stem.endswith("_wide") else 3.25
+        assert width == pytest.approx(expected * 72, abs=0.5), pdf.name
+    for stem in ("values_mmlu-acc", "effects_mmlu-acc", "curves_train-loss"):
+        assert (out / f"{stem}_wide.pdf").is_file()
+
+
+def test_figure_text_names_factors_levels_and_intervals(demo: Store, tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cockpit.export import figures
+
+    matrix = results_matrix(demo, sweep=SWEEP, metric="mmlu_acc")
+    group = matrix.sweeps[0]
+    drawn: list[object] = []
+    import matplotlib.pyplot as plt
+
+    real_close = plt.close
+
+    def keep(fig: object = None) -> None:  # look at each figure before it is closed
+        if fig is not None:
+            drawn.append(fig)
+        real_close(fig)
+
+    plt.close = keep  # type: ignore[assignment]
+    try:
+        _, captions = figures.write_figures(matrix, group, "mmlu_acc", {}, tmp_path)
+    finally:
+        plt.close = real_close  # type: ignore[assignment]
+    values_fig = next(f for f in drawn if f.axes and "mmlu_acc (higher" in f.axes[0].get_xlabel())  # type: ignore[attr-defined]
+    ticks = [t.get_text() for t in values_fig.axes[0].get_yticklabels()]  # type: ignore[attr-defined]
+    # factor=value, every factor named.
+    assert all(all(f"{k}=" in t for k in group.label_keys) for t in ticks)
+    # The legend lies outside the axes: its box does not meet the data area.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = values_fig
+    FigureCanvasAgg(fig)  # type: ignore[arg-type]  # closed figures lose their canvas
+    fig.canvas.draw()  # type: ignore[attr-defined]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    (legend,) = fig.legends  # type: ignore[attr-defined]
+    lb = legend.get_window_extent(renderer)
+    ab = fig.axes[0].get_window_extent(renderer)  # type: ignore[attr-defined]
+    assert lb.y1 <= ab.y0 + 1
+    # The effects name both levels of each factor.
+    effects_fig = next(f for f in drawn if f.axes and "effect on" in f.axes[0].get_xlabel())  # type: ignore[attr-defined]
+    labels = [t.get_text() for t in effects_fig.axes[0].get_yticklabels()]  # type: ignore[attr-defined]
+    for factor, levels in group.sweep.factors.items():
+        assert any(f"{factor} ({levels[0]} \u2192 {levels[1]})" in label for label in labels)
+    # A caption says CIs only where there are some.
+    assert "CIs" in captions[0][1]
+
+
+def test_smoothing_keeps_level_and_reduces_noise() -> None:
+    import random
+
+    from cockpit.export.figures import OKABE_ITO, smooth
+
+    rng = random.Random(0)
+    raw = [1.0 + rng.gauss(0, 0.2) for _ in range(400)]
+    smoothed = smooth(raw)
+    assert smoothed[0] == raw[0]  # debiased: the start is not pulled to 0
+    tail = smoothed[100:]
+    assert max(tail) - min(tail) < (max(raw) - min(raw)) / 3
+    assert abs(sum(tail) / len(tail) - 1.0) < 0.05
+    # Okabe-Ito: the colour-blind-safe palette, eight distinct colours.
+    assert len(set(OKABE_ITO)) == 8 and OKABE_ITO[0] == "#0072B2"

@@ -115,8 +115,10 @@ def test_lm_eval_asdiv_results_and_samples() -> None:
 def test_lm_eval_asdiv_quirks_survive() -> None:
     [run] = ingest.parse_lm_eval(ASDIV_RESULTS)
     assert run.config["limit"] == 50.0  # a float in the file
-    assert run.config["batch_size"] == "8"  # a string in the file
-    assert run.config["use_cache"] is None
+    # How it ran (batch size, device) is not the config: kept in provenance as in the file.
+    assert "batch_size" not in run.config
+    assert run.provenance["lm_eval_settings"]["batch_size"] == "8"  # a string in the file
+    assert run.provenance["lm_eval_settings"]["use_cache"] is None
     assert run.config["num_fewshot"] == 8
     assert run.config["model_args_parsed"] == {"pretrained": "meta-llama/Meta-Llama-3-8B-Instruct"}
     assert run.provenance["total_evaluation_time_seconds"] == pytest.approx(17.455804042001546)
@@ -176,7 +178,10 @@ def test_lm_eval_samples_disagreeing_with_results_are_reported(tmp_path: Path) -
         data["results"]["asdiv"]["acc,none"] = 0.5
 
     [run] = ingest.parse_lm_eval(_asdiv_variant(tmp_path, mutate))
-    assert run.provenance["warnings"] == ["asdiv/acc: results say 0.5, samples average 0.92"]
+    # Said out loud (cockpit import prints run.warnings), naming the file.
+    [line] = run.warnings
+    assert line.endswith(": asdiv/acc: results say 0.5, samples average 0.92")
+    assert line.startswith(str(tmp_path))
 
 
 def test_lm_eval_filters_keep_items_apart(tmp_path: Path) -> None:
@@ -290,7 +295,9 @@ def test_ai_scientist_gan_diffusion_means_only() -> None:
         "run_4": "Changing Beta Schedule to Quadratic",
         "run_5": None,
     }
-    assert runs[0].higher_is_better["circle/eval_loss"] is False
+    # The file declares no direction: none is recorded as the file's (results guesses from
+    # the name and says so).
+    assert runs[0].higher_is_better == {}
 
 
 def test_ai_scientist_recomputes_stderr_from_seeds_multi_style_adapter() -> None:
@@ -379,7 +386,7 @@ def test_mlflow_file_store() -> None:
     assert sum("git_commit" in r.provenance for r in runs) == 4
     odd = by_id["0d8653353e3e43beb89442a8bca1a94d"]
     assert odd.config == {"alpha": 0.1, "l1_ratio": 0.6}
-    assert odd.higher_is_better == {"mae": False, "r2": True, "rmse": False}
+    assert odd.higher_is_better == {}  # MLflow declares no direction
 
 
 def _synthetic_store(tmp_path: Path) -> Path:
@@ -413,9 +420,13 @@ def test_mlflow_failed_run_history_and_deleted_runs(tmp_path: Path) -> None:
     assert len(runs) == 8  # the deleted run is skipped, as MLflow's UI does
     boom = runs["boom"]
     assert boom.state == "failed"
-    # Ordered by step: the last logged value is the step-20 NaN, kept as logged.
-    assert boom.series["loss"][:2] == [(0, 2.5), (10, 1.5)]
-    assert np.isnan(boom.metrics["loss"])
+    # Ordered by step: the last logged value is a step-20 NaN. It is no result: no final
+    # value (an earlier one would pass for one), the series keeps the finite points, and
+    # the import says so, naming the file and the metric.
+    assert boom.series["loss"] == [(0, 2.5), (10, 1.5)]
+    assert "loss" not in boom.metrics
+    [warning] = [w for w in boom.warnings if "loss" in w]
+    assert "metrics/loss" in warning and "nan" in warning and "step 20" in warning
     assert boom.metrics["train/acc"] == 0.5
 
 

@@ -190,7 +190,9 @@ def test_single_value_fast_path_equals_stats_compare(
 
 def test_all_metrics_view_and_json_contract(demo: Store) -> None:
     matrix = results_matrix(demo, sweep=SWEEP, all_metrics=True)
-    assert set(matrix.compared) == {"mmlu_acc", "holdout_ppl", "train_loss", "lr", "tokens_per_s"}
+    # lr is a setting the runs logged, shown but never compared.
+    assert set(matrix.compared) == {"mmlu_acc", "holdout_ppl", "train_loss", "tokens_per_s"}
+    assert "lr" in matrix.metrics and matrix.direction_sources["lr"] == "hyperparameter"
     assert matrix.compared[0] == "mmlu_acc"  # the primary metric leads
     data = json.loads(json.dumps(to_json(matrix)))
     assert data["format"] == "cockpit-results/1"
@@ -202,10 +204,11 @@ def test_all_metrics_view_and_json_contract(demo: Store) -> None:
         "metrics",
         "compared_metrics",
         "higher_is_better",
+        "directions",
         "sweeps",
         "comparisons",
     }
-    assert len(data["comparisons"]) == 7 * 5
+    assert len(data["comparisons"]) == 7 * 4
     (sweep,) = data["sweeps"]
     assert set(sweep) == {
         "sweep",
@@ -225,6 +228,7 @@ def test_all_metrics_view_and_json_contract(demo: Store) -> None:
         "is_baseline",
         "values",
         "summaries",
+        "notes",
     }
     cmp = next(
         c for c in data["comparisons"] if c["config"] == R64[0] and c["metric"] == "mmlu_acc"
@@ -252,6 +256,7 @@ def test_all_metrics_view_and_json_contract(demo: Store) -> None:
         "mde",
         "underpowered",
         "higher_is_better",
+        "direction_source",
         "verdict",
         "flags",
         "note",

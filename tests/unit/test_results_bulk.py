@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cockpit import stats
+from cockpit.metric_names import proportion_bounds
 from cockpit.models import Run, RunSpec, RunState, Sweep
 from cockpit.models.results import ScoreSummary, StatTest, Verdict
 from cockpit.results import ResultsData, build_matrix
@@ -143,10 +144,18 @@ def test_matrix_equals_compare_raw_then_holm_over_the_view(seed: int, metric: st
     for group in matrix.sweeps:
         base = next(c for c in group.configs if c.is_baseline)
         b = scores_of(data, base.run_ids, metric)
+        # Seeds are runs, not trials; a proportion's CI stays inside [0, 1].
+        values = [
+            v
+            for c in group.configs
+            for r in c.run_ids
+            if not math.isnan(v := data.finals[r][metric])
+        ]
+        bounds = proportion_bounds(metric, values)
         for config in group.configs:
             c = scores_of(data, config.run_ids, metric)
             want = (
-                stats.summarize_scores(c)
+                stats.summarize_scores(c, seeds=True, bounds=bounds)
                 if isinstance(c, list)
                 else ScoreSummary(c, math.nan, math.nan, math.nan, 1, "none")
             )
