@@ -117,3 +117,37 @@ def parse_since(text: str, now: float) -> float:
             f"invalid --since {text!r}: use a duration like 12h, 30m, 2d or a time like "
             "2026-11-21T22:00"
         ) from None
+
+
+# -- ideas and LLM jobs (issue 9) ----------------------------------------------------------
+
+
+def valid_score(value: str | int, what: str) -> int:
+    """An idea's Interestingness, Feasibility or Novelty: a whole number from 1 to 10."""
+    try:
+        score = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"invalid --{what} {value!r}: a whole number from 1 to 10") from None
+    if not 1 <= score <= 10:
+        raise ValidationError(f"invalid --{what} {score}: must be from 1 to 10")
+    return score
+
+
+def valid_count(value: str | int, what: str, low: int, high: int) -> int:
+    """A bounded count (--n ideas, --reflections, --rounds, --priority)."""
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"invalid --{what} {value!r}: a whole number") from None
+    if not low <= count <= high:
+        raise ValidationError(f"invalid --{what} {count}: must be from {low} to {high}")
+    return count
+
+
+def valid_title(value: str) -> str:
+    title = " ".join(value.split())
+    if not title:
+        raise ValidationError("invalid --title: it is empty")
+    if len(title) > 300:
+        raise ValidationError(f"invalid --title: {len(title)} characters, at most 300")
+    return title
