@@ -89,6 +89,10 @@ class LitellmClient:
             kwargs["api_base"] = backend.api_base
         if key:
             kwargs["api_key"] = key
+        elif backend.api_base:
+            # A keyless OpenAI-compatible server (vLLM, llama.cpp): the OpenAI client insists
+            # on some key, and the server ignores it.
+            kwargs["api_key"] = "no-key"
         started = time.monotonic()
         parts: list[str] = []
         usage: Any = None
