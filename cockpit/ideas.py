@@ -17,6 +17,7 @@ import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cockpit.llm_jobs import JobContext, LlmCommandHandler, estimate_job
@@ -224,6 +225,21 @@ def idea_record(idea: Idea) -> dict[str, Any]:
 
 def write_ideas_file(ideas: Sequence[Idea]) -> str:
     return json.dumps([idea_record(i) for i in ideas], indent=4, ensure_ascii=False) + "\n"
+
+
+MAX_CONTEXT_BYTES = 400_000
+
+
+def read_context_file(path_text: str) -> str:
+    """A research context for generation (task, code template, results), size-capped."""
+    path = Path(path_text.strip()).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IdeaError(f"cannot read context file {path}: {exc.strerror}") from None
+    if len(data) > MAX_CONTEXT_BYTES:
+        raise IdeaError(f"context file {path} is {len(data)} bytes; at most {MAX_CONTEXT_BYTES}")
+    return data.decode("utf-8", errors="replace")
 
 
 # -- JSON out of a model's answer ----------------------------------------------------------
@@ -704,7 +720,11 @@ SWEEP_PROPOSAL_KIND = "run.sweep"
 def sweep_proposal_payload(idea: Idea, spec_toml: str) -> dict[str, Any]:
     """The payload of the needs-confirm command that launches the sweep once confirmed."""
     check_spec_text(spec_toml)
-    return {"idea": idea.name, "spec_toml": spec_toml}
+    return {
+        "idea": idea.name,
+        "spec_toml": spec_toml,
+        "reason": f"sweep proposed for idea {idea.name}: confirm with y",
+    }
 
 
 # -- wiring --------------------------------------------------------------------------------

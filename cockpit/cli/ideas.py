@@ -22,6 +22,7 @@ from cockpit.ideas import (
     SWEEP_PROPOSAL_KIND,
     estimate_generation,
     move,
+    read_context_file,
     read_ideas_file,
     sweep_proposal_payload,
     sweep_spec_template,
@@ -38,7 +39,6 @@ from cockpit.validate import (
     valid_title,
 )
 
-MAX_CONTEXT_BYTES = 400_000
 SOURCES = ("semantic_scholar", "openalex")
 
 
@@ -198,21 +198,10 @@ def cmd_ideas_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_context(path_text: str) -> str:
-    path = Path(path_text)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read --context {path}: {exc.strerror}") from None
-    if len(data) > MAX_CONTEXT_BYTES:
-        raise UsageError(f"--context {path} is {len(data)} bytes; at most {MAX_CONTEXT_BYTES}")
-    return data.decode("utf-8", errors="replace")
-
-
 def cmd_ideas_generate(args: argparse.Namespace) -> int:
     n = valid_count(args.n, "n", 1, 50)
     reflections = valid_count(args.reflections, "reflections", 0, 10)
-    context = _read_context(args.context)
+    context = read_context_file(args.context)
     with open_store(args) as store:
         backend = store.get_llm_backend(args.llm)
         titles = [i.title for i in store.list_ideas()]
