@@ -11,7 +11,8 @@ IdeasPane.stream_text. Baseline, in the same run: litellm's own stream written s
 into a bare Textual Log. For each chunk, the time from litellm yielding it (measured in the
 client's on_delta / the baseline loop) to the next refresh of the screen after it was
 written (call_after_refresh). Target: ours adds < 50 ms to the baseline's p99 (Textual's
-own paint cadence and the machine's load are in both); the ratio is printed. Exit 0 when the target is met.
+own paint cadence and the machine's load are in both); the ratio is printed.
+Exit 0 when the target is met.
 """
 
 from __future__ import annotations
