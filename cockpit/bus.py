@@ -80,10 +80,16 @@ class CommandBus:
         payload: dict[str, Any] | None = None,
         *,
         origin: CommandOrigin = CommandOrigin.USER,
+        confirm_first: bool = False,
     ) -> Command:
-        """Persist a command; run it now unless it came from an LLM and needs a person."""
+        """Persist a command; run it now unless it came from an LLM and needs a person.
+
+        `confirm_first` holds any command for a person's yes (a proposal made from a
+        template is still a proposal)."""
         status = (
-            CommandStatus.NEEDS_CONFIRM if origin is CommandOrigin.LLM else CommandStatus.PENDING
+            CommandStatus.NEEDS_CONFIRM
+            if origin is CommandOrigin.LLM or confirm_first
+            else CommandStatus.PENDING
         )
         command = await asyncio.to_thread(
             self.store.insert_command, pane, backend, kind, payload or {}, status, origin

@@ -7,11 +7,20 @@ other way round.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from cockpit.models import Command, HostSnapshot, Run, RunState
+from cockpit.models import (
+    ChatMessage,
+    Command,
+    HostSnapshot,
+    LlmBackend,
+    LlmReply,
+    Paper,
+    Run,
+    RunState,
+)
 
 
 @dataclass(frozen=True)
@@ -111,3 +120,56 @@ class CommandHandler(Protocol):
     """A backend as the bus sees it: it carries out one command and returns a result."""
 
     async def handle(self, command: Command) -> dict[str, Any]: ...
+
+
+# Called with each piece of an answer as it streams in, on the event loop.
+DeltaSink = Callable[[str], None]
+
+
+class LlmCallError(Exception):
+    """The provider or the network refused or broke a call (one line, no key in it)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, partial: str = "") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.partial = partial  # what had streamed in before it broke
+
+
+@runtime_checkable
+class LlmClient(Protocol):
+    """A chat model behind any provider. Streams; prices calls from the provider's price map.
+
+    The key is read from the backend's named environment variable at call time and never
+    kept. Cancelling the awaiting task cancels the call in flight.
+    """
+
+    async def complete(
+        self,
+        backend: LlmBackend,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        on_delta: DeltaSink | None = None,
+        timeout_s: float = 120.0,
+    ) -> LlmReply: ...
+
+    async def price(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """USD for that many tokens, or None when the model is not in the price map."""
+        ...
+
+    async def count_tokens(self, model: str, text: str) -> int: ...
+
+
+class LiteratureError(Exception):
+    """A literature search failed after its retries (one line for the user)."""
+
+
+@runtime_checkable
+class LiteratureClient(Protocol):
+    """Search for papers: Semantic Scholar or OpenAlex."""
+
+    source: str
+
+    async def search(self, query: str, limit: int = 10) -> list[Paper]:
+        """Papers matching `query`, best first; [] when there are none."""
+        ...

@@ -8,6 +8,7 @@ versioned with `PRAGMA user_version` and migrated forward on open, each step ato
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -30,7 +31,11 @@ from cockpit.models import (
     HostKind,
     Idea,
     LlmBackend,
+    LlmCall,
+    LlmCallStatus,
     MetricPoint,
+    NoveltyCheck,
+    Paper,
     Run,
     RunSpec,
     RunState,
@@ -131,6 +136,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE runs ADD COLUMN relaunch_of TEXT",
         "ALTER TABLE runs ADD COLUMN results_at REAL",
         "CREATE INDEX runs_state ON runs(state)",
+    ),
+    # 4: LLM calls say what they were for and how they ended (usage per pane, per idea;
+    # budget stops); ideas get the queue's fields, what their file held (so an export gives
+    # back the import) and their novelty check. 'queued' became 'approved'.
+    (
+        "ALTER TABLE llm_calls ADD COLUMN pane TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE llm_calls ADD COLUMN purpose TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE llm_calls ADD COLUMN idea TEXT",
+        "ALTER TABLE llm_calls ADD COLUMN draft TEXT",
+        "ALTER TABLE llm_calls ADD COLUMN status TEXT NOT NULL DEFAULT 'ok'",
+        "ALTER TABLE llm_calls ADD COLUMN error TEXT",
+        "CREATE INDEX llm_calls_backend_time ON llm_calls(backend, created_at)",
+        "ALTER TABLE ideas ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE ideas ADD COLUMN notes TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE ideas ADD COLUMN sweeps TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE ideas ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE ideas ADD COLUMN fields TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE ideas ADD COLUMN novelty_check TEXT",
+        "UPDATE ideas SET status = 'approved' WHERE status = 'queued'",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -425,6 +449,14 @@ class Store:
             for r in self._query("SELECT * FROM llm_backends ORDER BY name")
         ]
 
+    def set_llm_budget(self, name: str, budget_usd: float | None) -> None:
+        with self.write() as conn:
+            cur = conn.execute(
+                "UPDATE llm_backends SET budget_usd = ? WHERE name = ?", (budget_usd, name)
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"no LLM backend named {name!r}")
+
     def remove_llm_backend(self, name: str) -> None:
         with self.write() as conn:
             if conn.execute("DELETE FROM llm_backends WHERE name = ?", (name,)).rowcount == 0:
@@ -588,47 +620,132 @@ class Store:
 
     # -- ideas ---------------------------------------------------------------------------
 
-    def upsert_idea(self, idea: Idea) -> None:
+    _IDEA_COLUMNS = (
+        "name, title, experiment, interestingness, feasibility, novelty, novel, status, "
+        "source, priority, notes, sweeps, reasoning, fields, novelty_check, created_at"
+    )
+    _IDEA_VALUES = (
+        ":name, :title, :experiment, :interestingness, :feasibility, :novelty, :novel, "
+        ":status, :source, :priority, :notes, :sweeps, :reasoning, :fields, :novelty_check, "
+        ":created_at"
+    )
+    # What a file or a model says about an idea; the queue's own fields (status, priority,
+    # notes, sweeps, the novelty check) are a person's and survive a re-import.
+    _IDEA_UPSERT = (
+        f"INSERT INTO ideas({_IDEA_COLUMNS}) VALUES ({_IDEA_VALUES}) "
+        "ON CONFLICT(name) DO UPDATE SET title = excluded.title, "
+        "experiment = excluded.experiment, interestingness = excluded.interestingness, "
+        "feasibility = excluded.feasibility, novelty = excluded.novelty, "
+        "novel = COALESCE(excluded.novel, ideas.novel), source = excluded.source, "
+        "reasoning = excluded.reasoning, fields = excluded.fields"
+    )
+
+    def add_idea(self, idea: Idea) -> None:
         with self.write() as conn:
+            if conn.execute("SELECT 1 FROM ideas WHERE name = ?", (idea.name,)).fetchone():
+                raise DuplicateError(f"idea {idea.name!r} already exists")
             conn.execute(
-                """INSERT INTO ideas(name, title, experiment, interestingness, feasibility,
-                       novelty, novel, status, source, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(name) DO UPDATE SET title = excluded.title,
-                       experiment = excluded.experiment,
-                       interestingness = excluded.interestingness,
-                       feasibility = excluded.feasibility, novelty = excluded.novelty,
-                       novel = excluded.novel, status = excluded.status,
-                       source = excluded.source""",
-                (
-                    idea.name,
-                    idea.title,
-                    idea.experiment,
-                    idea.interestingness,
-                    idea.feasibility,
-                    idea.novelty,
-                    None if idea.novel is None else int(idea.novel),
-                    idea.status,
-                    idea.source,
-                    time.time(),
-                ),
+                f"INSERT INTO ideas({self._IDEA_COLUMNS}) VALUES ({self._IDEA_VALUES})",
+                _idea_to_row(idea),
             )
 
+    def upsert_idea(self, idea: Idea) -> None:
+        """Insert an idea, or update what its source says while keeping the queue's fields."""
+        self.import_ideas([idea])
+
+    def import_ideas(self, ideas: Iterable[Idea]) -> None:
+        """Ideas from a file or a model, all in one transaction (see _IDEA_UPSERT)."""
+        with self.write() as conn:
+            conn.executemany(self._IDEA_UPSERT, [_idea_to_row(i) for i in ideas])
+
+    def save_idea(self, idea: Idea) -> None:
+        """Replace every field of an existing idea (a person's edit)."""
+        row = _idea_to_row(idea)
+        sets = ", ".join(f"{k} = :{k}" for k in row if k not in ("name", "created_at"))
+        with self.write() as conn:
+            if conn.execute(f"UPDATE ideas SET {sets} WHERE name = :name", row).rowcount == 0:
+                raise NotFoundError(f"no idea named {idea.name!r}")
+
+    def get_idea(self, name: str) -> Idea:
+        rows = self._query("SELECT * FROM ideas WHERE name = ?", (name,))
+        if not rows:
+            raise NotFoundError(f"no idea named {name!r}")
+        return _idea_from_row(rows[0])
+
     def list_ideas(self) -> list[Idea]:
+        return [_idea_from_row(r) for r in self._query("SELECT * FROM ideas ORDER BY id")]
+
+    def remove_idea(self, name: str) -> None:
+        with self.write() as conn:
+            if conn.execute("DELETE FROM ideas WHERE name = ?", (name,)).rowcount == 0:
+                raise NotFoundError(f"no idea named {name!r}")
+
+    # -- LLM calls -----------------------------------------------------------------------
+
+    def add_llm_call(self, call: LlmCall) -> int:
+        row = {
+            "backend": call.backend,
+            "model": call.model,
+            "pane": call.pane,
+            "purpose": call.purpose,
+            "idea": call.idea,
+            "draft": call.draft,
+            "prompt_tokens": call.prompt_tokens,
+            "completion_tokens": call.completion_tokens,
+            "cost_usd": call.cost_usd,
+            "latency_s": call.latency_s,
+            "status": str(call.status),
+            "error": call.error,
+            "command_id": call.command_id,
+            "created_at": call.created_at or time.time(),
+        }
+        names = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self.write() as conn:
+            cur = conn.execute(f"INSERT INTO llm_calls({names}) VALUES ({marks})", row)
+            return int(cur.lastrowid or 0)
+
+    def llm_calls(self, since: float = 0.0, backend: str | None = None) -> list[LlmCall]:
+        sql = "SELECT * FROM llm_calls WHERE created_at >= ?"
+        params: list[Any] = [since]
+        if backend is not None:
+            sql += " AND backend = ?"
+            params.append(backend)
+        rows = self._query(sql + " ORDER BY created_at, id", params)
         return [
-            Idea(
-                name=r["name"],
-                title=r["title"],
-                experiment=r["experiment"],
-                interestingness=r["interestingness"],
-                feasibility=r["feasibility"],
-                novelty=r["novelty"],
-                novel=None if r["novel"] is None else bool(r["novel"]),
-                status=r["status"],
-                source=r["source"],
+            LlmCall(
+                id=r["id"],
+                backend=r["backend"],
+                model=r["model"] or "",
+                status=LlmCallStatus(r["status"]),
+                pane=r["pane"],
+                purpose=r["purpose"],
+                idea=r["idea"],
+                draft=r["draft"],
+                prompt_tokens=r["prompt_tokens"] or 0,
+                completion_tokens=r["completion_tokens"] or 0,
+                cost_usd=r["cost_usd"],
+                latency_s=r["latency_s"] or 0.0,
+                error=r["error"],
+                command_id=r["command_id"],
+                created_at=r["created_at"],
             )
-            for r in self._query("SELECT * FROM ideas ORDER BY id")
+            for r in rows
         ]
+
+    def llm_spent(self, backend: str) -> float:
+        """USD a backend's priced calls have cost so far (what its budget is held against)."""
+        rows = self._query(
+            "SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM llm_calls WHERE backend = ?",
+            (backend,),
+        )
+        return float(rows[0]["spent"])
+
+    def get_llm_backend(self, name: str) -> LlmBackend:
+        for backend in self.list_llm_backends():
+            if backend.name == name:
+                return backend
+        raise NotFoundError(f"no LLM backend named {name!r}")
 
     # -- drafts --------------------------------------------------------------------------
 
@@ -893,6 +1010,60 @@ def _host_from_row(r: dict[str, Any]) -> Host:
         gpus=r["gpus"],
         labels=tuple(json.loads(r["labels"])),
         read_only=bool(r["read_only"]),
+    )
+
+
+def _idea_to_row(idea: Idea) -> dict[str, Any]:
+    check = idea.novelty_check
+    return {
+        "name": idea.name,
+        "title": idea.title,
+        "experiment": idea.experiment,
+        "interestingness": idea.interestingness,
+        "feasibility": idea.feasibility,
+        "novelty": idea.novelty,
+        "novel": None if idea.novel is None else int(idea.novel),
+        "status": str(idea.status),
+        "source": idea.source,
+        "priority": idea.priority,
+        "notes": idea.notes,
+        "sweeps": json.dumps(list(idea.sweeps)),
+        "reasoning": idea.reasoning,
+        "fields": json.dumps(idea.fields),
+        "novelty_check": None if check is None else json.dumps(dataclasses.asdict(check)),
+        "created_at": idea.created_at or time.time(),
+    }
+
+
+def _idea_from_row(r: dict[str, Any]) -> Idea:
+    check = None
+    if r["novelty_check"]:
+        raw = json.loads(r["novelty_check"])
+        check = NoveltyCheck(
+            novel=raw["novel"],
+            reasons=raw["reasons"],
+            queries=tuple(raw.get("queries", ())),
+            papers=tuple(Paper(**p) for p in raw.get("papers", ())),
+            source=raw.get("source", ""),
+            checked_at=raw.get("checked_at", 0.0),
+        )
+    return Idea(
+        name=r["name"],
+        title=r["title"],
+        experiment=r["experiment"],
+        interestingness=r["interestingness"],
+        feasibility=r["feasibility"],
+        novelty=r["novelty"],
+        novel=None if r["novel"] is None else bool(r["novel"]),
+        status=r["status"],
+        source=r["source"],
+        priority=r["priority"],
+        notes=r["notes"],
+        sweeps=tuple(json.loads(r["sweeps"])),
+        reasoning=r["reasoning"],
+        fields=json.loads(r["fields"]),
+        novelty_check=check,
+        created_at=r["created_at"],
     )
 
 

@@ -222,3 +222,37 @@ def valid_direction(text: str) -> tuple[str, bool]:
         return metric.strip(), parse_direction_word(word)
     except ValueError as exc:
         raise ValidationError(f"invalid --direction {text!r}: {exc}") from None
+
+
+# -- ideas and LLM jobs (issue 9) ----------------------------------------------------------
+
+
+def valid_score(value: str | int, what: str) -> int:
+    """An idea's Interestingness, Feasibility or Novelty: a whole number from 1 to 10."""
+    try:
+        score = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"invalid --{what} {value!r}: a whole number from 1 to 10") from None
+    if not 1 <= score <= 10:
+        raise ValidationError(f"invalid --{what} {score}: must be from 1 to 10")
+    return score
+
+
+def valid_count(value: str | int, what: str, low: int, high: int) -> int:
+    """A bounded count (--n ideas, --reflections, --rounds, --priority)."""
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"invalid --{what} {value!r}: a whole number") from None
+    if not low <= count <= high:
+        raise ValidationError(f"invalid --{what} {count}: must be from {low} to {high}")
+    return count
+
+
+def valid_title(value: str) -> str:
+    title = " ".join(value.split())
+    if not title:
+        raise ValidationError("invalid --title: it is empty")
+    if len(title) > 300:
+        raise ValidationError(f"invalid --title: {len(title)} characters, at most 300")
+    return title

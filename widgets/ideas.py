@@ -1,4 +1,9 @@
-"""Ideas: the queue of research ideas with their scores; details of the selected one below."""
+"""Ideas: the queue of research ideas with their scores; details of the selected one below.
+
+Keys ask the controller for work: a/e add and edit an idea in a form, d deletes, g generates
+ideas with an LLM (the answer streams into the pane; esc cancels), p proposes a sweep for an
+approved idea (it waits in Commands for a person's yes).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Log, Static
 
-from cockpit.models import Idea
-from cockpit.render.safe import printable_fields
+from cockpit.models import Idea, IdeaStatus
+from cockpit.render.safe import printable, printable_fields
+from widgets.requests import PaneRequest
 
 TITLE_WIDTH = 44  # the scores must stay on screen at 80 columns; the detail shows it all
 
@@ -19,10 +27,73 @@ def _score(value: int | None) -> str:
     return "—" if value is None else str(value)
 
 
+class IdeaForm(ModalScreen[dict[str, str] | None]):
+    """A small form: one Input per field; enter saves, escape closes without saving."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="form.close")]
+
+    def __init__(self, title: str, fields: Sequence[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.form_title = title
+        self.fields = list(fields)  # (key, label, value)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="idea-form"):
+            yield Static(f"[b]{self.form_title}[/b]  enter saves · esc closes")
+            for key, label, value in self.fields:
+                yield Input(value=value, placeholder=label, id=f"form-{key}")
+
+    def on_input_submitted(self) -> None:
+        self.dismiss(
+            {key: self.query_one(f"#form-{key}", Input).value for key, _, _ in self.fields}
+        )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 class IdeasPane(Vertical):
+    BINDINGS = [
+        Binding("a", "add", "Add idea", id="ideas.add"),
+        Binding("e", "edit", "Edit", id="ideas.edit"),
+        Binding("d", "delete", "Delete", id="ideas.delete"),
+        Binding("g", "generate", "Generate (LLM)", id="ideas.generate"),
+        Binding("p", "propose", "Propose sweep", id="ideas.propose"),
+        Binding("escape", "cancel", "Cancel LLM", show=False, id="ideas.cancel"),
+    ]
+
+    class SaveRequested(PaneRequest):
+        """A person filled the form: `original` is None for a new idea."""
+
+        def __init__(self, original: Idea | None, values: dict[str, str]) -> None:
+            super().__init__()
+            self.original = original
+            self.values = values
+
+    class DeleteRequested(PaneRequest):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    class GenerateRequested(PaneRequest):
+        def __init__(self, values: dict[str, str]) -> None:
+            super().__init__()
+            self.values = values
+
+    class CancelRequested(PaneRequest):
+        pass
+
+    class ProposeRequested(PaneRequest):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._ideas: dict[str, Idea] = {}
+        self.generating = False
+        self.progress = Static("", id="ideas-progress")
+        self.stream = Log(id="ideas-stream", max_lines=400)
         self.table: DataTable[object] = DataTable(id="ideas-table", cursor_type="row")
         for key, label in (
             ("title", "Idea"),
@@ -38,15 +109,102 @@ class IdeasPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield self.table
+        yield self.progress
+        yield self.stream
         with VerticalScroll(id="idea-detail-scroll"):
             yield self.detail
+
+    # -- what the controller feeds in --------------------------------------------------
+
+    @property
+    def selected(self) -> Idea | None:
+        if self.table.row_count == 0:
+            return None
+        key = self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value
+        return self._ideas.get(str(key))
+
+    def start_generation(self, message: str) -> None:
+        self.generating = True
+        self.stream.clear()
+        self.stream.display = True
+        self.progress.update(Text(printable(message)))
+
+    def show_progress(self, message: str) -> None:
+        self.progress.update(Text(printable(message)))
+        self.stream.write("\n")
+
+    def stream_text(self, piece: str) -> None:
+        """A piece of the model's answer, as it arrives (control sequences escaped)."""
+        self.stream.write(printable(piece, newlines=True))
+
+    def end_generation(self, message: str) -> None:
+        self.generating = False
+        self.progress.update(Text(printable(message)))
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def action_add(self) -> None:
+        fields = [
+            ("name", "name (letters, digits, _ - .)", ""),
+            ("title", "title", ""),
+            ("experiment", "experiment", ""),
+            ("priority", "priority (a number, higher first)", "0"),
+        ]
+        self.app.push_screen(
+            IdeaForm("New idea", fields),
+            lambda values: values and self.post_message(self.SaveRequested(None, values)),
+        )
+
+    def action_edit(self) -> None:
+        idea = self.selected
+        if idea is None:
+            return
+        statuses = "/".join(s.value for s in IdeaStatus)
+        fields = [
+            ("title", "title", idea.title),
+            ("experiment", "experiment", idea.experiment),
+            ("status", f"status ({statuses})", str(idea.status)),
+            ("priority", "priority", str(idea.priority)),
+            ("notes", "notes", idea.notes.replace("\n", " · ")),
+        ]
+        self.app.push_screen(
+            IdeaForm(f"Edit {idea.name}", fields),
+            lambda values: values and self.post_message(self.SaveRequested(idea, values)),
+        )
+
+    def action_delete(self) -> None:
+        if self.selected is not None:
+            self.post_message(self.DeleteRequested(self.selected.name))
+
+    def action_generate(self) -> None:
+        if self.generating:
+            return
+        fields = [
+            ("llm", "LLM backend name", ""),
+            ("context", "context file (task, code template, results)", ""),
+            ("n", "ideas", "3"),
+            ("reflections", "reflection rounds", "2"),
+        ]
+        self.app.push_screen(
+            IdeaForm("Generate ideas", fields),
+            lambda values: values and self.post_message(self.GenerateRequested(values)),
+        )
+
+    def action_cancel(self) -> None:
+        if self.generating:
+            self.post_message(self.CancelRequested())
+
+    def action_propose(self) -> None:
+        if self.selected is not None:
+            self.post_message(self.ProposeRequested(self.selected.name))
 
     def show_ideas(self, ideas: Sequence[Idea]) -> None:
         ideas = printable_fields(list(ideas))  # titles come from idea files and LLMs
         self._ideas = {i.name: i for i in ideas}
         table = self.table
+        selected = self.selected
         table.clear()
-        ranked = sorted(ideas, key=lambda i: -(i.score or 0.0))
+        ranked = sorted(ideas, key=lambda i: (-i.priority, -(i.score or 0.0)))
         for idea in ranked:
             novel = (
                 Text("?", style="dim")
@@ -55,11 +213,8 @@ class IdeasPane(Vertical):
                 if idea.novel
                 else Text("no", style="red")
             )
-            title = (
-                idea.title
-                if len(idea.title) <= TITLE_WIDTH
-                else idea.title[: TITLE_WIDTH - 1] + "…"
-            )
+            shown = printable(idea.title)
+            title = shown if len(shown) <= TITLE_WIDTH else shown[: TITLE_WIDTH - 1] + "…"
             table.add_row(
                 title,
                 _score(idea.interestingness),
@@ -67,9 +222,11 @@ class IdeasPane(Vertical):
                 _score(idea.novelty),
                 "—" if idea.score is None else f"{idea.score:.1f}",
                 novel,
-                idea.status,
+                str(idea.status),
                 key=idea.name,
             )
+        if selected is not None and selected.name in self._ideas:
+            table.move_cursor(row=table.get_row_index(selected.name))
         self._show_detail()
 
     def on_data_table_row_highlighted(self) -> None:
@@ -81,10 +238,26 @@ class IdeasPane(Vertical):
         if table.row_count == 0:
             detail.update("No ideas yet.")
             return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        idea = self._ideas[str(key)]
+        idea = self.selected
+        if idea is None:
+            return
+        p = printable
         text = Text()
-        text.append(f"{idea.title}\n", style="bold")
-        text.append(f"{idea.name} · from {idea.source}\n", style="dim")
-        text.append(idea.experiment)
+        text.append(f"{p(idea.title)}\n", style="bold")
+        text.append(f"{p(idea.name)} · {idea.status} · priority {idea.priority} · ", style="dim")
+        text.append(f"from {idea.source}\n", style="dim")
+        text.append(p(idea.experiment, newlines=True))
+        for label, body in (("why", idea.reasoning), ("notes", idea.notes)):
+            if body:
+                text.append(f"\n{label}: ", style="bold")
+                text.append(p(body, newlines=True))
+        if idea.sweeps:
+            text.append(f"\nsweeps: {', '.join(p(s) for s in idea.sweeps)}")
+        check = idea.novelty_check
+        if check is not None:
+            verdict = {None: "undecided", True: "novel", False: "not novel"}[check.novel]
+            text.append(f"\nnovelty: {verdict}: ", style="bold")
+            text.append(p(check.reasons, newlines=True))
+            for paper in check.papers[:8]:
+                text.append(f"\n  {p(paper.title)} ({paper.year or '?'}) {p(paper.url)}")
         detail.update(text)

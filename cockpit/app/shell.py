@@ -23,6 +23,7 @@ from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from backends.llm import LitellmClient
 from backends.runners.by_kind import run_backends
 from cockpit.app.commands import CommandsController
 from cockpit.app.controller import Controller, RequestHandler, Severity, Work
@@ -37,6 +38,7 @@ from cockpit.app.triage import TriageController
 from cockpit.bus import CommandBus
 from cockpit.cli.common import data_dir
 from cockpit.demo import collect_run_results
+from cockpit.ideas import wire_llm
 from cockpit.models import Run
 from cockpit.ports import GpuSource
 from cockpit.registry import CommandRegistry
@@ -211,6 +213,9 @@ class CockpitApp(App[None]):
         self.triage = TriageController(
             store, shell, self.runs, self.results, demo.clock if demo else None
         )
+        client = LitellmClient()  # litellm itself is imported on the first LLM call
+        llm = wire_llm(bus.registry, store, client, None)
+        self.ideas = IdeasController(store, bus, self.ideas_pane, shell, llm, client)
         self.controllers: list[Controller] = [
             self.gpus,
             self.runs,
@@ -218,7 +223,7 @@ class CockpitApp(App[None]):
             self.triage,
             PaperController(store, self.paper_pane, shell),
             CommandsController(store, bus, self.commands_pane, shell),
-            IdeasController(store, self.ideas_pane),
+            self.ideas,
         ]
         for controller in self.controllers:
             self._routes.update(controller.routes())
@@ -307,6 +312,7 @@ class CockpitApp(App[None]):
 
         add(self.BINDINGS, "everywhere")
         panes = (
+            ("Ideas", IdeasPane),
             ("GPUs", GpuPane),
             ("Runs+Logs", RunsPane),
             ("Results", ResultsPane),

@@ -1,21 +1,82 @@
-"""`cockpit llm add|list|remove`: LLM backends, stored with the NAME of their key's env var."""
+"""`cockpit llm add|list|remove|budget|test|usage`: LLM backends, stored with the NAME of
+their key's env var; a test call; what the calls have cost.
+
+LLM calls go through the audited bus like every other command (target `llm:NAME`); litellm
+is imported only by the commands that call a model.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import sys
+import time
 from dataclasses import asdict
+from typing import Any
 
+from cockpit.bus import CommandBus
 from cockpit.cli.common import Subcommands, add_command, add_group, open_store
-from cockpit.models import LlmBackend
+from cockpit.llm_jobs import LlmCommandHandler, UsageReport, UsageRow, usage_report
+from cockpit.models import Command, LlmBackend
+from cockpit.registry import CommandRegistry, llm_target
+from cockpit.render.safe import printable
+from cockpit.store import Store
 from cockpit.validate import (
+    parse_since,
     valid_backend_name,
     valid_budget,
     valid_env_var,
     valid_model,
     valid_url,
 )
+
+EXIT_FAILED = 1
+
+
+def llm_bus(
+    store: Store, literature_source: str | None = None
+) -> tuple[CommandBus, LlmCommandHandler]:
+    """A bus that can carry out llm.* commands (litellm behind it, imported on first call)."""
+    from backends.literature import HttpLiteratureClient
+    from backends.llm import LitellmClient
+    from cockpit.ideas import wire_llm
+
+    registry = CommandRegistry(store.list_hosts())
+    literature = HttpLiteratureClient(literature_source) if literature_source else None
+    handler = wire_llm(registry, store, LitellmClient(), literature)
+    return CommandBus(store, registry), handler
+
+
+def run_llm_command(
+    store: Store,
+    backend: str,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    literature_source: str | None = None,
+    stream: bool = False,
+) -> Command:
+    """Submit one llm.* command from the CLI and wait for it; streamed text goes to stderr."""
+    store.get_llm_backend(backend)  # an unknown backend is a usage error, before the bus
+
+    async def go() -> Command:
+        bus, handler = llm_bus(store, literature_source)
+        if stream:
+            handler.watch(
+                lambda event: print(
+                    printable(event.delta, newlines=True)
+                    if event.delta
+                    else f"\n[{printable(event.message)}]",
+                    end="" if event.delta else "\n",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            )
+        return await bus.submit("cli", llm_target(backend), kind, payload)
+
+    return asyncio.run(go())
 
 
 def cmd_llm_add(args: argparse.Namespace) -> int:
@@ -50,6 +111,86 @@ def cmd_llm_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_llm_budget(args: argparse.Namespace) -> int:
+    budget = None if args.usd.lower() == "none" else valid_budget(_float(args.usd))
+    with open_store(args) as store:
+        store.set_llm_budget(args.name, budget)
+    print(f"{args.name}: " + ("no budget" if budget is None else f"budget ${budget:.2f}"))
+    return 0
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")  # valid_budget turns it into one line
+
+
+def cmd_llm_test(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        command = run_llm_command(store, args.name, "llm.test", {})
+    if command.error:
+        print(f"cockpit: llm test {args.name} failed: {command.error}", file=sys.stderr)
+        return EXIT_FAILED
+    r = command.result or {}
+    cost = "unpriced" if r.get("cost_usd") is None else f"${r['cost_usd']:.6f}"
+    print(
+        f"{args.name} ({r.get('model')}): {r.get('latency_s', 0):.2f}s, "
+        f"{r.get('prompt_tokens')} prompt + {r.get('completion_tokens')} answer tokens, "
+        f"{cost}; answer: {printable(str(r.get('text', '')).strip())[:60]!r}"
+    )
+    return 0
+
+
+def usage_json(report: UsageReport, since: float) -> dict[str, Any]:
+    return {
+        "since": since,
+        "total": asdict(report.total),
+        "failed": report.failed,
+        "refused": report.refused,
+        "cancelled": report.cancelled,
+        "by_day": [asdict(r) for r in report.by_day],
+        "by_pane": [asdict(r) for r in report.by_pane],
+        "by_idea": [asdict(r) for r in report.by_idea],
+        "by_backend": [asdict(r) for r in report.by_backend],
+    }
+
+
+def _usage_line(row: UsageRow) -> str:
+    unpriced = f"  ({row.unpriced} unpriced)" if row.unpriced else ""
+    return (
+        f"  {printable(row.key)[:30]:<30} {row.calls:>5} calls {row.prompt_tokens:>9} in "
+        f"{row.completion_tokens:>8} out  ${row.cost_usd:.4f}{unpriced}"
+    )
+
+
+def cmd_llm_usage(args: argparse.Namespace) -> int:
+    since = parse_since(args.since, time.time()) if args.since else 0.0
+    with open_store(args) as store:
+        calls = store.llm_calls(since=since)
+    report = usage_report(calls)
+    if args.json:
+        print(json.dumps(usage_json(report, since), indent=2))
+        return 0
+    if not calls:
+        print("no LLM calls" + (f" since {args.since}" if args.since else ""))
+        return 0
+    print(_usage_line(report.total).strip())
+    stops = f"{report.failed} failed, {report.refused} stopped by a budget, "
+    print(f"  {stops}{report.cancelled} cancelled")
+    for title, rows in (
+        ("per day", report.by_day),
+        ("per pane", report.by_pane),
+        ("per idea", report.by_idea),
+        ("per backend", report.by_backend),
+    ):
+        if rows:
+            print(title)
+            for row in rows:
+                print(_usage_line(row))
+    return 0
+
+
 def cmd_llm_remove(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         store.remove_llm_backend(args.name)
@@ -58,7 +199,7 @@ def cmd_llm_remove(args: argparse.Namespace) -> int:
 
 
 def register(sub: Subcommands) -> None:
-    llm_sub = add_group(sub, "llm", "add, list and remove LLM backends")
+    llm_sub = add_group(sub, "llm", "LLM backends: add, list, remove, budget, test, usage")
     ladd = add_command(llm_sub, "add", cmd_llm_add, "add an LLM backend (any litellm model)")
     ladd.add_argument("name")
     ladd.add_argument("--model", required=True, help="litellm model, e.g. openai/gpt-4o-mini")
@@ -73,3 +214,16 @@ def register(sub: Subcommands) -> None:
     llst.add_argument("--json", action="store_true")
     lrm = add_command(llm_sub, "remove", cmd_llm_remove, "remove an LLM backend")
     lrm.add_argument("name")
+    lbud = add_command(llm_sub, "budget", cmd_llm_budget, "set or clear a backend's budget")
+    lbud.add_argument("name")
+    lbud.add_argument("usd", help="spending cap in USD, or 'none'")
+    ltest = add_command(
+        llm_sub,
+        "test",
+        cmd_llm_test,
+        "send a tiny prompt: latency, tokens, cost",
+    )
+    ltest.add_argument("name")
+    luse = add_command(llm_sub, "usage", cmd_llm_usage, "what LLM calls cost per day, pane, idea")
+    luse.add_argument("--since", metavar="WHEN", help="e.g. 7d, 12h or 2026-11-21")
+    luse.add_argument("--json", action="store_true")

@@ -8,15 +8,24 @@ models panes draw (results, triage) live in their own modules and are imported f
 from cockpit.models.commands import Command, CommandOrigin, CommandStatus
 from cockpit.models.gpus import GpuProcess, GpuSample, HostSnapshot, HostState
 from cockpit.models.hosts import Host, HostKind
-from cockpit.models.ideas import Idea
-from cockpit.models.llm import LlmBackend
+from cockpit.models.ideas import Idea, IdeaStatus, NoveltyCheck, Paper
+from cockpit.models.llm import (
+    ChatMessage,
+    CostEstimate,
+    LlmBackend,
+    LlmCall,
+    LlmCallStatus,
+    LlmReply,
+)
 from cockpit.models.paper import DraftVersion
 from cockpit.models.runs import EvalItem, MetricPoint, Run, RunSpec, RunState, Sweep
 
 __all__ = [
+    "ChatMessage",
     "Command",
     "CommandOrigin",
     "CommandStatus",
+    "CostEstimate",
     "DraftVersion",
     "EvalItem",
     "GpuProcess",
@@ -26,8 +35,14 @@ __all__ = [
     "HostSnapshot",
     "HostState",
     "Idea",
+    "IdeaStatus",
     "LlmBackend",
+    "LlmCall",
+    "LlmCallStatus",
+    "LlmReply",
     "MetricPoint",
+    "NoveltyCheck",
+    "Paper",
     "Run",
     "RunSpec",
     "RunState",

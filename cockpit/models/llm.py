@@ -1,7 +1,9 @@
-"""LLM backends as stored: a litellm model string and the NAME of the key's env var."""
+"""LLM backends as stored (a litellm model string and the NAME of the key's env var), the
+messages sent, the replies received and the calls logged."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 
@@ -13,3 +15,66 @@ class LlmBackend:
     # The NAME of the environment variable holding the key; the key itself is never stored.
     api_key_env: str | None = None
     budget_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True)
+class LlmReply:
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None  # None: the model is not in litellm's price map
+    latency_s: float
+
+
+class LlmCallStatus(enum.StrEnum):
+    OK = "ok"
+    FAILED = "failed"  # the provider or the network said no
+    CANCELLED = "cancelled"  # a person pressed esc, or the job was stopped
+    REFUSED = "refused"  # the budget stopped it before anything was sent
+
+
+@dataclass(frozen=True)
+class LlmCall:
+    """One logged call: what it was for, what it cost, how it ended."""
+
+    backend: str
+    model: str
+    status: LlmCallStatus
+    pane: str = ""
+    purpose: str = ""  # e.g. llm.test, ideas.generate, ideas.reflect, ideas.check
+    idea: str | None = None
+    draft: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    latency_s: float = 0.0
+    error: str | None = None
+    command_id: int | None = None
+    created_at: float = 0.0
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What a job of several calls may cost, shown before it runs."""
+
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int  # the most the answers may use (max_tokens per call)
+    cost_usd: float | None  # None: the model is not priced
+
+    def describe(self) -> str:
+        cost = "unknown cost (model not in the price map)"
+        if self.cost_usd is not None:
+            cost = f"up to ${self.cost_usd:.4f}"
+        return (
+            f"{self.calls} call(s), about {self.prompt_tokens} prompt tokens and up to "
+            f"{self.completion_tokens} answer tokens: {cost}"
+        )

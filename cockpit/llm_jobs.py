@@ -1,0 +1,445 @@
+"""LLM calls as the cockpit makes them: budgeted, logged, priced, cancellable, on the bus.
+
+Every call goes through `MeteredLlm`: before anything is sent the backend's budget is held
+against what it has spent plus the most this call can cost; afterwards (and after a failure
+or a cancel) one row goes to `llm_calls`. Jobs of several calls (ideas x reflections) show
+their estimate first. `LlmCommandHandler` is the registry's handler for `llm.*` commands,
+so each call a pane or the CLI asks for is a command in the audit log; feature modules add
+their own jobs to it (cockpit/ideas.py adds generation, novelty checks and sweep proposals).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cockpit.models import (
+    ChatMessage,
+    Command,
+    CostEstimate,
+    LlmBackend,
+    LlmCall,
+    LlmCallStatus,
+    LlmReply,
+)
+from cockpit.ports import DeltaSink, LlmCallError, LlmClient
+from cockpit.registry import LLM, Target
+from cockpit.store import Store
+
+CHARS_PER_TOKEN = 4
+TEST_PROMPT = "Reply with the single word: pong"
+
+
+class BudgetExceeded(Exception):
+    """A call was stopped before it was sent: its backend's budget would be crossed."""
+
+
+class JobCancelled(Exception):
+    """A person cancelled the job (esc); the calls made so far are logged and priced."""
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """What a running LLM job reports: a line of progress, or a piece of streamed answer."""
+
+    command: Command
+    message: str = ""
+    delta: str = ""
+    calls_done: int = 0
+    calls_total: int = 0
+
+
+ProgressSink = Callable[[JobProgress], None]
+
+
+@dataclass
+class MeteredLlm:
+    """One backend's calls for one command: budget first, log always."""
+
+    store: Store
+    client: LlmClient
+    backend: LlmBackend
+    pane: str = ""
+    command_id: int | None = None
+    calls: int = 0
+    spent_usd: float = 0.0
+
+    async def worst_case_cost(self, messages: Sequence[ChatMessage], max_tokens: int) -> float:
+        prompt = await self.client.count_tokens(
+            self.backend.model, "\n".join(m.content for m in messages)
+        )
+        return await self.client.price(self.backend.model, prompt, max_tokens) or 0.0
+
+    async def check_budget(self, messages: Sequence[ChatMessage], max_tokens: int) -> None:
+        budget = self.backend.budget_usd
+        if budget is None:
+            return
+        spent = await asyncio.to_thread(self.store.llm_spent, self.backend.name)
+        worst = await self.worst_case_cost(messages, max_tokens)
+        if spent >= budget or spent + worst > budget:
+            raise BudgetExceeded(
+                f"LLM backend {self.backend.name} has spent ${spent:.4f} of its "
+                f"${budget:.2f} budget and this call could cost up to ${worst:.4f}; "
+                "nothing was sent (raise it with `cockpit llm budget NAME USD`)"
+            )
+
+    async def call(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        purpose: str,
+        max_tokens: int = 1024,
+        idea: str | None = None,
+        draft: str | None = None,
+        on_delta: DeltaSink | None = None,
+    ) -> LlmReply:
+        base = LlmCall(
+            backend=self.backend.name,
+            model=self.backend.model,
+            status=LlmCallStatus.OK,
+            pane=self.pane,
+            purpose=purpose,
+            idea=idea,
+            draft=draft,
+            command_id=self.command_id,
+        )
+        try:
+            await self.check_budget(messages, max_tokens)
+        except BudgetExceeded as exc:
+            await self._log(base, status=LlmCallStatus.REFUSED, error=str(exc))
+            raise
+        received: list[str] = []
+
+        def delta(piece: str) -> None:
+            received.append(piece)
+            if on_delta is not None:
+                on_delta(piece)
+
+        started = time.monotonic()
+        try:
+            reply = await self.client.complete(
+                self.backend, messages, max_tokens=max_tokens, on_delta=delta
+            )
+        except asyncio.CancelledError:
+            await self._log_partial(base, messages, "".join(received), started, "cancelled")
+            raise
+        except LlmCallError as exc:
+            await self._log_partial(base, messages, exc.partial, started, str(exc))
+            raise
+        await self._log(
+            base,
+            status=LlmCallStatus.OK,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            cost_usd=reply.cost_usd,
+            latency_s=reply.latency_s,
+        )
+        return reply
+
+    async def _log_partial(
+        self,
+        base: LlmCall,
+        messages: Sequence[ChatMessage],
+        partial: str,
+        started: float,
+        error: str,
+    ) -> None:
+        """A broken or cancelled call still cost what was sent and what streamed back."""
+        prompt = await self.client.count_tokens(
+            self.backend.model, "\n".join(m.content for m in messages)
+        )
+        completion = math.ceil(len(partial) / CHARS_PER_TOKEN)
+        cost = await self.client.price(self.backend.model, prompt, completion) if partial else None
+        status = LlmCallStatus.CANCELLED if error == "cancelled" else LlmCallStatus.FAILED
+        await self._log(
+            base,
+            status=status,
+            prompt_tokens=prompt if partial else 0,
+            completion_tokens=completion,
+            cost_usd=cost,
+            latency_s=time.monotonic() - started,
+            error=None if status is LlmCallStatus.CANCELLED else error,
+        )
+
+    async def _log(self, base: LlmCall, **changes: Any) -> None:
+        call = LlmCall(**{**asdict(base), **changes, "created_at": time.time()})
+        self.calls += 1
+        self.spent_usd += call.cost_usd or 0.0
+        # Shielded: a cancel that arrives while the row is written must not lose it.
+        await asyncio.shield(asyncio.to_thread(self.store.add_llm_call, call))
+
+
+async def estimate_job(
+    client: LlmClient,
+    backend: LlmBackend,
+    prompts: Iterable[tuple[str, int]],
+) -> CostEstimate:
+    """The most a job may cost: each call's prompt text and its max answer tokens."""
+    calls = prompt_tokens = completion_tokens = 0
+    for text, max_tokens in prompts:
+        calls += 1
+        prompt_tokens += await client.count_tokens(backend.model, text)
+        completion_tokens += max_tokens
+    cost = await client.price(backend.model, prompt_tokens, completion_tokens)
+    return CostEstimate(calls, prompt_tokens, completion_tokens, cost)
+
+
+# -- usage ---------------------------------------------------------------------------------
+
+
+@dataclass
+class UsageRow:
+    key: str
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0  # calls whose model is not in the price map
+
+    def add(self, call: LlmCall) -> None:
+        self.calls += 1
+        self.prompt_tokens += call.prompt_tokens
+        self.completion_tokens += call.completion_tokens
+        if call.cost_usd is None and call.status is LlmCallStatus.OK:
+            self.unpriced += 1
+        self.cost_usd += call.cost_usd or 0.0
+
+
+@dataclass
+class UsageReport:
+    total: UsageRow
+    by_day: list[UsageRow] = field(default_factory=list)
+    by_pane: list[UsageRow] = field(default_factory=list)
+    by_idea: list[UsageRow] = field(default_factory=list)
+    by_backend: list[UsageRow] = field(default_factory=list)
+    failed: int = 0
+    refused: int = 0
+    cancelled: int = 0
+
+
+def usage_report(calls: Sequence[LlmCall]) -> UsageReport:
+    groups: dict[str, dict[str, UsageRow]] = {"day": {}, "pane": {}, "idea": {}, "backend": {}}
+    total = UsageRow("total")
+    report = UsageReport(total)
+    for call in calls:
+        total.add(call)
+        day = datetime.fromtimestamp(call.created_at).strftime("%Y-%m-%d")
+        keys = {"day": day, "pane": call.pane or "cli", "backend": call.backend}
+        if call.idea:
+            keys["idea"] = call.idea
+        for group, key in keys.items():
+            groups[group].setdefault(key, UsageRow(key)).add(call)
+        if call.status is LlmCallStatus.FAILED:
+            report.failed += 1
+        elif call.status is LlmCallStatus.REFUSED:
+            report.refused += 1
+        elif call.status is LlmCallStatus.CANCELLED:
+            report.cancelled += 1
+    report.by_day = sorted(groups["day"].values(), key=lambda r: r.key)
+    for name in ("pane", "idea", "backend"):
+        rows = sorted(groups[name].values(), key=lambda r: (-r.cost_usd, r.key))
+        setattr(report, f"by_{name}", rows)
+    return report
+
+
+# -- numbers an answer quotes, checked against the data it was given -----------------------
+
+NUMBER_RE = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?(%?)")
+
+
+@dataclass(frozen=True)
+class QuotedNumber:
+    text: str
+    start: int
+    end: int
+    found: bool  # the number (at its quoted precision, or as a percentage) is in the data
+
+
+def _numbers(text: str) -> list[tuple[str, float, int, int, bool]]:
+    out = []
+    for match in NUMBER_RE.finditer(text):
+        raw = match.group(0)
+        percent = raw.endswith("%")
+        digits = raw.rstrip("%").replace(",", "")
+        try:
+            out.append((raw, float(digits), match.start(), match.end(), percent))
+        except ValueError:
+            continue
+    return out
+
+
+def _matches(quoted: str, value: float, percent: bool, data: Sequence[float]) -> bool:
+    body = quoted.rstrip("%").replace(",", "")
+    decimals = len(body.partition(".")[2]) if "." in body and "e" not in body.lower() else 0
+    tolerance = 0.5 * 10**-decimals + 1e-9
+    for x in data:
+        # A percentage may quote a fraction (45.1 % for 0.451); a magnitude may drop its
+        # sign ("fell by 0.05" for -0.05).
+        for candidate in (x, x * 100) if percent else (x,):
+            if abs(abs(candidate) - abs(value)) <= tolerance:
+                return True
+    return False
+
+
+def check_numbers(answer: str, data: str) -> list[QuotedNumber]:
+    """Each number in `answer`, marked found when the data holds it at the quoted precision.
+
+    A percentage matches a fraction in the data (45.1 % and 0.451) and a rounded number
+    matches its unrounded source (0.44 and 0.4415). A number the model computed (a
+    difference, a mean) is not in the data and is marked: the reader checks it.
+    """
+    values = [v for _, v, _, _, _ in _numbers(data)]
+    return [
+        QuotedNumber(raw, start, end, _matches(raw, value, percent, values))
+        for raw, value, start, end, percent in _numbers(answer)
+    ]
+
+
+# -- prompts for "ask about what is on screen" ---------------------------------------------
+
+
+def explain_failure_prompt(run_id: str, log_tail: str) -> list[ChatMessage]:
+    return [
+        ChatMessage(
+            "system",
+            "You help an ML researcher understand why a training run failed. Answer in at "
+            "most 8 short lines: the cause, the evidence (quote the log), and the fix. Quote "
+            "only numbers that appear in the log.",
+        ),
+        ChatMessage("user", f"Run {run_id} failed. The end of its log:\n\n{log_tail}"),
+    ]
+
+
+def summarize_results_prompt(sweep: str, table: str) -> list[ChatMessage]:
+    return [
+        ChatMessage(
+            "system",
+            "You summarize an ML experiment's results for its researcher. Say only what the "
+            "table supports: call a config better or worse only where its verdict says so. "
+            "Quote numbers exactly as the table gives them. At most 10 short lines.",
+        ),
+        ChatMessage("user", f"Results of sweep {sweep}:\n\n{table}"),
+    ]
+
+
+# -- the bus handler -----------------------------------------------------------------------
+
+
+@dataclass
+class JobContext:
+    """What a job gets: its command, its metered LLM, and a way to report progress."""
+
+    command: Command
+    llm: MeteredLlm
+    progress: Callable[..., None]
+
+
+Job = Callable[[JobContext], Awaitable[dict[str, Any]]]
+
+
+class LlmCommandHandler:
+    """Carries out `llm.*` commands for targets `llm:NAME`.
+
+    Built in: `llm.test` (a tiny prompt) and `llm.ask` (messages with data, the answer's
+    numbers checked against the data). Feature modules add jobs with `add_job`. A job runs
+    as its own task so that `cancel` stops it and the command ends `failed: cancelled`.
+    """
+
+    def __init__(self, store: Store, client: LlmClient) -> None:
+        self.store = store
+        self.client = client
+        self._jobs: dict[str, Job] = {"llm.test": self._test, "llm.ask": self._ask}
+        self._watchers: list[ProgressSink] = []
+        self._running: dict[int, asyncio.Task[dict[str, Any]]] = {}
+
+    def add_job(self, kind: str, job: Job) -> None:
+        self._jobs[kind] = job
+
+    def watch(self, sink: ProgressSink) -> None:
+        """Called on the event loop with every job's progress and streamed text."""
+        self._watchers.append(sink)
+
+    def running(self) -> list[int]:
+        return list(self._running)
+
+    def cancel(self, command_id: int) -> bool:
+        task = self._running.get(command_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    async def handle(self, command: Command) -> dict[str, Any]:
+        target = Target.parse(command.backend)
+        if target.namespace != LLM:
+            raise ValueError(f"{command.kind} needs an llm:NAME target, not {command.backend}")
+        job = self._jobs.get(command.kind)
+        if job is None:
+            raise ValueError(f"unknown LLM command {command.kind!r}")
+        backend = await asyncio.to_thread(self.store.get_llm_backend, target.name)
+        llm = MeteredLlm(self.store, self.client, backend, command.pane, command.id)
+
+        def progress(**fields: Any) -> None:
+            event = JobProgress(command, **fields)
+            for sink in self._watchers:
+                sink(event)
+
+        task = asyncio.create_task(job(JobContext(command, llm, progress)))
+        self._running[command.id] = task
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                task.cancel()  # the caller itself was cancelled: stop the job too
+                raise
+            raise JobCancelled(
+                f"cancelled after {llm.calls} call(s) costing ${llm.spent_usd:.4f}"
+            ) from None
+        finally:
+            self._running.pop(command.id, None)
+        result.setdefault("calls", llm.calls)
+        result.setdefault("cost_usd", round(llm.spent_usd, 6))
+        return result
+
+    async def _test(self, ctx: JobContext) -> dict[str, Any]:
+        reply = await ctx.llm.call(
+            [ChatMessage("user", TEST_PROMPT)],
+            purpose="llm.test",
+            max_tokens=16,
+            on_delta=lambda piece: ctx.progress(delta=piece),
+        )
+        return reply_summary(reply)
+
+    async def _ask(self, ctx: JobContext) -> dict[str, Any]:
+        payload = ctx.command.payload
+        messages = [ChatMessage(m["role"], m["content"]) for m in payload["messages"]]
+        reply = await ctx.llm.call(
+            messages,
+            purpose=str(payload.get("purpose", "llm.ask")),
+            max_tokens=int(payload.get("max_tokens", 800)),
+            idea=payload.get("idea"),
+            draft=payload.get("draft"),
+            on_delta=lambda piece: ctx.progress(delta=piece),
+        )
+        checked = check_numbers(reply.text, str(payload.get("data", "")))
+        return {
+            **reply_summary(reply),
+            "unverified_numbers": [q.text for q in checked if not q.found],
+        }
+
+
+def reply_summary(reply: LlmReply) -> dict[str, Any]:
+    return {
+        "text": reply.text,
+        "model": reply.model,
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "cost_usd": reply.cost_usd,
+        "latency_s": round(reply.latency_s, 3),
+    }

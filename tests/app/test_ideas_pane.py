@@ -1,0 +1,137 @@
+"""The Ideas pane at 80x24, by keyboard: editing, generation streamed and cancelled, and a
+proposed sweep that waits for a person."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from cockpit.app.demo import DemoWiring
+from cockpit.app.shell import CockpitApp
+from cockpit.models import Command, CommandStatus, LlmBackend, LlmCallStatus
+from cockpit.store import Store
+from tests.conftest import wait_until
+from tests.llm_server import ChatServer, Reply, llm_server
+from widgets.dialogs import ConfirmScreen
+from widgets.ideas import IdeaForm, IdeasPane
+
+__all__ = ["llm_server"]
+SIZE = (80, 24)
+
+
+def demo_app(store: Store) -> CockpitApp:
+    return CockpitApp(store, demo=DemoWiring.create(duration_s=600.0), open_triage=False)
+
+
+async def fill(app: CockpitApp, values: dict[str, str]) -> None:
+    await wait_until(lambda: isinstance(app.screen, IdeaForm))
+    for key, value in values.items():
+        app.screen.query_one(f"#form-{key}", Input).value = value
+
+
+async def test_add_edit_and_delete_an_idea(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("1")
+        table = app.query_one("#ideas-table", DataTable)
+        before = table.row_count
+        await pilot.press("a")
+        await fill(app, {"name": "warmup_sweep", "title": "Warmup length", "priority": "9"})
+        await pilot.press("enter")
+        await wait_until(lambda: table.row_count == before + 1)
+        assert str(table.get_row_at(0)[0]) == "Warmup length"  # highest priority first
+        # Edit: a bad status is refused in one line and nothing changes.
+        table.move_cursor(row=0)
+        await pilot.press("e")
+        await fill(app, {"status": "done"})
+        await pilot.press("enter")
+        await wait_until(lambda: not isinstance(app.screen, IdeaForm))
+        await pilot.pause()
+        assert store.get_idea("warmup_sweep").status == "new"
+        await pilot.press("e")
+        await fill(app, {"status": "approved", "notes": "ask Ana · 2 GPUs"})
+        await pilot.press("enter")
+        await wait_until(lambda: store.get_idea("warmup_sweep").status == "approved")
+        assert store.get_idea("warmup_sweep").notes == "ask Ana\n2 GPUs"
+        await pilot.press("d")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(lambda: table.row_count == before)
+        assert "warmup_sweep" not in {i.name for i in store.list_ideas()}
+
+
+async def test_generation_streams_into_the_pane_and_esc_cancels(
+    store: Store, llm_server: ChatServer, tmp_path: Path
+) -> None:
+    store.add_llm_backend(LlmBackend("loop", "openai/gpt-4o-mini", api_base=llm_server.url))
+    context = tmp_path / "context.md"
+    context.write_text("nanoGPT on shakespeare_char; baseline val loss 1.47")
+    record = {"Name": "x", "Title": "Slow idea", "Experiment": "e" * 10}
+    text = "THOUGHT: " + " ".join(f"word{i}" for i in range(200)) + json.dumps(record)
+    llm_server.script = [Reply(text, chunk_delay_s=0.03)]
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("1")
+        pane = app.query_one(IdeasPane)
+        await pilot.press("g")
+        await fill(app, {"llm": "loop", "context": str(context), "n": "2", "reflections": "1"})
+        await pilot.press("enter")
+        # The estimate comes first and nothing is sent until a person says yes.
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=60)
+        assert "4 call(s)" in app.screen.question and "up to $" in app.screen.question
+        assert llm_server.received == []
+        await pilot.press("y")
+        await wait_until(lambda: "word5" in "\n".join(pane.stream.lines), timeout=30)
+        assert "calls]" in str(pane.progress.render())
+        await pilot.press("escape")
+        await wait_until(lambda: not pane.generating, timeout=10)
+        assert "stopped" in str(pane.progress.render())
+        command = store.list_commands()[0]
+        assert command.kind == "llm.generate" and command.status is CommandStatus.FAILED
+        assert "cancelled" in (command.error or "")
+        assert [c.status for c in store.llm_calls()] == [LlmCallStatus.CANCELLED]
+        assert len(llm_server.received) == 1
+
+
+async def test_a_proposed_sweep_waits_for_a_person(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("1")
+        table = app.query_one("#ideas-table", DataTable)
+        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        runs_before = len(store.list_runs())
+
+        def proposals() -> list[Command]:
+            return [c for c in store.list_commands() if c.pane == "ideas"]
+
+        await pilot.press("p")  # not approved yet: refused
+        await pilot.pause()
+        assert proposals() == []
+        await pilot.press("e")
+        await fill(app, {"status": "approved"})
+        await pilot.press("enter")
+        await wait_until(lambda: store.get_idea(name).status == "approved")
+        await pilot.press("p")
+        await wait_until(lambda: len(proposals()) == 1)
+        (command,) = proposals()
+        assert command.status is CommandStatus.NEEDS_CONFIRM
+        assert command.kind == "run.sweep" and f'"{name}"' in command.payload["spec_toml"]
+        assert len(store.list_runs()) == runs_before  # nothing ran
+        await pilot.press("6")
+        commands = app.query_one("#commands-table", DataTable)
+        await wait_until(lambda: commands.row_count >= 1)
+        commands.move_cursor(row=commands.get_row_index(str(command.id)))
+        await pilot.press("n")  # a person says no
+        await wait_until(lambda: proposals()[0].status is CommandStatus.REJECTED)
+        assert len(store.list_runs()) == runs_before
+
+
+@pytest.fixture(autouse=True)
+def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
