@@ -28,6 +28,8 @@ def to_text(matrix: ResultsMatrix) -> str:
         for c in group.configs:
             out.extend(f"  note {c.key}: {note}" for note in c.notes)
         for metric in matrix.compared:
+            if not any(metric in c.summaries or metric in c.values for c in group.configs):
+                continue  # another sweep's metric: this one never recorded it
             out.append(f"  {metric} ({matrix.direction_text(metric)})")
             rows = [
                 (

@@ -640,3 +640,17 @@ def test_cli_import_refuses_a_bad_sweep_name(
 def test_no_nan_reaches_json(demo: Store) -> None:
     text = json.dumps(to_json(results_matrix(demo, all_metrics=True)))
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_the_text_table_lists_under_each_sweep_only_the_metrics_it_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "two.db"
+    for name in ("lm-eval-asdiv", "ai-scientist-gan_diffusion"):
+        assert main(["--db", str(db), "import", str(FORMATS / name)]) == 0
+    capsys.readouterr()
+    assert main(["--db", str(db), "results"]) == 0
+    text = capsys.readouterr().out
+    asdiv, _, gan = text.partition("sweep ai-scientist-gan_diffusion")
+    assert "asdiv/acc" in asdiv and "eval_loss" not in asdiv
+    assert "circle/eval_loss" in gan and "asdiv/acc" not in gan
