@@ -118,13 +118,15 @@ class CockpitApp(App[None]):
     CSS_PATH = str(themes_dir() / "cockpit.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The tabs show the pane keys and the footer's right end the palette: the footer
+        # leaves them out so that a pane's own keys and help fit in 80 columns.
         *(
-            Binding(key, f"show_pane('{pane}')", title, id=f"pane.{pane}")
+            Binding(key, f"show_pane('{pane}')", title, id=f"pane.{pane}", show=False)
             for pane, title, key in PANES
         ),
         Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("ctrl+p", "command_palette", "Palette", id="app.palette"),
-        Binding("t", "triage", "Morning triage", id="app.triage"),
+        Binding("ctrl+p", "command_palette", "Palette", id="app.palette", show=False),
+        Binding("t", "triage", "Triage", id="app.triage", tooltip="Morning triage"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -180,7 +182,7 @@ class CockpitApp(App[None]):
                     # Every pane mounts just after the first frame is painted: the cockpit's
                     # frame shows at once and fills in as the data arrives.
                     yield Lazy(panes[pane_id])
-        yield Footer()
+        yield Footer(compact=True)
 
     def ssh_pool(self) -> Any:
         """The one SshPool (one connection per host) GPUs and runs share, made on first
@@ -308,7 +310,8 @@ class CockpitApp(App[None]):
                 key = b.key.replace("question_mark", "?")
                 if (key, scope) not in seen:
                     seen.add((key, scope))
-                    rows.append(BindingRow(key, b.description, scope))
+                    # The footer's short word, or the longer tooltip where there is one.
+                    rows.append(BindingRow(key, b.tooltip or b.description, scope))
 
         add(self.BINDINGS, "everywhere")
         panes = (

@@ -50,7 +50,7 @@ async def test_every_pane_shows_the_demo(store: Store) -> None:
         results = table(app, "#results-table")
         assert results.row_count == 8
         labels = [c.label.plain for c in results.columns.values()]
-        assert "mmlu_acc" in labels and "Δ mmlu_acc" in labels
+        assert "mmlu_acc" in labels and "Δ" in labels and "p Holm" in labels
         baseline_row = [str(c) for c in results.get_row(sweep["baseline"])]
         assert baseline_row[0].startswith("★") and "0.4415" in baseline_row
 
