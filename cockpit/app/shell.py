@@ -64,6 +64,9 @@ PANES: tuple[tuple[str, str, str], ...] = (
     ("commands", "Commands", "6"),
 )
 
+# Keys that work on every screen, the morning triage included (it closes, then they act).
+GLOBAL_KEYS = frozenset({*(key for _, _, key in PANES), "question_mark", "ctrl+p"})
+
 
 class ShellServices:
     """The Shell a controller gets: a few services of the app, not the app itself."""
@@ -108,6 +111,10 @@ class ShellServices:
 
     def show_pane(self, pane: str) -> None:
         self._app.action_show_pane(pane)
+
+    def press(self, key: str) -> None:
+        # After the refresh: the screen that passed the key on is gone by then.
+        self._app.call_after_refresh(self._app.simulate_key, key)
 
     def bell(self) -> None:
         self._app.bell()
@@ -213,7 +220,7 @@ class CockpitApp(App[None]):
         )
         self.results = ResultsController(store, self.results_pane, shell, self.export_root)
         self.triage = TriageController(
-            store, shell, self.runs, self.results, demo.clock if demo else None
+            store, shell, self.runs, self.results, demo.clock if demo else None, GLOBAL_KEYS
         )
         client = LitellmClient()  # litellm itself is imported on the first LLM call
         llm = wire_llm(bus.registry, store, client, None)
