@@ -188,6 +188,9 @@ def seed_demo(store: Store, data: DemoData | None = None, now: float | None = No
     return True
 
 
+DEMO_USER = "you"  # who owns the demo's own runs; a colleague's jobs belong to "alice"
+
+
 def _colleague_jobs() -> dict[tuple[str, int], GpuProcess]:
     return {
         ("demo-b", 1): GpuProcess(4711, "alice", "python train_dpo.py --beta 0.1", 61440.0),
@@ -211,7 +214,7 @@ class DemoCluster:
             if run.state is RunState.RUNNING and run.host:
                 for gpu in run.gpu_ids:
                     busy[(run.host, gpu)] = GpuProcess(
-                        run_pid(run), "you", run.spec.command, used_memory_mib=42000.0
+                        run_pid(run), DEMO_USER, run.spec.command, used_memory_mib=42000.0
                     )
         return busy
 

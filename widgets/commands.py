@@ -30,6 +30,20 @@ STATUS_STYLE = {
 }
 
 
+# Below this width When and From give way and long commands are cut, so that the status
+# and the outcome stay on screen (the outcome is what a person confirms or rejects on).
+WIDE = 110
+NARROW_COMMAND_WIDTH = 28
+COLUMNS = (
+    ("id", "#"),
+    ("when", "When"),
+    ("origin", "From"),
+    ("kind", "Command"),
+    ("status", "Status"),
+    ("outcome", "Outcome"),
+)
+
+
 def _outcome(command: Command) -> str:
     if command.error:
         return command.error
@@ -59,19 +73,11 @@ class CommandsPane(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._commands: dict[int, Command] = {}
+        self._wide: bool | None = None  # the layout drawn; None before the first draw
         # Children are built here and held, never looked up: updates that arrive while
         # the app tears down must not fail on a query.
         self.summary = Static("", id="commands-summary")
         self.table: DataTable[object] = DataTable(id="commands-table", cursor_type="row")
-        for key, label in (
-            ("id", "#"),
-            ("when", "When"),
-            ("origin", "From"),
-            ("kind", "Command"),
-            ("status", "Status"),
-            ("outcome", "Outcome"),
-        ):
-            self.table.add_column(label, key=key)
 
     def compose(self) -> ComposeResult:
         yield self.summary
@@ -82,18 +88,29 @@ class CommandsPane(Vertical):
         self._commands = {c.id: c for c in commands}
         table = self.table
         cursor = table.cursor_row
+        wide = (self.size.width or self.app.size.width) >= WIDE
+        if wide != self._wide:
+            self._wide = wide
+            table.clear(columns=True)
+            for key, label in COLUMNS:
+                if wide or key not in ("when", "origin"):
+                    table.add_column(label, key=key)
         table.clear()
         for c in commands:
             target = c.payload.get("run_id") or c.payload.get("pid") or ""
-            table.add_row(
+            what = Text(f"{c.backend}: {c.kind} {target}".rstrip())
+            if not wide:
+                what.truncate(NARROW_COMMAND_WIDTH, overflow="ellipsis")
+            cells: list[object] = [
                 str(c.id),
-                datetime.fromtimestamp(c.created_at).strftime("%H:%M:%S"),
-                f"{c.pane}/{c.origin}",
-                f"{c.backend}: {c.kind} {target}".rstrip(),
+                what,
                 Text(str(c.status), style=STATUS_STYLE.get(c.status, "")),
-                _outcome(c),
-                key=str(c.id),
-            )
+                Text(_outcome(c)),
+            ]
+            if wide:
+                when = datetime.fromtimestamp(c.created_at).strftime("%H:%M:%S")
+                cells[1:1] = [when, f"{c.pane}/{c.origin}"]
+            table.add_row(*cells, key=str(c.id))
         if commands:
             table.move_cursor(row=min(cursor, len(commands) - 1))
         waiting = sum(1 for c in commands if c.status is CommandStatus.NEEDS_CONFIRM)
@@ -103,6 +120,13 @@ class CommandsPane(Vertical):
                 f"  {waiting} waiting for your confirmation (y / n)", style="bold yellow"
             )
         self.summary.update(summary)
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= WIDE
+        if self._wide is not None and wide != self._wide:
+            # After the resize is laid out: new columns added during it keep their
+            # header's width (the table measures the cells on a later idle).
+            self.call_after_refresh(self.show_commands, list(self._commands.values()))
 
     def selected(self) -> Command | None:
         table = self.table

@@ -20,7 +20,14 @@ from cockpit.models import Idea, IdeaStatus
 from cockpit.render.safe import printable, printable_fields
 from widgets.requests import PaneRequest
 
-TITLE_WIDTH = 44  # the scores must stay on screen at 80 columns; the detail shows it all
+# Cells right of the title, padding and scrollbar included: the scores and the status stay
+# on screen at 80 columns and a wider pane gives the title the rest (the detail shows it all).
+SCORE_COLUMNS_WIDTH = 46
+MIN_TITLE_WIDTH = 20
+
+
+def title_width(pane_width: int) -> int:
+    return max(MIN_TITLE_WIDTH, pane_width - SCORE_COLUMNS_WIDTH)
 
 
 def _score(value: int | None) -> str:
@@ -54,11 +61,11 @@ class IdeaForm(ModalScreen[dict[str, str] | None]):
 
 class IdeasPane(Vertical):
     BINDINGS = [
-        Binding("a", "add", "Add idea", id="ideas.add"),
+        Binding("a", "add", "Add", tooltip="Add idea", id="ideas.add"),
         Binding("e", "edit", "Edit", id="ideas.edit"),
         Binding("d", "delete", "Delete", id="ideas.delete"),
-        Binding("g", "generate", "Generate (LLM)", id="ideas.generate"),
-        Binding("p", "propose", "Propose sweep", id="ideas.propose"),
+        Binding("g", "generate", "Generate", tooltip="Generate (LLM)", id="ideas.generate"),
+        Binding("p", "propose", "Propose", tooltip="Propose sweep", id="ideas.propose"),
         Binding("escape", "cancel", "Cancel LLM", show=False, id="ideas.cancel"),
     ]
 
@@ -91,6 +98,7 @@ class IdeasPane(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._ideas: dict[str, Idea] = {}
+        self._title_width = 0  # the width titles were cut to, redrawn when it changes
         self.generating = False
         self.progress = Static("", id="ideas-progress")
         self.stream = Log(id="ideas-stream", max_lines=400)
@@ -204,6 +212,7 @@ class IdeasPane(Vertical):
         table = self.table
         selected = self.selected
         table.clear()
+        width = self._title_width = title_width(self.size.width or self.app.size.width)
         ranked = sorted(ideas, key=lambda i: (-i.priority, -(i.score or 0.0)))
         for idea in ranked:
             novel = (
@@ -214,7 +223,7 @@ class IdeasPane(Vertical):
                 else Text("no", style="red")
             )
             shown = printable(idea.title)
-            title = shown if len(shown) <= TITLE_WIDTH else shown[: TITLE_WIDTH - 1] + "…"
+            title = shown if len(shown) <= width else shown[: width - 1] + "…"
             table.add_row(
                 title,
                 _score(idea.interestingness),
@@ -228,6 +237,10 @@ class IdeasPane(Vertical):
         if selected is not None and selected.name in self._ideas:
             table.move_cursor(row=table.get_row_index(selected.name))
         self._show_detail()
+
+    def on_resize(self) -> None:
+        if self._ideas and title_width(self.size.width) != self._title_width:
+            self.show_ideas(list(self._ideas.values()))
 
     def on_data_table_row_highlighted(self) -> None:
         self._show_detail()

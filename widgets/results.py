@@ -50,6 +50,25 @@ SORTS = ("sweep order", "value", "delta", "verdict", "p")
 # visible line, on screen or not, so twenty would triple the paint time; `m` reaches the rest.
 MAX_EXTRA_METRICS = 4
 HEADER_WIDTH = 22  # sweep header rows in the all-sweeps view
+# Where the verdict is too long for the width, a short word says it; the line under the
+# table gives the full text of the highlighted row.
+SHORT_VERDICT = {
+    "no significant difference": "n.s.",
+    "not enough data": "no data",
+    "baseline has no value": "no base",
+    "single run, no test possible": "1 run",
+}
+# Cell widths (padding included) the column plan budgets with; a column that does not fit
+# gives way, in the reverse of the order of ``_OPTIONAL``.
+CELL_PAD = 2
+SCROLLBAR = 2
+_NUMBER_W = 8 + CELL_PAD
+_OPTIONAL: tuple[tuple[str, int], ...] = (
+    ("ci", _NUMBER_W),
+    ("verdict_full", 27 + CELL_PAD - (8 + CELL_PAD)),  # what the full text adds to the short
+    ("forest", 11 + CELL_PAD),
+    ("state", 9 + CELL_PAD),
+)
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -71,7 +90,7 @@ def ci_half(summary: ScoreSummary | None) -> str:
     return f"±{(summary.ci_high - summary.ci_low) / 2:.4f}"
 
 
-def verdict_text(cmp: Comparison | None, is_baseline: bool) -> Text:
+def verdict_text(cmp: Comparison | None, is_baseline: bool, short: bool = False) -> Text:
     if is_baseline:
         return Text("baseline", style="bold")
     if cmp is None:
@@ -80,8 +99,66 @@ def verdict_text(cmp: Comparison | None, is_baseline: bool) -> Text:
     if cmp.flags:
         text.append("⚠ ", style="bold yellow")
     verdict = str(cmp.verdict)
-    text.append(verdict, style=VERDICT_STYLE.get(verdict, ""))
+    shown = SHORT_VERDICT.get(verdict, verdict) if short else verdict
+    text.append(shown, style=VERDICT_STYLE.get(verdict, ""))
     return text
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which columns the table shows at a width: the verdict and p always, the rest as fits."""
+
+    keys: tuple[str, ...]
+    short_verdict: bool
+    short_labels: bool
+
+
+def plan_columns(width: int, config_width: int, extra: Sequence[str]) -> ColumnPlan:
+    """Config, value, Δ, verdict (short) and p Holm first; then the CI, the full verdict
+    text, the forest plot, the state and other metrics, each while it fits in ``width``."""
+    budget = width - SCROLLBAR
+    used = config_width + CELL_PAD + 3 * _NUMBER_W + (8 + CELL_PAD)
+    shown: set[str] = set()
+    for key, cost in _OPTIONAL:
+        if used + cost > budget:
+            break
+        used += cost
+        shown.add(key)
+    extras: list[str] = []
+    if "state" in shown:
+        for m in extra:
+            cost = max(len(m), 6) + CELL_PAD
+            if used + cost > budget:
+                break
+            used += cost
+            extras.append(f"metric:{m}")
+    order = ("config", "value", "ci", "delta", "verdict", "forest", "p", "state")
+    keys = tuple(k for k in order if k not in ("ci", "forest", "state") or k in shown)
+    return ColumnPlan(
+        keys=(*keys, *extras),
+        short_verdict="verdict_full" not in shown,
+        short_labels="forest" not in shown,
+    )
+
+
+def detail_line(cmp: Comparison | None) -> Text:
+    """The line under the table: the highlighted row's verdict in full, Δ with its CI and
+    p Holm first (what a narrow table shortens or drops), then why this test."""
+    if cmp is None:
+        return Text("")
+    line = verdict_text(cmp, is_baseline=False)
+    if cmp.flags:
+        line.append(" (" + "; ".join(printable(f) for f in cmp.flags) + ")", style="yellow")
+    if cmp.delta is not None and not math.isnan(cmp.delta):
+        line.append(f" · Δ {signed(cmp.delta)}")
+        if cmp.ci_low is not None and cmp.ci_high is not None:
+            line.append(f" [{signed(cmp.ci_low)}, {signed(cmp.ci_high)}]")
+    line.append(f" · p Holm {p_text(cmp.p_adjusted)}")
+    if cmp.note:
+        line.append(" · " + printable(cmp.note), style="dim")
+    line.no_wrap = True
+    line.overflow = "ellipsis"
+    return line
 
 
 def forest(cmp: Comparison | None, scale: float, width: int = 11) -> Text:
@@ -277,10 +354,10 @@ class ResultsPane(Vertical):
         Binding(
             "enter", "show_detail", "Detail of the comparison", id="results.detail", show=False
         ),
-        Binding("s", "cycle_sort", "Sort by next column", id="results.sort"),
-        Binding("m", "cycle_metric", "Next metric", id="results.metric"),
-        Binding("b", "set_baseline", "Set baseline", id="results.baseline"),
-        Binding("e", "toggle_effects", "Effects view", id="results.effects"),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by next column", id="results.sort"),
+        Binding("m", "cycle_metric", "Metric", tooltip="Next metric", id="results.metric"),
+        Binding("b", "set_baseline", "Baseline", tooltip="Set baseline", id="results.baseline"),
+        Binding("e", "toggle_effects", "Effects", tooltip="Effects view", id="results.effects"),
         Binding("d", "flip_direction", "Flip metric direction", id="results.direction", show=False),
         Binding("slash", "filter", "Filter", id="results.filter"),
         Binding("w", "cycle_sweep", "Next sweep or all", id="results.sweep", show=False),
@@ -333,6 +410,7 @@ class ResultsPane(Vertical):
         self.sort = 0  # index into sort_keys()
         self.filter_text = ""
         self.rows: list[_Row] = []  # what the table shows, in order, after sort and filter
+        self.column_plan: ColumnPlan | None = None
         self.title_line = Static("No results yet.", id="results-title")
         self.table = WindowedTable(id="results-table", cursor_type="row", zebra_stripes=True)
         self.effects_table: DataTable[object] = DataTable(
@@ -381,21 +459,29 @@ class ResultsPane(Vertical):
 
     # -- layout of the main table ---------------------------------------------------
 
-    def _columns(self) -> list[tuple[str, str]]:
+    def _plan(self) -> ColumnPlan:
         assert self.matrix is not None
-        metric = self.metric or "value"
-        cols = [
-            ("config", "Config"),
-            ("value", metric),
-            ("ci", "±95% CI"),
-            ("delta", f"Δ {metric}"),
-            ("verdict", "Verdict"),
-            ("forest", "Δ CI vs 0"),
-            ("p", "p Holm"),
-            ("state", "State"),
-        ]
-        cols += [(f"metric:{m}", m) for m in self._extra_metrics()]
-        return cols
+        # The pane's width once laid out; the screen's before (the first draw).
+        width = self.size.width or self.app.size.width
+        labels = (len(self._label(g, c)) + 2 for g in self.matrix.sweeps for c in g.configs[:200])
+        config_width = min(max(labels, default=8), 32)
+        return plan_columns(width, config_width, self._extra_metrics())
+
+    def _columns(self, plan: ColumnPlan) -> list[tuple[str, str]]:
+        metric = printable(self.metric or "value")
+        if plan.short_labels:  # the title names the metric
+            value = metric if len(metric) <= 10 else metric[:9] + "…"
+            labels = {"value": value, "ci": "±CI", "delta": "Δ"}
+        else:
+            labels = {"value": metric, "ci": "±95% CI", "delta": f"Δ {metric}"}
+        labels |= {
+            "config": "Config",
+            "verdict": "Verdict",
+            "forest": "Δ CI vs 0",
+            "p": "p Holm",
+            "state": "State",
+        }
+        return [(k, labels.get(k, k.removeprefix("metric:"))) for k in plan.keys]
 
     def _extra_metrics(self) -> list[str]:
         if self.matrix is None:
@@ -425,48 +511,53 @@ class ResultsPane(Vertical):
         if matrix is None:
             return
         table = self.table
-        if rebuild_columns or not table.columns:
+        plan = self._plan()
+        if rebuild_columns or not table.columns or plan != self.column_plan:
+            self.column_plan = plan
             table.clear(columns=True)
-            for key, label in self._columns():
+            for key, label in self._columns(plan):
                 table.add_column(label, key=key)
         self.rows = self._ordered_rows()
         if self._scales is None:
             self._scales = {g.name: _delta_scale(g, self.metric) for g in matrix.sweeps}
         scales = self._scales
-        extra = self._extra_metrics()
 
         def render(i: int) -> Sequence[object]:
-            return self._cells(self.rows[i], scales, extra)
+            return self._cells(self.rows[i], scales, plan)
 
         table.set_source([r.key for r in self.rows], render, keep)
         self._update_title()
         self._update_note()
 
-    def _cells(self, row: _Row, scales: Mapping[str, float], extra: Sequence[str]) -> list[object]:
+    def _cells(self, row: _Row, scales: Mapping[str, float], plan: ColumnPlan) -> list[object]:
         group, config = row.group, row.config
         metric = self.metric
         if config is None:
             # Kept short: a header must not widen the Config column past the screen.
             title = Text(f"▸ {printable(group.name)}", style="bold", no_wrap=True)
             title.truncate(HEADER_WIDTH, overflow="ellipsis")
-            return [title, *([Text("")] * (7 + len(extra)))]
+            return [title, *([Text("")] * (len(plan.keys) - 1))]
         summary = config.summaries.get(metric) if metric else None
         cmp = config.comparisons.get(metric) if metric else None
         value = summary.mean if summary is not None else config.values.get(metric or "")
         delta = cmp.delta if cmp is not None else None
         # Text, not str: a str cell is parsed as markup, which the window pays per cell.
-        cells: list[object] = [
-            Text(("★ " if config.is_baseline else "  ") + self._label(group, config)),
-            Text(number(value)),
-            Text(ci_half(summary)),
-            Text("—" if config.is_baseline else signed(delta)),
-            verdict_text(cmp, config.is_baseline),
-            forest(cmp, scales.get(group.name, 0.0)),
-            Text(p_text(cmp.p_adjusted if cmp is not None else None)),
-            Text(config.state),
+        cell: dict[str, Callable[[], object]] = {
+            "config": lambda: Text(
+                ("★ " if config.is_baseline else "  ") + self._label(group, config)
+            ),
+            "value": lambda: Text(number(value)),
+            "ci": lambda: Text(ci_half(summary)),
+            "delta": lambda: Text("—" if config.is_baseline else signed(delta)),
+            "verdict": lambda: verdict_text(cmp, config.is_baseline, plan.short_verdict),
+            "forest": lambda: forest(cmp, scales.get(group.name, 0.0)),
+            "p": lambda: Text(p_text(cmp.p_adjusted if cmp is not None else None)),
+            "state": lambda: Text(config.state),
+        }
+        return [
+            cell[k]() if k in cell else Text(number(config.values.get(k.removeprefix("metric:"))))
+            for k in plan.keys
         ]
-        cells += [Text(number(config.values.get(m))) for m in extra]
-        return cells
 
     @staticmethod
     def _label(group: SweepResults, config: ConfigResult) -> str:
@@ -510,10 +601,14 @@ class ResultsPane(Vertical):
             )
             return
         cmp = config.comparisons.get(self.metric)
-        note = cmp.note if cmp is not None else ""
-        if cmp is not None and cmp.flags:
-            note = "⚠ " + "; ".join(cmp.flags) + " · " + note
-        self.note_line.update(Text(printable(note), overflow="ellipsis", no_wrap=True))
+        self.note_line.update(detail_line(cmp))
+
+    def on_resize(self) -> None:
+        # Wider or narrower: columns give way or come back, keeping the cursor's row.
+        if self.matrix is not None and self._plan() != self.column_plan:
+            # After the resize is laid out: new columns added during it keep their
+            # header's width (the table measures the cells on a later idle).
+            self.call_after_refresh(self._redraw, self.table.cursor_key())
 
     def highlighted_row(self) -> _Row | None:
         key = self.table.cursor_key()

@@ -3,15 +3,19 @@
 Drawing only. The app builds the report and its text (cockpit.triage, in a thread) and hands
 both to :class:`TriageScreen`, which shows exactly what `cockpit triage` prints. Keyboard
 only: escape or enter closes it (dismissed with "close"), r goes on to the Results pane
-(dismissed with "results"); the app records the look either way.
+(dismissed with "results"), and the cockpit's global keys (the pane numbers, help, the
+palette) close it and then do what they do everywhere (dismissed with "key:KEY"); the app
+records the look each way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import RenderableType
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -39,10 +43,19 @@ class TriageScreen(ModalScreen[str]):
         Binding("r", "results", "Go to Results", id="triage.results"),
     ]
 
-    def __init__(self, report: TriageReport, body: RenderableType) -> None:
+    def __init__(
+        self, report: TriageReport, body: RenderableType, global_keys: Collection[str] = ()
+    ) -> None:
         super().__init__()
         self.report = report
         self.body = body  # cockpit.triage.triage_renderable(report): the CLI's text, too
+        # A modal screen hides the app's bindings: these keys close it and are passed on.
+        self.global_keys = global_keys
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in self.global_keys:
+            event.stop()
+            self.dismiss(f"key:{event.key}")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="triage-box"):

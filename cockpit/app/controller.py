@@ -47,6 +47,10 @@ class Shell(Protocol):
 
     def show_pane(self, pane: str) -> None: ...
 
+    def press(self, key: str) -> None:
+        """Act on `key` as the cockpit's screen would (once the screen over it has closed)."""
+        ...
+
     def bell(self) -> None:
         """Ring the terminal bell (a run ended while the user looked elsewhere)."""
         ...

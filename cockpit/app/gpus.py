@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import importlib
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 from cockpit.app.controller import Controller, RequestHandler, Shell, report_command
 from cockpit.bus import CommandBus
+from cockpit.demo import DEMO_USER
 from cockpit.gpu_watch import GpuWatch
 from cockpit.models import Host, HostKind
 from cockpit.ports import GpuSource
@@ -23,6 +25,19 @@ GPU_HISTORY_S = 60.0
 KILL_GRACE_S = 10.0
 # The kinds of host whose GPUs are watched over SSH (or locally) and whose processes we kill.
 WATCHED_KINDS = (HostKind.SSH, HostKind.SLURM, HostKind.LOCAL)
+
+
+def login_on(host: Host) -> str:
+    """Whom the cockpit acts as on `host`: the user given for it, the demo's user, else the
+    local user (ssh logs in as the local user unless told otherwise)."""
+    if host.user:
+        return host.user
+    if host.kind is HostKind.DEMO:
+        return DEMO_USER
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return ""
 
 
 class GpusController(Controller):
@@ -123,9 +138,14 @@ class GpusController(Controller):
                 self.shell, await self.bus.submit("gpus", host_target(host), "gpu.kill", payload)
             )
 
+        me = login_on(host)
+        owner = ""
+        if p.user and me and p.user != me:
+            # The confirm must say so: a colleague's job is not ours to stop lightly.
+            owner = f" It belongs to another user, {p.user} (you are {me} on {event.host})."
         self.shell.confirm(
             f"Kill pid {p.pid} ({p.user or '?'}: {p.command or '?'}) on {event.host} "
-            f"GPU {event.gpu_index}? It gets TERM, then KILL after {KILL_GRACE_S:.0f} s.",
+            f"GPU {event.gpu_index}?{owner} It gets TERM, then KILL after {KILL_GRACE_S:.0f} s.",
             lambda: self.shell.start(kill, group="bus"),
         )
 

@@ -64,6 +64,9 @@ PANES: tuple[tuple[str, str, str], ...] = (
     ("commands", "Commands", "6"),
 )
 
+# Keys that work on every screen, the morning triage included (it closes, then they act).
+GLOBAL_KEYS = frozenset({*(key for _, _, key in PANES), "question_mark", "ctrl+p"})
+
 
 class ShellServices:
     """The Shell a controller gets: a few services of the app, not the app itself."""
@@ -109,6 +112,10 @@ class ShellServices:
     def show_pane(self, pane: str) -> None:
         self._app.action_show_pane(pane)
 
+    def press(self, key: str) -> None:
+        # After the refresh: the screen that passed the key on is gone by then.
+        self._app.call_after_refresh(self._app.simulate_key, key)
+
     def bell(self) -> None:
         self._app.bell()
 
@@ -118,13 +125,15 @@ class CockpitApp(App[None]):
     CSS_PATH = str(themes_dir() / "cockpit.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The tabs show the pane keys and the footer's right end the palette: the footer
+        # leaves them out so that a pane's own keys and help fit in 80 columns.
         *(
-            Binding(key, f"show_pane('{pane}')", title, id=f"pane.{pane}")
+            Binding(key, f"show_pane('{pane}')", title, id=f"pane.{pane}", show=False)
             for pane, title, key in PANES
         ),
         Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("ctrl+p", "command_palette", "Palette", id="app.palette"),
-        Binding("t", "triage", "Morning triage", id="app.triage"),
+        Binding("ctrl+p", "command_palette", "Palette", id="app.palette", show=False),
+        Binding("t", "triage", "Triage", id="app.triage", tooltip="Morning triage"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -180,7 +189,7 @@ class CockpitApp(App[None]):
                     # Every pane mounts just after the first frame is painted: the cockpit's
                     # frame shows at once and fills in as the data arrives.
                     yield Lazy(panes[pane_id])
-        yield Footer()
+        yield Footer(compact=True)
 
     def ssh_pool(self) -> Any:
         """The one SshPool (one connection per host) GPUs and runs share, made on first
@@ -211,7 +220,7 @@ class CockpitApp(App[None]):
         )
         self.results = ResultsController(store, self.results_pane, shell, self.export_root)
         self.triage = TriageController(
-            store, shell, self.runs, self.results, demo.clock if demo else None
+            store, shell, self.runs, self.results, demo.clock if demo else None, GLOBAL_KEYS
         )
         client = LitellmClient()  # litellm itself is imported on the first LLM call
         llm = wire_llm(bus.registry, store, client, None)
@@ -308,7 +317,8 @@ class CockpitApp(App[None]):
                 key = b.key.replace("question_mark", "?")
                 if (key, scope) not in seen:
                     seen.add((key, scope))
-                    rows.append(BindingRow(key, b.description, scope))
+                    # The footer's short word, or the longer tooltip where there is one.
+                    rows.append(BindingRow(key, b.tooltip or b.description, scope))
 
         add(self.BINDINGS, "everywhere")
         panes = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from cockpit.app.controller import Controller, Shell
 from cockpit.app.results import ResultsController
@@ -21,8 +21,10 @@ class TriageController(Controller):
         runs: RunsController,
         results: ResultsController,
         clock: Callable[[], float] | None = None,
+        global_keys: Collection[str] = (),
     ) -> None:
         self.store = store
+        self.global_keys = global_keys  # close the triage, then act as on any screen
         self.shell = shell
         self.runs = runs
         self.results = results
@@ -56,10 +58,12 @@ class TriageController(Controller):
             self.shell.start(lambda: self._save_look(report.until), group="settings")
             if choice == "results":
                 self.shell.show_pane("results")
+            elif choice and choice.startswith("key:"):
+                self.shell.press(choice.removeprefix("key:"))
 
         body = await asyncio.to_thread(triage_renderable, report)
         self.showing = True
-        await self.shell.push(TriageScreen(report, body), closed)
+        await self.shell.push(TriageScreen(report, body, self.global_keys), closed)
 
     async def _save_look(self, when: float) -> None:
         from cockpit.triage import mark_looked

@@ -50,7 +50,7 @@ async def test_every_pane_shows_the_demo(store: Store) -> None:
         results = table(app, "#results-table")
         assert results.row_count == 8
         labels = [c.label.plain for c in results.columns.values()]
-        assert "mmlu_acc" in labels and "Δ mmlu_acc" in labels
+        assert "mmlu_acc" in labels and "Δ" in labels and "p Holm" in labels
         baseline_row = [str(c) for c in results.get_row(sweep["baseline"])]
         assert baseline_row[0].startswith("★") and "0.4415" in baseline_row
 
@@ -225,6 +225,7 @@ async def test_kill_a_gpu_process_after_confirming(store: Store) -> None:
         await pilot.press("k")
         assert isinstance(app.screen, ConfirmScreen)
         assert "4711" in app.screen.question and "alice" in app.screen.question
+        assert "belongs to another user, alice (you are you on demo-b)" in app.screen.question
         await pilot.press("y")
         await wait_until(
             lambda: (
@@ -238,6 +239,35 @@ async def test_kill_a_gpu_process_after_confirming(store: Store) -> None:
         assert command.payload["pid"] == 4711 and command.backend == "demo"
         pane = app.query_one("GpuPane")
         await wait_until(lambda: not pane.selected_gpu().processes)
+
+
+async def test_killing_your_own_run_says_no_other_user(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("2")
+        gpus = table(app, "#gpu-table")
+        await wait_until(lambda: gpus.row_count == 8)
+        pane = app.query_one("GpuPane")
+        # The demo's own running run is on demo-b:3, owned by the demo's user.
+        gpus.move_cursor(row=column_text(gpus, 0).index("demo-b:3"))
+        await wait_until(lambda: bool(pane.selected_gpu().processes))
+        assert pane.selected_gpu().processes[0].user == "you"
+        await pilot.press("k")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "another user" not in app.screen.question
+        await pilot.press("n")
+
+
+def test_the_login_on_a_host_is_its_user_the_demo_user_or_the_local_one() -> None:
+    import getpass
+
+    from cockpit.app.gpus import login_on
+    from cockpit.models import Host, HostKind
+
+    assert login_on(Host("h", address="x", user="bob")) == "bob"
+    assert login_on(Host("demo-b", HostKind.DEMO)) == "you"
+    assert login_on(Host("h", address="x")) == getpass.getuser()
 
 
 async def test_read_only_hosts_are_never_killed_on(store: Store) -> None:

@@ -15,6 +15,7 @@ from cockpit.app.shell import CockpitApp
 from cockpit.models import Run, RunSpec, RunState, Sweep
 from cockpit.results import ResultsData, build_matrix
 from cockpit.store import Store
+from tests.app.test_app_triage import screen_text
 from tests.conftest import wait_until
 from tests.unit.test_results import BASELINE, R64, SWEEP, complete_demo
 from widgets.dialogs import HelpScreen
@@ -51,13 +52,14 @@ async def test_matrix_detail_metric_and_baseline_keys(store: Store) -> None:
     app = demo_app(store)  # the demo as shipped: its last run is still running
     async with app.run_test(size=SIZE) as pilot:
         table = await open_results(app, pilot)
-        assert labels(table)[:5] == ["Config", "mmlu_acc", "±95% CI", "Δ mmlu_acc", "Verdict"]
+        # 80 columns: the CI plot and the state give way, the verdict is a short word
+        assert labels(table) == ["Config", "mmlu_acc", "±CI", "Δ", "Verdict", "p Holm"]
         assert cell(table, BASELINE, "verdict") == "baseline"
         assert cell(table, BASELINE, "config").startswith("★")
         for run_id in R64[:3]:
             assert cell(table, run_id, "verdict") == "better"
-        assert cell(table, "doe-r128-none-wd0.2", "verdict") == "no significant difference"
-        assert cell(table, R64[3], "verdict") == "not enough data"  # still running
+        assert cell(table, "doe-r128-none-wd0.2", "verdict") == "n.s."
+        assert cell(table, R64[3], "verdict") == "no data"  # still running
         assert "Holm m=6" in str(app.query_one("#results-title").render())
 
         # enter: the detail of r64 none wd0.1 against the baseline
@@ -74,9 +76,9 @@ async def test_matrix_detail_metric_and_baseline_keys(store: Store) -> None:
 
         # m: the next metric, a single number per config
         await pilot.press("m")
-        await wait_until(lambda: "holdout_ppl" in labels(results(app)))
-        assert labels(results(app))[1] == "holdout_ppl"
-        assert cell(results(app), R64[0], "verdict") == "single run, no test possible"
+        await wait_until(lambda: "holdout_p…" in labels(results(app)))
+        assert "holdout_ppl" in str(app.query_one("#results-title").render())
+        assert cell(results(app), R64[0], "verdict") == "1 run"
 
         # b on an r64 row: it becomes the baseline, the r128 configs are now worse
         await pilot.press("m", "m", "m")  # four outcomes: lr is not one
@@ -92,6 +94,54 @@ async def test_matrix_detail_metric_and_baseline_keys(store: Store) -> None:
         keys = {(row.key, row.scope) for row in app.screen.rows}
         for key in ("enter", "s", "m", "b", "e", "slash", "w", "x"):
             assert (key, "Results") in keys, key
+
+
+def visible_rows(app: App[None]) -> dict[str, str]:
+    """Screen lines of the Results table by the config they start with."""
+    rows = {}
+    for line in screen_text(app).splitlines():
+        for config in ("r128 none wd0.1", "r64 none wd0.1", "r128 none wd0.2"):
+            if line.strip(" ★▎▍").startswith(config):
+                rows[config] = line
+    return rows
+
+
+async def test_verdict_and_p_are_on_screen_at_80x24_and_wider_shows_more(store: Store) -> None:
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await open_results(app, pilot)
+        header = screen_text(app).splitlines()[4]
+        assert "Verdict" in header and "p Holm" in header
+        rows = visible_rows(app)
+        assert "baseline" in rows["r128 none wd0.1"]
+        assert re.search(r"\+0\.0130 +better +0\.0\d+\b", rows["r64 none wd0.1"])
+        assert re.search(r"n\.s\. +[01](\.\d+)?\b", rows["r128 none wd0.2"])
+        # the line under the table says the highlighted row's verdict in full
+        table.move_cursor(row=table.get_row_index("doe-r128-none-wd0.2"))
+        await pilot.pause()
+        note = screen_text(app).splitlines()[-2]
+        assert note.strip().startswith("no significant difference · Δ +0.0005 [")
+        assert "p Holm 1" in note or re.search(r"p Holm 0\.\d+", note)
+
+        await pilot.resize_terminal(140, 30)
+        await wait_until(lambda: "State" in labels(results(app)))
+        await pilot.pause()
+        assert labels(results(app))[:8] == [
+            "Config",
+            "mmlu_acc",
+            "±95% CI",
+            "Δ mmlu_acc",
+            "Verdict",
+            "Δ CI vs 0",
+            "p Holm",
+            "State",
+        ]
+        rows = visible_rows(app)
+        assert "no significant difference" in rows["r128 none wd0.2"]
+        assert "succeeded" in rows["r128 none wd0.2"]
+
+        await pilot.resize_terminal(*SIZE)  # and back: the columns give way again
+        await wait_until(lambda: "State" not in labels(results(app)))
 
 
 async def test_effects_filter_sort_and_export(store: Store, tmp_path: Path) -> None:

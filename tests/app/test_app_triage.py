@@ -127,3 +127,29 @@ async def test_palette_and_t_open_the_triage_again_and_help_lists_it(store: Stor
         rows = {(row.key, row.description, row.scope) for row in app.screen.rows}
         assert ("t", "Morning triage", "everywhere") in rows
         assert ("r", "Go to Results", "Triage") in rows
+
+
+async def test_pane_keys_and_help_work_from_the_triage_and_record_the_look(
+    store: Store, tmp_path: Path
+) -> None:
+    seed_demo(store)
+    add_failed_run(store, tmp_path)
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        assert isinstance(app.screen, TriageScreen)
+        until = app.screen.report.until
+        await pilot.press("2")  # the user wants the GPUs: the triage closes and they show
+        await wait_until(lambda: app.active_pane == "gpus")
+        assert not isinstance(app.screen, TriageScreen)
+        await wait_until(lambda: store.get_setting(LAST_LOOK_KEY) is not None)
+        assert store.get_setting(LAST_LOOK_KEY) == pytest.approx(until)
+        assert "GPU" in screen_text(app) and "Morning triage" not in screen_text(app)
+
+        await pilot.press("t")  # on again: ? closes it and opens the help
+        await wait_until(lambda: isinstance(app.screen, TriageScreen))
+        await pilot.press("question_mark")
+        await wait_until(lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await wait_until(lambda: not isinstance(app.screen, HelpScreen))
+        assert not isinstance(app.screen, TriageScreen)

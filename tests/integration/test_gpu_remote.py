@@ -204,7 +204,10 @@ async def test_session_killed_mid_stream_goes_stale_then_live(
 
         stale = await watch.wait_for(state(HostState.STALE), after=mark)
         assert stale.gpus and stale.reason  # last data kept, with why
-        last_live = [s for s in watch.seen[:mark] if s.state is HostState.LIVE][-1]
+        # The last live sample is the one just before the state changed, not the last one
+        # seen when the link was cut: samples already on the wire may still arrive after it.
+        before = watch.seen[: watch.index(stale)]
+        last_live = [s for s in before if s.host == "gpu-box" and s.state is HostState.LIVE][-1]
         assert stale.timestamp == last_live.timestamp  # so the pane shows the data's age
         back = await watch.wait_for(live(), after=watch.index(stale))
         assert back.gpus[0].name == "NVIDIA A100-SXM4-80GB"
