@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cockpit.bus import CommandError
+from cockpit.idea_sweeps import finish_ideas, link_idea, plan_proposal
 from cockpit.models import (
     Command,
     EvalItem,
@@ -29,19 +28,14 @@ from cockpit.models import (
     Sweep,
 )
 from cockpit.ports import BatchRunBackend, QueueView, RunBackend, RunStatus
+from cockpit.scheduler import new_run_id
 from cockpit.store import NotFoundError, Store
+from cockpit.validate import ValidationError
 
 # Called in a worker thread when a run has finished, to record its results.
 ResultCollector = Callable[[Run], None]
 # The files of a finished run that hold its results (see README, "Launching runs").
 RESULT_FILES = ("metrics.jsonl", "eval_items.jsonl", "final_metrics.json", "provenance.json")
-_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def new_run_id(name: str) -> str:
-    """A run id that is a safe folder name on any host, and says what the run is."""
-    stem = _ID_UNSAFE.sub("-", name).strip("-._")[:48] or "run"
-    return f"{stem}-{secrets.token_hex(3)}"
 
 
 def run_to_payload(run: Run) -> dict[str, Any]:
@@ -147,6 +141,8 @@ class RunCommandHandler:
         payload = command.payload
         if command.kind == "run.launch" and "runs" in payload:
             return await self._launch_new(payload)
+        if command.kind == "run.sweep":
+            return await self._launch_proposal(payload)
         if command.kind == "run.queue":
             return await self._queue(payload)
         if command.kind == "run.cancel" and "run_ids" in payload:
@@ -167,7 +163,11 @@ class RunCommandHandler:
 
     # -- launching -------------------------------------------------------------------------
 
-    async def _launch_new(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+    async def _launch_new(
+        self, payload: Mapping[str, Any], also_record: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """Record the runs (and sweep) of a launch, then start them. also_record: more to
+        write with them (an idea's link), before any host is asked."""
         runs = [run_from_payload(r) for r in payload["runs"]]
         sweep = payload.get("sweep")
 
@@ -175,6 +175,8 @@ class RunCommandHandler:
             if sweep is not None:
                 self.store.upsert_sweep(Sweep(**sweep))
             self.store.insert_new_runs(runs)
+            if also_record is not None:
+                also_record()
             return [self.store.get_run(r.id) for r in runs]
 
         recorded = await asyncio.to_thread(record)
@@ -182,6 +184,21 @@ class RunCommandHandler:
         await self.submit(todo)
         states = {r.id: str(r.state) for r in await asyncio.to_thread(self._reload, runs)}
         return {"run_ids": [r.id for r in runs], "states": states}
+
+    async def _launch_proposal(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """A sweep an idea proposed, confirmed by a person: launched as `cockpit launch`
+        launches a spec, and linked to its idea, which moves to running."""
+        try:
+            plan = await asyncio.to_thread(plan_proposal, self.store, payload)
+        except (ValidationError, NotFoundError) as exc:
+            raise CommandError(str(exc)) from None
+        sweep = plan.launch.sweep
+        assert sweep is not None  # a spec always plans a sweep
+        result = await self._launch_new(
+            launch_payload(plan.launch.runs, sweep_to_payload(sweep)),
+            lambda: link_idea(self.store, plan.idea, sweep.name),
+        )
+        return {**result, "sweep": sweep.name, "idea": plan.idea.name}
 
     def _reload(self, runs: Iterable[Run]) -> list[Run]:
         return [self.store.get_run(r.id) for r in runs]
@@ -273,6 +290,7 @@ class RunCommandHandler:
                     statuses[run.id] = await backend.cancel(run)
         for run_id, status in statuses.items():
             await asyncio.to_thread(self._record_status, run_id, status)
+        await asyncio.to_thread(lambda: finish_ideas(self.store, self._reload(runs)))
         return {"run_ids": list(run_ids), "states": {k: str(v.state) for k, v in statuses.items()}}
 
     def _group(
@@ -369,6 +387,8 @@ class RunCommandHandler:
             if status.state is RunState.SUCCEEDED and self._collect is not None:
                 await asyncio.to_thread(self._collect, updated)
             changed.append(updated)
+        if any(r.state.terminal for r in changed):
+            await asyncio.to_thread(finish_ideas, self.store, changed)
         await self.collect_results(kinds)
         return changed
 

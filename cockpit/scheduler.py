@@ -7,16 +7,24 @@ only the host knows which GPUs are free then, and two cockpits must never disagr
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cockpit.models import Host, HostKind, Run, RunSpec, Sweep
-from cockpit.runs import new_run_id
 from cockpit.sweep import SweepSpec, expand, is_baseline, sweep_record
 from cockpit.validate import ValidationError
 
 # Host kinds that run things today (Slurm follows).
 RUNNABLE_KINDS = (HostKind.LOCAL, HostKind.SSH)
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def new_run_id(name: str) -> str:
+    """A run id that is a safe folder name on any host, and says what the run is."""
+    stem = _ID_UNSAFE.sub("-", name).strip("-._")[:48] or "run"
+    return f"{stem}-{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)

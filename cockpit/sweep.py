@@ -67,14 +67,19 @@ def load_spec(path: str | Path) -> SweepSpec:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{p}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_spec_text(text, str(p))
+
+
+def parse_spec_text(text: str, source: str) -> SweepSpec:
+    """A spec from its TOML text; `source` (a path, or what proposed it) starts any error."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{p}: not valid TOML: {exc}") from None
+        raise SpecError(f"{source}: not valid TOML: {exc}") from None
     try:
         return parse_spec(data)
     except ValidationError as exc:
-        raise SpecError(f"{p}: {exc}") from None
+        raise SpecError(f"{source}: {exc}") from None
 
 
 def _level(value: Any, where: str) -> Level:

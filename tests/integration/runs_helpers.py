@@ -10,7 +10,7 @@ from pathlib import Path
 
 from backends.runners.detached import DetachedRunner, RunnerOptions
 from cockpit.models import Run, RunSpec, RunState
-from cockpit.runs import new_run_id
+from cockpit.scheduler import new_run_id
 
 FAKE = Path(__file__).parents[1] / "fake_gpu"
 WAIT_S = 30.0

@@ -415,3 +415,42 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     assert cli(["--db", db, "run", "--host", "nowhere", "--", "true"]) == 2
     assert "nowhere" in capsys.readouterr().err
     assert cli(["--db", db, "cancel", "no-such-run"]) == 2
+
+
+def test_cli_confirmed_idea_sweep_runs_and_the_idea_follows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "c.db")
+    ran = tmp_path / "ran"
+    for argv in (
+        ["host", "add", "me", "--local"],
+        ["ideas", "add", "idea-a", "--title", "Try a bigger lr"],
+        ["ideas", "edit", "idea-a", "--status", "approved"],
+    ):
+        assert cli(["--db", db, *argv]) == 0
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'name = "sw"\ncommand = "echo {{lr}} >> {ran}"\ngpus = 0\n')
+    spec.write_text(spec.read_text() + "[factors]\nlr = [1, 2, 3]\n")
+    capsys.readouterr()
+    argv = ["--db", db, "ideas", "propose", "idea-a", "--host", "me", "--spec", str(spec)]
+    proposed = _cli_json(*argv, "--json", capsys=capsys)
+    rejected = _cli_json(*argv, "--json", capsys=capsys)
+    assert isinstance(proposed, dict) and isinstance(rejected, dict)
+    assert cli(["--db", db, "reject", str(rejected["command"])]) == 0
+    with Store.open(db) as store:
+        assert store.list_runs() == [] and not ran.exists()  # nothing runs unconfirmed
+    capsys.readouterr()
+    assert cli(["--db", db, "confirm", str(proposed["command"])]) == 0
+    run_ids = capsys.readouterr().out.split()
+    with Store.open(db) as store:
+        runs = store.list_runs(sweep="sw")
+        assert sorted(r.id for r in runs) == sorted(run_ids) and len(runs) == 3
+        assert all(r.remote_dir for r in runs)  # handed to the host, not just recorded
+        idea = store.get_idea("idea-a")
+        assert idea.status == "running" and idea.sweeps == ("sw",)
+    assert cli(["--db", db, "runs", "--wait", "sw", "--interval", "0.1"]) == 0
+    assert sorted(ran.read_text().split()) == ["1", "2", "3"]  # each run once
+    assert cli(["--db", db, "confirm", str(rejected["command"])]) == 2  # stays rejected
+    with Store.open(db) as store:
+        assert store.get_idea("idea-a").status == "done"
+        assert len(store.list_runs()) == 3

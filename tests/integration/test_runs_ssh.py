@@ -249,3 +249,49 @@ async def _cancel(handler: RunCommandHandler, run: Run) -> dict:
         0, "test", f"host:{run.host}", "run.cancel", {"run_ids": [run.id]}, CommandStatus.RUNNING
     )
     return await handler.handle(command)
+
+
+async def test_a_launch_that_never_reached_its_host_is_sent_on_the_next_poll_once(
+    tmp_path: Path, store: Store
+) -> None:
+    server = start_sshd(tmp_path / "sshd")
+    host = server.host("gpu-a", kind=HostKind.SSH)
+    store.add_host(host)
+    starts = tmp_path / "starts"
+    runs = [
+        make_run("gpu-a", f'echo "$COCKPIT_RUN_ID" >> {starts}', name=f"r{i}") for i in range(3)
+    ]
+    payload = {"runs": [run_to_payload(r) for r in runs]}
+    pool = SshPool(server.settings())
+    runner = SshRunner(pool, {"gpu-a": host}.__getitem__, agent_options(lambda h: str(tmp_path)))
+    handler = RunCommandHandler(store, {HostKind.SSH: runner})
+    bus = CommandBus(store, CommandRegistry(store.list_hosts()))
+    bus.registry.register("run", handler)
+    try:
+        server.stop()  # the host is down when the launch is sent
+        failed = await bus.submit("test", host_target(host), "run.launch", payload)
+        assert failed.status == "failed" and "stay queued" in (failed.error or "")
+        recorded = store.list_runs()
+        assert {(r.state, r.remote_dir) for r in recorded} == {(RunState.QUEUED, None)}
+        await handler.poll_active()  # still down: nothing lost, nothing marked sent
+        assert {(r.state, r.remote_dir) for r in store.list_runs()} == {(RunState.QUEUED, None)}
+        mark = len(server.log_lines)
+        server.start()
+        await asyncio.to_thread(server.wait_for_log, "Server listening", start=mark)
+        pool.retry_now("gpu-a")
+        await handler.poll_active()  # the next poll sends them
+        assert all(r.remote_dir for r in store.list_runs())
+        # The same launch retried by hand, and more polls, start nothing twice.
+        again = await bus.submit("test", host_target(host), "run.launch", payload)
+        assert again.status == "done", again.error
+        deadline = asyncio.get_running_loop().time() + 30
+        while not all(r.state.terminal for r in store.list_runs()):
+            assert asyncio.get_running_loop().time() < deadline, store.list_runs()
+            await handler.poll_active()
+            await asyncio.sleep(0.05)
+    finally:
+        await pool.close()
+        server.stop()
+    assert {r.state for r in store.list_runs()} == {RunState.SUCCEEDED}
+    assert len(store.list_runs()) == 3
+    assert sorted(starts.read_text().split()) == sorted(r.id for r in runs)  # once each
