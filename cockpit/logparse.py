@@ -173,6 +173,24 @@ class ScanResult:
     lines: int = 0
 
 
+# What a terminal may see of a log line: colours (SGR) are kept, every other escape and
+# control is dropped, and so are C1 controls (U+009B acts as CSI on some terminals) and the
+# bidi overrides that reorder what the user reads.
+COLOUR = re.compile(r"\x1b\[[0-9;:]*m")
+NOT_FOR_TERMINAL = re.compile("[\x80-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str, *, colours: bool = True) -> str:
+    """Log text for a terminal: progress bars collapsed, colours kept (or not), nothing else
+    that a terminal would act on."""
+    if not colours:
+        return NOT_FOR_TERMINAL.sub("", clean_text(text))
+    if "\r" in text:
+        text = OVERDRAWN.sub("", text)
+    text = ESCAPES.sub(lambda m: m.group() if COLOUR.fullmatch(m.group()) else "", text)
+    return NOT_FOR_TERMINAL.sub("", text)
+
+
 def clean_text(text: str) -> str:
     """Log text as the terminal would leave it: progress bars in their last state, and no
     escape sequence or control character left to act on a terminal."""
