@@ -212,6 +212,31 @@ class LogScanner:
     table_task: str = ""  # the task of the lm-eval table row above
     plans: dict[str, Plan] = field(default_factory=dict)  # by line shape
 
+    def state(self) -> dict[str, Any]:
+        """What the next chunk needs, as JSON can hold it (the line-shape cache is not
+        needed: it is rebuilt). The partial last line is not kept: resume at its offset."""
+        return {
+            "line": self.line,
+            "step": self.step,
+            "counts": self.counts,
+            "loss_trend": {k: list(v) for k, v in self.loss_trend.items()},
+            "flagged": sorted([str(k), t] for k, t in self.flagged),
+            "table_task": self.table_task,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LogScanner:
+        return cls(
+            line=int(state.get("line", 0)),
+            step=state.get("step"),
+            counts={str(k): int(v) for k, v in state.get("counts", {}).items()},
+            loss_trend={
+                str(k): (int(v[0]), float(v[1])) for k, v in state.get("loss_trend", {}).items()
+            },
+            flagged={(FlagKind(k), str(t)) for k, t in state.get("flagged", [])},
+            table_task=str(state.get("table_task", "")),
+        )
+
     def feed(self, data: bytes) -> ScanResult:
         """Parse the whole lines `data` completes; hold back a partial last line."""
         data = self.partial + data

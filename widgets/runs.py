@@ -7,7 +7,7 @@ asks for actions (select, cancel, relaunch) by posting messages.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Log, Static
 
 from cockpit.models import Run, RunState
+from cockpit.render.runs import flag_marker
 from widgets.format import config_label, duration, varying_keys
 from widgets.requests import PaneRequest
 
@@ -80,6 +81,7 @@ class RunsPane(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._runs: dict[str, Run] = {}
         self._log_run: str | None = None
+        self._flags: Mapping[str, Sequence[str]] = {}
         self._label_keys: list[str] = []
         self.table: DataTable[object] = DataTable(id="runs-table", cursor_type="row")
         for key, label in (
@@ -102,8 +104,15 @@ class RunsPane(Vertical):
     def log_run(self) -> str | None:
         return self._log_run
 
-    def show_runs(self, runs: Sequence[Run], now: float | None = None) -> None:
+    def show_runs(
+        self,
+        runs: Sequence[Run],
+        now: float | None = None,
+        flags: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """flags: the kinds of each run's log flags (nan-loss, oom, stalled ...)."""
         now = time.time() if now is None else now
+        self._flags = flags or {}
         self._label_keys = varying_keys(r.spec.config for r in runs)
         table = self.table
         keys = [r.id for r in runs]
@@ -130,9 +139,16 @@ class RunsPane(Vertical):
             run.id,
             config_label(run.spec.config, self._label_keys) or run.spec.name,
             f"{run.host or '?'}:{gpus}" if gpus else (run.host or "?"),
-            Text(state_label(run), style=STATE_STYLE.get(run.state, "")),
+            self._state_cell(run),
             duration(elapsed),
         )
+
+    def _state_cell(self, run: Run) -> Text:
+        cell = Text(state_label(run), style=STATE_STYLE.get(run.state, ""))
+        kinds = self._flags.get(run.id)
+        if kinds:
+            cell.append(f" {flag_marker(kinds)}", style="bold red")
+        return cell
 
     def selected_run(self) -> Run | None:
         table = self.table
