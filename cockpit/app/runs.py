@@ -14,6 +14,7 @@ from typing import Any
 from cockpit.app.controller import Controller, RequestHandler, Shell, report_command
 from cockpit.bus import CommandBus, CommandError
 from cockpit.log_metrics import LogMetrics, stalled_after_s
+from cockpit.logparse import clean_text
 from cockpit.logs import LogFollower
 from cockpit.models import Command, HostKind, Run, RunState
 from cockpit.registry import host_target
@@ -167,7 +168,8 @@ class RunsController(Controller):
         async for chunk in backend.follow(run, self.logs.offset(run.id)):
             lines = self.logs.feed(run.id, chunk)
             if lines:
-                self.pane.append_log(run.id, lines)
+                # As a terminal would leave them: bars in their last state, no escapes.
+                self.pane.append_log(run.id, [clean_text(line) for line in lines])
 
     # -- commands -------------------------------------------------------------------------
 
