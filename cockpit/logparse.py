@@ -173,6 +173,24 @@ class ScanResult:
     lines: int = 0
 
 
+# What a terminal may see of a log line: colours (SGR) are kept, every other escape and
+# control is dropped, and so are C1 controls (U+009B acts as CSI on some terminals) and the
+# bidi overrides that reorder what the user reads.
+COLOUR = re.compile(r"\x1b\[[0-9;:]*m")
+NOT_FOR_TERMINAL = re.compile("[\x80-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str, *, colours: bool = True) -> str:
+    """Log text for a terminal: progress bars collapsed, colours kept (or not), nothing else
+    that a terminal would act on."""
+    if not colours:
+        return NOT_FOR_TERMINAL.sub("", clean_text(text))
+    if "\r" in text:
+        text = OVERDRAWN.sub("", text)
+    text = ESCAPES.sub(lambda m: m.group() if COLOUR.fullmatch(m.group()) else "", text)
+    return NOT_FOR_TERMINAL.sub("", text)
+
+
 def clean_text(text: str) -> str:
     """Log text as the terminal would leave it: progress bars in their last state, and no
     escape sequence or control character left to act on a terminal."""
@@ -193,6 +211,31 @@ class LogScanner:
     flagged: set[tuple[FlagKind, str]] = field(default_factory=set)
     table_task: str = ""  # the task of the lm-eval table row above
     plans: dict[str, Plan] = field(default_factory=dict)  # by line shape
+
+    def state(self) -> dict[str, Any]:
+        """What the next chunk needs, as JSON can hold it (the line-shape cache is not
+        needed: it is rebuilt). The partial last line is not kept: resume at its offset."""
+        return {
+            "line": self.line,
+            "step": self.step,
+            "counts": self.counts,
+            "loss_trend": {k: list(v) for k, v in self.loss_trend.items()},
+            "flagged": sorted([str(k), t] for k, t in self.flagged),
+            "table_task": self.table_task,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LogScanner:
+        return cls(
+            line=int(state.get("line", 0)),
+            step=state.get("step"),
+            counts={str(k): int(v) for k, v in state.get("counts", {}).items()},
+            loss_trend={
+                str(k): (int(v[0]), float(v[1])) for k, v in state.get("loss_trend", {}).items()
+            },
+            flagged={(FlagKind(k), str(t)) for k, t in state.get("flagged", [])},
+            table_task=str(state.get("table_task", "")),
+        )
 
     def feed(self, data: bytes) -> ScanResult:
         """Parse the whole lines `data` completes; hold back a partial last line."""

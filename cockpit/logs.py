@@ -9,8 +9,9 @@ two chunks is held back until it is whole). Resuming is asking the backend for t
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,61 @@ class LogFollower:
         cursor.partial = rest
         # Splitting on b"\n" before decoding never cuts a UTF-8 character in two.
         return text.decode("utf-8", "replace").split("\n")
+
+
+ReadLog = Callable[[int], Awaitable[LogChunk]]
+# Told each failed read (the error, the seconds until the next try), e.g. to say so once.
+OnReadError = Callable[[Exception, float], None]
+
+
+@dataclass(frozen=True)
+class ResumePolicy:
+    """How a follower waits: for new bytes, and after a read that failed (a dropped link)."""
+
+    poll_s: float = 1.0
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 15.0
+
+
+DEFAULT_RESUME = ResumePolicy()
+
+
+async def follow_resuming(
+    read: ReadLog,
+    offset: int,
+    policy: ResumePolicy | None = None,
+    on_error: OnReadError | None = None,
+    *,
+    follow: bool = True,
+) -> AsyncIterator[LogChunk]:
+    """The log from `offset`, chunk after chunk, surviving failed reads.
+
+    A read that raises (the SSH link dropped, the host rebooting) is retried from the same
+    byte offset with a growing delay, so no byte is lost or repeated however often the link
+    drops. With follow=False it ends at the current end of the log; else once the run is over
+    and all is read.
+    """
+    policy = policy or DEFAULT_RESUME
+    delay = policy.retry_initial_s
+    while True:
+        try:
+            chunk = await read(offset)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure of the link: try again from the same offset
+            if on_error is not None:
+                on_error(exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(policy.retry_max_s, delay * 2)
+            continue
+        delay = policy.retry_initial_s
+        if chunk.data:
+            offset = chunk.next_offset
+            yield chunk
+        if chunk.eof or (not chunk.data and not follow):
+            return
+        if not chunk.data:
+            await asyncio.sleep(policy.poll_s)
 
 
 # -- how a run ended ----------------------------------------------------------------

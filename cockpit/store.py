@@ -156,6 +156,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE ideas ADD COLUMN novelty_check TEXT",
         "UPDATE ideas SET status = 'approved' WHERE status = 'queued'",
     ),
+    # 5: what the cockpit read out of run logs: warning flags with the line to jump to, and
+    # per run how far its log was parsed with the parser's state, so only new bytes are read
+    # (also after a restart) and a finished log is not read again.
+    (
+        """CREATE TABLE log_flags (
+            run_id TEXT NOT NULL, kind TEXT NOT NULL, line INTEGER NOT NULL,
+            text TEXT NOT NULL, PRIMARY KEY (run_id, kind, line))""",
+        """CREATE TABLE log_scans (
+            run_id TEXT PRIMARY KEY, byte_offset INTEGER NOT NULL, state TEXT NOT NULL,
+            grew_at REAL, finished INTEGER NOT NULL DEFAULT 0)""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -595,6 +606,54 @@ class Store:
         for r in self._query(sql):
             if wanted is None or r["run_id"] in wanted:
                 out.setdefault(r["run_id"], {})[r["name"]] = r["value"]
+        return out
+
+    # -- what run logs said -----------------------------------------------------------------
+
+    def log_scan(self, run_id: str) -> dict[str, Any] | None:
+        """How far the run's log was parsed: byte_offset, state (JSON), grew_at, finished."""
+        rows = self._query("SELECT * FROM log_scans WHERE run_id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def save_log_scan(
+        self,
+        run_id: str,
+        byte_offset: int,
+        state: str,
+        grew_at: float | None,
+        finished: bool,
+        points: Iterable[MetricPoint] = (),
+        flags: Iterable[tuple[str, int, str]] = (),
+        clear_kinds: Iterable[str] = (),
+    ) -> None:
+        """One parsed stretch of a log, its points and flags, and where parsing got to, in one
+        transaction: a crash never leaves points recorded without the offset past them."""
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
+                ((p.run_id, p.step, p.name, p.value) for p in points),
+            )
+            for kind in clear_kinds:
+                conn.execute("DELETE FROM log_flags WHERE run_id = ? AND kind = ?", (run_id, kind))
+            conn.executemany(
+                "INSERT OR REPLACE INTO log_flags(run_id, kind, line, text) VALUES (?, ?, ?, ?)",
+                ((run_id, kind, line, text) for kind, line, text in flags),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO log_scans(run_id, byte_offset, state, grew_at, finished)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (run_id, byte_offset, state, grew_at, int(finished)),
+            )
+
+    def log_flags(self, run_ids: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Flags by run, in log order: {kind, line, text}."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        wanted = set(run_ids) if run_ids is not None else None
+        for r in self._query("SELECT * FROM log_flags ORDER BY run_id, line"):
+            if wanted is None or r["run_id"] in wanted:
+                out.setdefault(r["run_id"], []).append(
+                    {"kind": r["kind"], "line": r["line"], "text": r["text"]}
+                )
         return out
 
     def metric_series(self, run_id: str, name: str) -> list[tuple[int, float]]:

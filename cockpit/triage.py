@@ -85,7 +85,7 @@ def _overlap(start: float | None, end: float | None, since: float, until: float)
     return max(0.0, min(end, until) - max(start, since))
 
 
-def _outcome(run: Run, tail: Sequence[str]) -> RunOutcome:
+def _outcome(run: Run, tail: Sequence[str], flags: Sequence[dict[str, Any]] = ()) -> RunOutcome:
     kind, reason = classify_ending(run.state, run.exit_code, tail, run.spec.timeout_s)
     return RunOutcome(
         run_id=run.id,
@@ -99,6 +99,7 @@ def _outcome(run: Run, tail: Sequence[str]) -> RunOutcome:
         reason_kind=kind,
         reason=reason,
         log_tail=tuple(tail[-5:]),
+        log_flags=tuple(f"{f['kind']} at line {f['line']}: {f['text']}" for f in flags),
     )
 
 
@@ -130,6 +131,7 @@ def build_triage(
             since, source = until - DEFAULT_WINDOW_S, "default window"
     logs = logs or log_finder(store)
     runs = store.list_runs()
+    flags = store.log_flags()
     finished: list[RunOutcome] = []
     failed: list[RunOutcome] = []
     running: list[RunOutcome] = []
@@ -143,14 +145,14 @@ def build_triage(
                 used[host] = used.get(host, 0.0) + gpus * seconds / 3600.0
         if not run.state.terminal:
             if run.state is not RunState.QUEUED:
-                running.append(_outcome(run, ()))
+                running.append(_outcome(run, (), flags.get(run.id, ())))
             continue
         if run.ended_at is None or not since <= run.ended_at <= until:
             continue
         if run.state is RunState.SUCCEEDED:
-            finished.append(_outcome(run, ()))
+            finished.append(_outcome(run, (), flags.get(run.id, ())))
         else:
-            failed.append(_outcome(run, logs(run)))
+            failed.append(_outcome(run, logs(run), flags.get(run.id, ())))
     observed = idle = None
     rows = store.gpu_time_between(since, until, MAX_SAMPLE_GAP_S)
     if rows:

@@ -256,3 +256,13 @@ def valid_title(value: str) -> str:
     if len(title) > 300:
         raise ValidationError(f"invalid --title: {len(title)} characters, at most 300")
     return title
+
+
+def valid_regex(value: str, what: str = "grep") -> re.Pattern[str]:
+    """A search pattern typed by the user (--grep, the log view's / and filter)."""
+    if len(value) > 1000:
+        raise ValidationError(f"invalid --{what}: {len(value)} characters, at most 1000")
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise ValidationError(f"invalid --{what} {shown(value)}: {exc}") from None

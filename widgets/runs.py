@@ -6,8 +6,9 @@ asks for actions (select, cancel, relaunch) by posting messages.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -18,9 +19,16 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Log, Static
 
 from cockpit.models import Run, RunState
+from cockpit.render.runs import flag_marker
 from widgets.format import config_label, duration, varying_keys
 from widgets.requests import PaneRequest
 
+# What `e`/`E` jump to: a traceback, an error or exception line, a CUDA OOM, a NaN loss.
+LOG_ERROR = re.compile(
+    r"^Traceback \(most recent call last\)|\b(?:\w*Error|Exception|CUDA out of memory)\b"
+    r"|\bloss\b\W*(?:nan|inf)\b",
+    re.IGNORECASE,
+)
 LOG_MAX_LINES = 5000  # the log view is a window; the file on the host keeps everything
 
 STATE_STYLE = {
@@ -56,6 +64,11 @@ class RunsPane(Vertical):
         Binding("r", "relaunch_run", "Relaunch", id="runs.relaunch"),
         Binding("f", "toggle_follow", "Follow log", id="runs.follow"),
         Binding("L", "launch_spec", "Launch spec", id="runs.launch"),
+        # In the help (?), not the footer: the 80-column footer keeps the pane keys.
+        Binding("G", "log_end", "Log end", id="runs.log_end", show=False),
+        Binding("g", "log_start", "Log start", id="runs.log_start", show=False),
+        Binding("e", "first_error", "First error", id="runs.first_error", show=False),
+        Binding("E", "next_error", "Next error", id="runs.next_error", show=False),
     ]
 
     class LaunchRequested(PaneRequest):
@@ -80,6 +93,8 @@ class RunsPane(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._runs: dict[str, Run] = {}
         self._log_run: str | None = None
+        self._flags: Mapping[str, Sequence[str]] = {}
+        self.error_line: int | None = None  # the log line `e`/`E` last jumped to
         self._label_keys: list[str] = []
         self.table: DataTable[object] = DataTable(id="runs-table", cursor_type="row")
         for key, label in (
@@ -102,12 +117,20 @@ class RunsPane(Vertical):
     def log_run(self) -> str | None:
         return self._log_run
 
-    def show_runs(self, runs: Sequence[Run], now: float | None = None) -> None:
+    def show_runs(
+        self,
+        runs: Sequence[Run],
+        now: float | None = None,
+        flags: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """flags: the kinds of each run's log flags (nan-loss, oom, stalled ...)."""
         now = time.time() if now is None else now
+        self._flags = flags or {}
         self._label_keys = varying_keys(r.spec.config for r in runs)
         table = self.table
         keys = [r.id for r in runs]
-        if [str(k.value) for k in table.rows] != keys:
+        rebuilt = [str(k.value) for k in table.rows] != keys
+        if rebuilt:
             table.clear()
             for run in runs:
                 table.add_row(*self._cells(run, now), key=run.id)
@@ -121,6 +144,10 @@ class RunsPane(Vertical):
         if self._log_run is None and runs:
             live = next((r for r in runs if r.state is RunState.RUNNING), runs[0])
             self.select_run(live.id)
+            rebuilt = True
+        if rebuilt and self._log_run in self._runs:
+            # The cursor stays on the run whose log is shown (the log follows the cursor).
+            table.move_cursor(row=keys.index(self._log_run), animate=False)
 
     def _cells(self, run: Run, now: float) -> tuple[str | Text, ...]:
         gpus = ",".join(str(i) for i in run.gpu_ids)
@@ -130,9 +157,16 @@ class RunsPane(Vertical):
             run.id,
             config_label(run.spec.config, self._label_keys) or run.spec.name,
             f"{run.host or '?'}:{gpus}" if gpus else (run.host or "?"),
-            Text(state_label(run), style=STATE_STYLE.get(run.state, "")),
+            self._state_cell(run),
             duration(elapsed),
         )
+
+    def _state_cell(self, run: Run) -> Text:
+        cell = Text(state_label(run), style=STATE_STYLE.get(run.state, ""))
+        kinds = self._flags.get(run.id)
+        if kinds:
+            cell.append(f" {flag_marker(kinds)}", style="bold red")
+        return cell
 
     def selected_run(self) -> Run | None:
         table = self.table
@@ -146,6 +180,7 @@ class RunsPane(Vertical):
         if run_id == self._log_run:
             return
         self._log_run = run_id
+        self.error_line = None
         self.log_view.clear()
         self.log_title.update(Text(f"log: {run_id}", style="bold"))
         self.post_message(self.RunSelected(run_id))
@@ -160,6 +195,41 @@ class RunsPane(Vertical):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.select_run(str(event.row_key.value))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # The log follows the cursor at once: no enter needed.
+        if event.cursor_row != self.table.cursor_row:
+            return  # a row the cursor has already left (the table was just rebuilt)
+        if event.row_key.value is not None and str(event.row_key.value) in self._runs:
+            self.select_run(str(event.row_key.value))
+
+    # -- moving in the log ----------------------------------------------------------------
+
+    def action_log_end(self) -> None:
+        """To the end, following again (G)."""
+        self.log_view.auto_scroll = True
+        self.log_view.scroll_end(animate=False)
+
+    def action_log_start(self) -> None:
+        """To the first line; following pauses so the view stays there (g)."""
+        self.log_view.auto_scroll = False
+        self.log_view.scroll_home(animate=False)
+
+    def action_first_error(self) -> None:
+        self._jump_to_error(0)
+
+    def action_next_error(self) -> None:
+        self._jump_to_error(self.error_line + 1 if self.error_line is not None else 0)
+
+    def _jump_to_error(self, start: int) -> None:
+        lines = self.log_view.lines
+        found = next((i for i in range(start, len(lines)) if LOG_ERROR.search(lines[i])), None)
+        if found is None:
+            self.notify("No error below." if start else "No error in this log.")
+            return
+        self.error_line = found
+        self.log_view.auto_scroll = False  # stay on the error while lines come in
+        self.log_view.scroll_to(y=max(0, found - 2), animate=False)
 
     def action_cancel_run(self) -> None:
         run = self.selected_run()

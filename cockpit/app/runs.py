@@ -13,6 +13,8 @@ from typing import Any
 
 from cockpit.app.controller import Controller, RequestHandler, Shell, report_command
 from cockpit.bus import CommandBus, CommandError
+from cockpit.log_metrics import LogMetrics, stalled_after_s
+from cockpit.logparse import clean_text
 from cockpit.logs import LogFollower
 from cockpit.models import Command, HostKind, Run, RunState
 from cockpit.registry import host_target
@@ -61,6 +63,8 @@ class RunsController(Controller):
         self.handler = handler
         self.clock = clock  # the demo's runs live on the demo's clock
         self.runs: list[Run] = []
+        self.flags: dict[str, list[str]] = {}  # run id -> kinds of its log flags
+        self.log_metrics = LogMetrics(store, stalled_after_s())
         self.logs = LogFollower()
         self._listeners: list[RunsListener] = []
         self.channels = notify_channels()
@@ -92,7 +96,8 @@ class RunsController(Controller):
 
     async def reload(self) -> None:
         self.runs = await asyncio.to_thread(self.store.list_runs)
-        self.pane.show_runs(self.runs, now=self.clock())
+        await self._reload_flags()
+        self.pane.show_runs(self.runs, now=self.clock(), flags=self.flags)
         for listener in self._listeners:
             await listener(self.runs)
 
@@ -101,13 +106,20 @@ class RunsController(Controller):
         if self.pane.log_run is not None:
             self._follow_selected()
 
+    async def _reload_flags(self) -> None:
+        flags = await asyncio.to_thread(self.store.log_flags)
+        self.flags = {rid: [f["kind"] for f in found] for rid, found in flags.items()}
+
     async def _poll(self) -> None:
         changed = await self.handler.poll_active()
         if changed:
             self.announce([r for r in changed if r.state.terminal])
             await self.reload()
-        elif self.runs:
-            self.pane.show_runs(self.runs, now=self.clock())  # keep elapsed times moving
+        # Every run's new log bytes: metrics for results and triage, flags for the table.
+        await self.log_metrics.scan_runs(self.runs, self.handler.backend_for, self.clock())
+        if self.runs:  # new flags, and elapsed times that keep moving
+            await self._reload_flags()
+            self.pane.show_runs(self.runs, now=self.clock(), flags=self.flags)
 
     def announce(self, ended: list[Run]) -> None:
         """Say that runs ended, on every channel the user wants."""
@@ -156,7 +168,8 @@ class RunsController(Controller):
         async for chunk in backend.follow(run, self.logs.offset(run.id)):
             lines = self.logs.feed(run.id, chunk)
             if lines:
-                self.pane.append_log(run.id, lines)
+                # As a terminal would leave them: bars in their last state, no escapes.
+                self.pane.append_log(run.id, [clean_text(line) for line in lines])
 
     # -- commands -------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cockpit.bus import CommandBus
 from cockpit.cli.common import Subcommands, UsageError, add_command, data_dir, open_store
+from cockpit.log_metrics import scan_logs
 from cockpit.models import Command, CommandOrigin, CommandStatus, Host, Run, RunSpec, RunState
 from cockpit.registry import CommandRegistry, host_target
 from cockpit.render.runs import plain, run_json, run_line
@@ -290,11 +291,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if not args.cached:
             asyncio.run(_refresh(store))
         runs = store.list_runs(sweep=args.sweep, state=state)
+        ids = [r.id for r in runs]
+        latest, flags = store.final_metrics(ids), store.log_flags(ids)
     if args.json:
-        print(json.dumps([run_json(r) for r in runs], indent=1))
+        print(
+            json.dumps(
+                [
+                    {**run_json(r), "metrics": latest.get(r.id, {}), "flags": flags.get(r.id, [])}
+                    for r in runs
+                ],
+                indent=1,
+            )
+        )
     else:
         for run in runs:
-            print(run_line(run))
+            print(run_line(run, [f["kind"] for f in flags.get(run.id, [])]))
     return 0
 
 
@@ -302,6 +313,7 @@ async def _refresh(store: Store) -> None:
     """The true state of live runs, from their hosts (one status command per host)."""
     async with runtime(store) as rt:
         await rt.handler.poll_active()
+        await scan_logs(store, rt.handler)
 
 
 async def _wait(store: Store, sweep: str, interval: float) -> int:

@@ -19,6 +19,7 @@ class RunOutcome:
     reason_kind: str  # ok | timeout | oom | killed | nan | cancelled | lost | exit | running
     reason: str  # one line for a person
     log_tail: tuple[str, ...] = ()
+    log_flags: tuple[str, ...] = ()  # what its log showed: "nan-loss at line 120: loss=nan"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from cockpit.models import Run, RunState
@@ -64,7 +65,16 @@ def elapsed(run: Run, now: float | None = None) -> str:
     return duration(end - run.started_at)
 
 
-def run_line(run: Run) -> str:
+def flag_marker(kinds: Sequence[str]) -> str:
+    """A short marker of a run's log flags for tables: "!nan-loss", "!oom+2"."""
+    if not kinds:
+        return ""
+    first = "nan-loss" if "nan-loss" in kinds else kinds[0]
+    more = len(set(kinds)) - 1
+    return f"!{first}" + (f"+{more}" if more else "")
+
+
+def run_line(run: Run, flags: Sequence[str] = ()) -> str:
     gpus = ",".join(str(g) for g in run.gpu_ids) or ("cpu" if run.spec.gpus == 0 else "—")
     attempt = f" #{run.attempt}" if run.attempt > 1 else ""
     return "  ".join(
@@ -74,6 +84,6 @@ def run_line(run: Run) -> str:
             plain(run.host or "—").ljust(10),
             f"gpu {gpus}".ljust(9),
             elapsed(run).rjust(7),
-            plain(run.spec.name) + attempt,
+            plain(run.spec.name) + attempt + (f"  {flag_marker(flags)}" if flags else ""),
         ]
     )

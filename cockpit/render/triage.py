@@ -102,6 +102,15 @@ def triage_renderable(
         hidden = len(report.finished) - len(shown)
         if hidden > 0:
             parts.append(Text(f"and {hidden} more finished earlier", style="dim"))
+    flagged = [o for o in (*report.failed, *report.running, *report.finished) if o.log_flags]
+    if flagged:
+        text = Text(f"\nLog flags ({len(flagged)} runs)", style="bold")
+        for o in flagged:
+            text.append(f"\n{o.run_id}  ", style="bold")
+            text.append("; ".join(o.log_flags[:3]), style="red")
+            if len(o.log_flags) > 3:
+                text.append(f"; and {len(o.log_flags) - 3} more", style="dim")
+        parts.append(text)
     busy = {h: v for h, v in report.gpu_hours_by_host.items() if v >= 0.05}
     if busy:
         hosts = ", ".join(f"{h} {v:.1f}" for h, v in busy.items())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -287,3 +288,59 @@ async def test_read_only_hosts_are_never_killed_on(store: Store) -> None:
         await pilot.press("k")
         assert not isinstance(app.screen, ConfirmScreen)
         assert all(c.kind != "gpu.kill" for c in store.list_commands())
+
+
+ERRORING = (
+    "import sys\n"
+    "for i in range(60): print(f'step {i} loss={1/(i+1):.3f}\\x1b[32m ok\\x1b[0m\\x1b]0;t\\x07')\n"
+    "print(' 50%|##  | 1/2\\r100%|####| 2/2')\n"
+    "print('Traceback (most recent call last):')\n"
+    "print('ValueError: bad batch')\n"
+    "for i in range(60): print(f'after {i}')\n"
+    "print('RuntimeError: again')\n"
+    "sys.exit(3)\n"
+)
+
+
+async def test_the_log_follows_the_cursor_and_jumps_to_errors(tmp_path: Path) -> None:
+    from cockpit.cli.main import main
+    from cockpit.models import Host, HostKind
+
+    db = tmp_path / "c.db"
+    with Store.open(db) as setup:
+        setup.add_host(Host(name="me", kind=HostKind.LOCAL, address="localhost"))
+    for name, code in (("clean", "print('all good')"), ("broken", ERRORING)):
+        argv = ["--db", str(db), "run", "--host", "me", "--gpus", "0", "--name", name]
+        # (the CLI runs its own event loop: in a thread, as from another terminal)
+        assert await asyncio.to_thread(main, [*argv, "--", sys.executable, "-c", code]) == 0
+    store = Store.open(db)
+    app = CockpitApp(store, open_triage=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("3")
+        runs = table(app, "#runs-table")
+        log = app.query_one("#run-log", Log)
+        await wait_until(lambda: all(r.state.terminal for r in store.list_runs()), timeout=20)
+        names = {r.id: r.spec.name for r in store.list_runs()}
+        ids = column_text(runs, 0)
+        broken = ids.index(next(i for i, n in names.items() if n == "broken"))
+        runs.focus()
+        runs.move_cursor(row=broken)  # no enter: the log is the highlighted run's
+        await wait_until(lambda: names.get(app.runs_pane.log_run or "") == "broken")
+        await wait_until(lambda: any("RuntimeError" in x for x in log.lines), timeout=10)
+        assert not any("\x1b" in line or "\r" in line for line in log.lines)
+        assert "100%|####| 2/2" in log.lines and "step 3 loss=0.250 ok" in log.lines
+        await pilot.press("g")
+        assert log.scroll_y == 0 and not log.auto_scroll
+        await pilot.press("e")
+        assert log.lines[app.runs_pane.error_line or 0].startswith("Traceback")
+        await pilot.press("E")
+        await pilot.press("E")
+        assert log.lines[app.runs_pane.error_line or 0] == "RuntimeError: again"
+        assert log.scroll_y > 0  # the view went down to it
+        await pilot.press("G")
+        assert log.auto_scroll
+        await pilot.press("up" if broken else "down")  # the log switches at once
+        await wait_until(lambda: names.get(app.runs_pane.log_run or "") == "clean")
+        await wait_until(lambda: log.lines == ["all good"])
+    store.close()

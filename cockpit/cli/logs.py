@@ -1,0 +1,209 @@
+"""`cockpit logs RUN [--follow] [--tail N] [--grep REGEX]`: a run's log, for people and scripts.
+
+Into a pipe or a file the log's bytes go out unchanged, byte for byte what the run wrote,
+however often the link to its host drops (reads resume from their byte offset). To a
+terminal, each line is shown as the terminal would leave it: progress bars in their last
+state, colours kept, every other escape sequence dropped. `--follow` ends when the run
+does, with the run's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO
+
+from cockpit.cli.common import Subcommands, add_command, open_store
+from cockpit.logparse import clean_text, terminal_text
+from cockpit.logs import DEFAULT_RESUME, ResumePolicy, follow_resuming
+from cockpit.models import Run, RunState
+from cockpit.ports import LogChunk, RunBackend
+from cockpit.render.safe import printable
+from cockpit.store import Store
+from cockpit.validate import valid_count, valid_regex
+
+if TYPE_CHECKING:
+    from backends.runners.detached import RunnerOptions
+    from backends.ssh.connection import SshSettings
+
+READ_BYTES = 1024 * 1024  # per round trip to the host
+EXIT_NO_CODE = 1  # a run that ended without an exit code (lost, cancelled)
+
+
+@dataclass
+class LogWriter:
+    """Where the log goes, and in what form.
+
+    Raw (a pipe or a file, no --grep): bytes as they come. Otherwise whole lines: those
+    matching --grep, and for a terminal cleaned of what a terminal would act on.
+    """
+
+    out: BinaryIO
+    terminal: bool = False
+    grep: re.Pattern[str] | None = None
+    tail: int | None = None
+    partial: bytes = b""
+    held: deque[bytes] | None = None  # the last --tail lines, until the end is reached
+    written: int = 0
+
+    def __post_init__(self) -> None:
+        if self.tail is not None:
+            self.held = deque(maxlen=self.tail)
+
+    @property
+    def raw(self) -> bool:
+        return not self.terminal and self.grep is None
+
+    def feed(self, data: bytes) -> None:
+        if self.raw and self.held is None:
+            self._emit(data)
+            return
+        data = self.partial + data
+        end = data.rfind(b"\n") + 1
+        self.partial = data[end:]
+        if end:
+            # (not splitlines: a \r inside a progress bar's line does not end the line)
+            for line in data[: end - 1].split(b"\n"):
+                self._line(line + b"\n")
+
+    def caught_up(self) -> None:
+        """The end of the log as it was when the command started: --tail lines go out."""
+        if self.held is None:
+            return
+        lines, self.held = list(self.held), None
+        for line in lines:
+            self._show(line)
+        if self.raw and self.partial:  # raw from here on: the partial line goes as it is
+            rest, self.partial = self.partial, b""
+            self._emit(rest)
+
+    def finish(self) -> None:
+        """The run is over: a last line without a newline counts too."""
+        rest, self.partial = self.partial, b""
+        if rest:
+            self._line(rest)
+        self.caught_up()
+        self.out.flush()
+
+    def _line(self, line: bytes) -> None:
+        if self.grep is not None:
+            text = clean_text(line.decode("utf-8", "replace"))
+            if not self.grep.search(text):
+                return
+        if self.held is not None:
+            self.held.append(line)
+        else:
+            self._show(line)
+
+    def _show(self, line: bytes) -> None:
+        if not self.terminal:
+            self._emit(line)
+            return
+        text = terminal_text(line.decode("utf-8", "replace").rstrip("\n"))
+        self._emit(text.encode("utf-8") + b"\n")
+
+    def _emit(self, data: bytes) -> None:
+        self.out.write(data)
+        self.out.flush()
+        self.written += len(data)
+
+
+@dataclass
+class Reconnects:
+    """Says on stderr, once per outage, that the link dropped and is being retried."""
+
+    run: Run
+    failures: int = 0
+    reported: bool = field(default=False)
+
+    def failed(self, exc: Exception, retry_in_s: float) -> None:
+        self.failures += 1
+        if not self.reported:
+            self.reported = True
+            reason = printable(str(exc) or type(exc).__name__)[:160]
+            print(
+                f"cockpit: lost the log of {self.run.id} on {self.run.host}: {reason}; "
+                f"retrying from where it stopped",
+                file=sys.stderr,
+            )
+
+    def recovered(self) -> None:
+        self.reported = False
+
+
+async def write_log(
+    store: Store,
+    run: Run,
+    writer: LogWriter,
+    *,
+    follow: bool,
+    policy: ResumePolicy = DEFAULT_RESUME,
+    settings: SshSettings | None = None,
+    options: RunnerOptions | None = None,
+) -> int:
+    """Copy the run's log to the writer; with follow, until the run ends. The exit code:
+    0, or with follow the run's own."""
+    from cockpit.cli.runs import runtime
+
+    async with runtime(store, settings=settings, options=options) as rt:
+        backend = await rt.handler.backend_for(run)
+        reconnects = Reconnects(run)
+
+        async def read(offset: int) -> LogChunk:
+            chunk = await backend.read_log(run, offset, READ_BYTES)
+            reconnects.recovered()
+            return chunk
+
+        offset = 0
+        async for chunk in follow_resuming(read, 0, policy, reconnects.failed, follow=False):
+            writer.feed(chunk.data)
+            offset = chunk.next_offset
+        writer.caught_up()
+        if not follow:
+            writer.out.flush()
+            return 0
+        async for chunk in follow_resuming(read, offset, policy, reconnects.failed):
+            writer.feed(chunk.data)
+        writer.finish()
+        return await _exit_code(backend, run, policy, reconnects)
+
+
+async def _exit_code(
+    backend: RunBackend, run: Run, policy: ResumePolicy, reconnects: Reconnects
+) -> int:
+    delay = policy.retry_initial_s
+    while True:
+        try:
+            status = await backend.poll(run)
+        except Exception as exc:  # the link dropped again: the answer is still owed
+            reconnects.failed(exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(policy.retry_max_s, delay * 2)
+            continue
+        if status.exit_code is not None:
+            return int(status.exit_code)
+        return 0 if status.state is RunState.SUCCEEDED else EXIT_NO_CODE
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    grep = valid_regex(args.grep) if args.grep is not None else None
+    tail = valid_count(args.tail, "tail", 0, 10_000_000) if args.tail is not None else None
+    out = sys.stdout.buffer
+    writer = LogWriter(out, terminal=out.isatty(), grep=grep, tail=tail)
+    with open_store(args) as store:
+        run = store.find_run(args.run)
+        return asyncio.run(write_log(store, run, writer, follow=args.follow))
+
+
+def register(sub: Subcommands) -> None:
+    logs = add_command(sub, "logs", cmd_logs, "a run's log: all of it, its end, or live")
+    logs.add_argument("run", metavar="RUN", help="a run id or a unique prefix")
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep going until the run ends (its exit code)"
+    )
+    logs.add_argument("-n", "--tail", metavar="N", help="start from the last N lines")
+    logs.add_argument("--grep", metavar="REGEX", help="only lines matching REGEX")

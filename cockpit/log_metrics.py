@@ -1,0 +1,140 @@
+"""Metrics and flags out of every live run's log, into the store, a few new bytes at a time.
+
+Each run's log is parsed from where the last pass stopped (its byte offset and the
+parser's state are in the store), so a poll reads only what the run wrote since, a cockpit
+restart does not parse a log again, and a finished log is parsed to its end once. Points
+go to the metrics table (results and triage see them); flags (NaN loss, OOM, traceback,
+loss spike) to log_flags with their line. A running run whose log has not grown for
+`stalled_after_s` is flagged stalled until it writes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from cockpit.logparse import FlagKind, LogScanner, ScanResult, metric_points, stalled_flag
+from cockpit.models import Run, RunState
+from cockpit.ports import LogChunk, RunBackend
+from cockpit.runs import RunCommandHandler
+from cockpit.store import Store
+
+STALLED_ENV = "COCKPIT_STALLED_MIN"
+STALLED_DEFAULT_MIN = 30.0
+SCAN_CHUNK_BYTES = 1024 * 1024
+SCAN_BYTES_PER_PASS = 16 * 1024 * 1024  # a huge backlog is caught up over several polls
+
+
+def stalled_after_s(environ: dict[str, str] | None = None) -> float:
+    """COCKPIT_STALLED_MIN: minutes without a new log line before a running run is stalled."""
+    raw = (environ if environ is not None else os.environ).get(STALLED_ENV, "").strip()
+    try:
+        minutes = float(raw) if raw else STALLED_DEFAULT_MIN
+    except ValueError:
+        minutes = STALLED_DEFAULT_MIN
+    return max(minutes, 0.1) * 60.0
+
+
+@dataclass
+class LogScanOutcome:
+    """What one pass over one run's log found (for tests and the app's notices)."""
+
+    run_id: str
+    bytes_read: int
+    result: ScanResult
+    finished: bool
+    stalled: bool
+
+
+BackendFor = Callable[[Run], Awaitable[RunBackend]]
+
+
+@dataclass
+class LogMetrics:
+    store: Store
+    stalled_after_s: float = STALLED_DEFAULT_MIN * 60.0
+
+    async def scan_runs(
+        self, runs: Iterable[Run], backend_for: BackendFor, now: float
+    ) -> list[LogScanOutcome]:
+        """One pass over every run whose log may hold something new; a host that cannot
+        answer is skipped until the next pass."""
+        out = []
+        for run in runs:
+            if run.state in (RunState.QUEUED, RunState.UNREACHABLE):
+                continue
+            try:
+                backend = await backend_for(run)
+                done = await self.scan(run, backend.read_log, now)
+            except Exception:  # a host that is down or has no backend here: next time
+                continue
+            if done is not None:
+                out.append(done)
+        return out
+
+    async def scan(
+        self, run: Run, read: Callable[[int, int], Awaitable[LogChunk]], now: float
+    ) -> LogScanOutcome | None:
+        """Parse what the run's log gained since the last pass; None when it is done with."""
+        saved = await asyncio.to_thread(self.store.log_scan, run.id)
+        if saved is not None and saved["finished"]:
+            return None
+        if saved is None:
+            scanner, offset, grew_at = LogScanner(), 0, None
+        else:
+            scanner = LogScanner.from_state(json.loads(saved["state"]))
+            offset, grew_at = int(saved["byte_offset"]), saved["grew_at"]
+        total = ScanResult()
+        read_bytes = 0
+        finished = False
+        # The scanner holds a partial last line back; the saved offset is where it starts.
+        while read_bytes < SCAN_BYTES_PER_PASS:
+            chunk = await read(offset + len(scanner.partial), SCAN_CHUNK_BYTES)
+            if chunk.data:
+                read_bytes += len(chunk.data)
+                grew_at = now
+                part = scanner.feed(chunk.data)
+                total.points += part.points
+                total.flags += part.flags
+                total.lines += part.lines
+                offset = chunk.next_offset - len(scanner.partial)
+            if chunk.eof and run.state.terminal:
+                offset += len(scanner.partial)  # the last line counts without its newline
+                part = scanner.finish()
+                total.points += part.points
+                total.flags += part.flags
+                finished = True
+                break
+            if not chunk.data:
+                break
+        if grew_at is None:
+            grew_at = now  # nothing yet: the clock starts at the first look
+        stalled = None
+        if run.state is RunState.RUNNING and not finished:
+            stalled = stalled_flag(grew_at, now, scanner.line, self.stalled_after_s)
+        flags = [(str(f.kind), f.line, f.text) for f in total.flags]
+        if stalled is not None:
+            flags.append((str(stalled.kind), stalled.line, stalled.text))
+        await asyncio.to_thread(
+            self.store.save_log_scan,
+            run.id,
+            offset,
+            json.dumps(scanner.state()),
+            grew_at,
+            finished,
+            metric_points(run.id, total.points),
+            flags,
+            (str(FlagKind.STALLED),),  # stalled is a state, not an event: redrawn each pass
+        )
+        return LogScanOutcome(run.id, read_bytes, total, finished, stalled is not None)
+
+
+async def scan_logs(store: Store, handler: RunCommandHandler, now: float | None = None) -> None:
+    """One pass over the logs of the runs the store knows (the CLI's `cockpit runs`)."""
+    runs = await asyncio.to_thread(store.list_runs)
+    metrics = LogMetrics(store, stalled_after_s())
+    await metrics.scan_runs(runs, handler.backend_for, time.time() if now is None else now)
