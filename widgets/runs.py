@@ -56,6 +56,8 @@ class RunsPane(Vertical):
         Binding("r", "relaunch_run", "Relaunch", id="runs.relaunch"),
         Binding("f", "toggle_follow", "Follow log", id="runs.follow"),
         Binding("L", "launch_spec", "Launch spec", id="runs.launch"),
+        # Not in the footer (full at 80x24); listed in the README's keys.
+        Binding("Q", "show_queue", "Host queue", id="runs.queue", show=False),
     ]
 
     class LaunchRequested(PaneRequest):
@@ -74,6 +76,14 @@ class RunsPane(Vertical):
     class RelaunchRequested(PaneRequest):
         def __init__(self, run_id: str) -> None:
             super().__init__()
+            self.run_id = run_id
+
+    class QueueRequested(PaneRequest):
+        """Q: the queue of the selected run's host (the controller fetches and shows it)."""
+
+        def __init__(self, host: str, run_id: str) -> None:
+            super().__init__()
+            self.host = host
             self.run_id = run_id
 
     def __init__(self, **kwargs: object) -> None:
@@ -170,6 +180,11 @@ class RunsPane(Vertical):
         run = self.selected_run()
         if run is not None:
             self.post_message(self.RelaunchRequested(run.id))
+
+    def action_show_queue(self) -> None:
+        run = self.selected_run()
+        if run is not None and run.host:
+            self.post_message(self.QueueRequested(run.host, run.id))
 
     def action_launch_spec(self) -> None:
         self.post_message(self.LaunchRequested())
