@@ -201,7 +201,7 @@ class RunCommandHandler:
         assert sweep is not None  # a spec always plans a sweep
         result = await self._launch_new(
             launch_payload(plan.launch.runs, sweep_to_payload(sweep)),
-            lambda: link_idea(self.store, plan.idea, sweep.name),
+            lambda: link_idea(self.store, plan.idea.name, sweep.name),
         )
         return {**result, "sweep": sweep.name, "idea": plan.idea.name}
 
