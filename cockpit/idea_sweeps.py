@@ -2,8 +2,9 @@
 
 The proposal holds the spec's TOML as the person last saw it; it is parsed and planned
 only when confirmed, so nothing is recorded for a proposal that is rejected or never
-confirmed. The idea is linked to its sweep and moves to `running` in the same write as
-the runs; it moves to `done` when every run of its sweeps has ended.
+confirmed. The idea is linked to its sweep and moves to `running` in the step where
+the runs are recorded, before any host is asked; it moves to `done` when every run of its
+sweeps has ended.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ def plan_proposal(store: Store, payload: Mapping[str, Any]) -> ProposalPlan:
     return ProposalPlan(launch, idea)
 
 
-def link_idea(store: Store, idea: Idea, sweep: str) -> Idea:
-    """The idea, running, with its new sweep among its links (stored)."""
+def link_idea(store: Store, name: str, sweep: str) -> Idea:
+    """The idea, running, with its new sweep among its links (stored). Read afresh: a
+    person may have edited its notes since the proposal was planned."""
+    idea = store.get_idea(name)
     sweeps = idea.sweeps if sweep in idea.sweeps else (*idea.sweeps, sweep)
     linked = dataclasses.replace(idea, status=IdeaStatus.RUNNING, sweeps=sweeps)
     store.save_idea(linked)

@@ -69,6 +69,7 @@ class RunsPane(Vertical):
         Binding("g", "log_start", "Log start", id="runs.log_start", show=False),
         Binding("e", "first_error", "First error", id="runs.first_error", show=False),
         Binding("E", "next_error", "Next error", id="runs.next_error", show=False),
+        Binding("Q", "show_queue", "Host queue", id="runs.queue", show=False),
     ]
 
     class LaunchRequested(PaneRequest):
@@ -87,6 +88,14 @@ class RunsPane(Vertical):
     class RelaunchRequested(PaneRequest):
         def __init__(self, run_id: str) -> None:
             super().__init__()
+            self.run_id = run_id
+
+    class QueueRequested(PaneRequest):
+        """Q: the queue of the selected run's host (the controller fetches and shows it)."""
+
+        def __init__(self, host: str, run_id: str) -> None:
+            super().__init__()
+            self.host = host
             self.run_id = run_id
 
     def __init__(self, **kwargs: object) -> None:
@@ -240,6 +249,11 @@ class RunsPane(Vertical):
         run = self.selected_run()
         if run is not None:
             self.post_message(self.RelaunchRequested(run.id))
+
+    def action_show_queue(self) -> None:
+        run = self.selected_run()
+        if run is not None and run.host:
+            self.post_message(self.QueueRequested(run.host, run.id))
 
     def action_launch_spec(self) -> None:
         self.post_message(self.LaunchRequested())

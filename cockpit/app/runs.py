@@ -25,6 +25,7 @@ from cockpit.store import NotFoundError, Store
 from cockpit.sweep import load_spec
 from cockpit.validate import ValidationError
 from widgets.requests import PaneRequest
+from widgets.run_queue import QueueEdit, QueueScreen
 from widgets.runs import LaunchPreviewScreen, RunsPane, SpecPathScreen
 
 RUN_POLL_S = 2.0
@@ -85,6 +86,7 @@ class RunsController(Controller):
             RunsPane.CancelRequested: self._on_cancel,
             RunsPane.RelaunchRequested: self._on_relaunch,
             RunsPane.LaunchRequested: self._on_launch,
+            RunsPane.QueueRequested: self._on_queue,
         }
 
     async def load(self) -> None:
@@ -207,6 +209,41 @@ class RunsController(Controller):
                 self._follow_selected()
 
         self.shell.start(work, group="bus")
+
+    # -- a host's queue (Q) ----------------------------------------------------------------
+
+    def _on_queue(self, event: RunsPane.QueueRequested) -> None:
+        self.shell.start(lambda: self.show_queue(event.host, event.run_id), group="queue")
+
+    async def show_queue(self, host: str, selected: str | None = None) -> None:
+        """The host's queue as its queue runner sees it (one round trip); edits go on the
+        bus as run.queue commands (audited), then the queue is shown again."""
+        try:
+            view = await self.handler.queue_view(host)
+        except Exception as exc:  # the host is down: say so, the pane goes on
+            self.shell.notify(f"queue on {host}: {exc}", severity="error")
+            return
+        screen = QueueScreen(host, view.order, view.held, selected)
+        await self.shell.push(screen, lambda edit: self._queue_edit(host, edit))
+
+    def _queue_edit(self, host: str, edit: QueueEdit | None) -> None:
+        if edit is None:
+            return
+        payload = {"host": host, "op": edit.op, "run_id": edit.run_id, "position": edit.position}
+
+        async def work() -> None:
+            target = host_target(await asyncio.to_thread(self.store.get_host, host))
+            command = await self.bus.submit("runs", target, "run.queue", payload)
+            report_command(self.shell, command)
+            await self.show_queue(host, edit.run_id)
+
+        if edit.op == "drop":
+            self.shell.confirm(
+                f"Drop {edit.run_id} from the queue on {host}? It will not run.",
+                lambda: self.shell.start(work, group="bus"),
+            )
+        else:
+            self.shell.start(work, group="bus")
 
     # -- launching a sweep spec (L) -------------------------------------------------------
 

@@ -166,14 +166,15 @@ def cmd_launch(args: argparse.Namespace) -> int:
 async def _launch(
     store: Store, runs: list[Run], sweep: dict[str, Any] | None, args: argparse.Namespace
 ) -> int:
-    """One launch command per host (its runs go in one round trip); the sweep is recorded
-    with the first."""
+    """One launch command per host (its runs go in one round trip), all at once. Each
+    carries the sweep (recorded by whichever runs first): its runs need the sweep's row, and
+    proposed commands may be confirmed in any order."""
     code = 0
     async with runtime(store) as rt:
         commands = []
-        for i, (host_name, group) in enumerate(runs_by_host(runs).items()):
+        for host_name, group in runs_by_host(runs).items():
             host = store.get_host(host_name)
-            payload = launch_payload(group, sweep if i == 0 else None)
+            payload = launch_payload(group, sweep)
             commands.append(submit(rt, host, "run.launch", payload, args))
         done = await asyncio.gather(*commands)
     out_ids: list[str] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -91,3 +92,53 @@ async def test_launch_a_spec_from_the_pane_and_cancel_a_run(
         gate.touch()
         await wait_until(lambda: all(s.terminal for s in states().values()), timeout=20)
         assert states()[("wait", 3)] is RunState.FAILED
+
+
+async def test_the_host_queue_from_the_pane_moves_and_drops_entries(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cockpit.cli.main import main as cli
+    from widgets.run_queue import QueueScreen
+
+    monkeypatch.setenv("COCKPIT_CPU_SLOTS", "1")  # one runs, the other two wait in the queue
+    store.add_host(Host(name="me", kind=HostKind.LOCAL, address="localhost"))
+    gate = tmp_path / "gate"
+    spec = tmp_path / "q.toml"
+    spec.write_text(
+        f'name = "q"\ncommand = "{sys.executable} -c \\"import os, time\\n'
+        f"while not os.path.exists('{gate}'): time.sleep(0.05)\\\" {{i}}\"\n"
+        "gpus = 0\n[factors]\ni = [0, 1, 2]\n"
+    )
+    launch = ["--db", str(tmp_path / "cockpit.db"), "launch", str(spec)]
+    assert await asyncio.to_thread(cli, launch) == 0
+    app = CockpitApp(store, open_triage=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("3")
+        table = app.query_one("#runs-table", DataTable)
+        await wait_until(lambda: table.row_count == 3, timeout=20)
+        await pilot.press("Q")
+        await wait_until(lambda: isinstance(app.screen, QueueScreen), timeout=20)
+        first = app.screen
+        assert isinstance(first, QueueScreen) and first.host == "me"
+        assert len(first.order) == 2  # one run holds the slot
+        await pilot.press("J")  # the next one goes second
+        await wait_until(lambda: isinstance(app.screen, QueueScreen) and app.screen is not first)
+        moved = app.screen
+        assert isinstance(moved, QueueScreen)
+        assert moved.order == [first.order[1], first.order[0]]
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_until(lambda: isinstance(app.screen, QueueScreen) and app.screen is not moved)
+        dropped = moved.order[1]  # the cursor followed the moved run
+        assert app.screen.order == [first.order[1]]  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        kinds = [(c.kind, c.payload.get("op"), c.status) for c in store.list_commands()]
+        assert ("run.queue", "move", CommandStatus.DONE) in kinds
+        assert ("run.queue", "drop", CommandStatus.DONE) in kinds
+        gate.touch()
+        await wait_until(lambda: all(r.state.terminal for r in store.list_runs()), timeout=30)
+        states = {r.id: r.state for r in store.list_runs()}
+        assert states.pop(dropped) is RunState.CANCELLED
+        assert set(states.values()) == {RunState.SUCCEEDED}

@@ -108,8 +108,8 @@ def _end(store: Store, runs: list[Run], state: RunState = RunState.SUCCEEDED) ->
 def test_an_idea_is_done_when_every_run_of_every_sweep_has_ended(store: Store) -> None:
     store.add_idea(Idea("idea-a", "An idea", status=IdeaStatus.APPROVED))
     first, second = _runs(store, "sw1", 2), _runs(store, "sw2", 1)
-    idea = link_idea(store, store.get_idea("idea-a"), "sw1")
-    link_idea(store, idea, "sw2")
+    link_idea(store, "idea-a", "sw1")
+    link_idea(store, "idea-a", "sw2")
     stored = store.get_idea("idea-a")
     assert stored.status == IdeaStatus.RUNNING and stored.sweeps == ("sw1", "sw2")
     assert finish_ideas(store, _end(store, first[:1])) == []
