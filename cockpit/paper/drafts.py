@@ -71,6 +71,21 @@ def disk_reader(folder: Path) -> Reader:
     return read
 
 
+def draft_files(path: Path) -> list[Path]:
+    """The main file and every file it includes (those an edit may have to change)."""
+    path = path.expanduser().resolve()
+    found: list[Path] = []
+
+    def read(name: str) -> str | None:
+        text = disk_reader(path.parent)(name)
+        if text is not None and (path.parent / name).resolve() not in found:
+            found.append((path.parent / name).resolve())
+        return text
+
+    flatten(path.name, read)
+    return found
+
+
 def read_draft_file(path: Path) -> str:
     path = path.expanduser()
     if not path.is_file():
