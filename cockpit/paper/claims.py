@@ -17,13 +17,13 @@ import math
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cockpit.models import Claim, ClaimReport, ClaimSource, Run
 from cockpit.models.results import ResultsMatrix
 from cockpit.paper.latex import strip_comments
-from cockpit.paper.macros import MACRO_DEFINITION, macro_values
+from cockpit.paper.macros import MACRO_DEFINITION, matrix_macros
 from cockpit.store import Store
 
 _NUMBER = re.compile(
@@ -140,6 +140,7 @@ class RecordedIndex:
     libraries: dict[str, set[str]]  # lower-case library -> versions
     significant: bool  # at least one comparison is significant after Holm correction
     tested: bool  # at least one corrected test was made
+    macros: dict[str, ClaimSource] = field(default_factory=dict)  # `cockpit paper macros`
 
     @classmethod
     def build(cls, entries: Iterable[tuple[float, ClaimSource]]) -> RecordedIndex:
@@ -237,6 +238,7 @@ def recorded_index(store: Store, sweep: str | None = None) -> RecordedIndex:
 
     matrix = results_matrix(store, sweep=sweep, all_metrics=True)
     index = RecordedIndex.build(_matrix_entries(matrix))
+    index.macros = dict(matrix_macros(matrix))
     comparisons = [c for s in matrix.sweeps for cfg in s.configs for c in cfg.comparisons.values()]
     index.tested = any(c.p_adjusted is not None for c in comparisons)
     index.significant = any(
@@ -280,7 +282,7 @@ def check_claims(
     text = strip_comments(text)
     begin = _DOCUMENT.search(text)
     body_start = begin.end() if begin else 0
-    macros = macro_values(store, sweep)
+    macros = index.macros
     claims: list[Claim] = []
     line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
     sections = [(m.start(), m.group(1)) for m in _SECTION.finditer(text)]

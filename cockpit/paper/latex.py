@@ -110,7 +110,14 @@ class Token:
 
 
 def tokens(text: str) -> list[Token]:
-    return [Token(collapse(m.group(0)), m.start(), m.end()) for m in TOKEN.finditer(text)]
+    found = []
+    for m in TOKEN.finditer(text):
+        raw = m.group(0)
+        # Most tokens are words: collapse only what can hold whitespace (math, commands).
+        found.append(
+            Token(collapse(raw) if len(raw) > 1 and raw[0] in "\\$" else raw, m.start(), m.end())
+        )
+    return found
 
 
 def cite_keys(text: str) -> set[str]:
