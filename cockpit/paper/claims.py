@@ -492,40 +492,21 @@ def _significance(index: RecordedIndex, text: str, start: int, where: Any) -> It
 
 
 def _setup_facts(index: RecordedIndex, text: str, start: int, where: Any) -> Iterator[Claim]:
+    def fact(m: re.Match[str], agrees: bool, note: str) -> Claim:
+        line, section = where(m.start())
+        status = "matched" if agrees else "contradicts"
+        return Claim(m.group(0), line, section, "", status, note=note)
+
     if index.gpu_models:
+        recorded = ", ".join(sorted(index.gpu_models))
         for m in GPU_MODEL.finditer(text, start):
             model = m.group("model").replace(" ", "").upper()
-            line, section = where(m.start())
-            recorded = ", ".join(sorted(index.gpu_models))
-            if model in index.gpu_models:
-                yield Claim(
-                    m.group(0), line, section, "", "matched", note=f"the runs ran on {recorded}"
-                )
-            else:
-                yield Claim(
-                    m.group(0),
-                    line,
-                    section,
-                    "",
-                    "contradicts",
-                    note=f"the runs' provenance says {recorded}",
-                )
+            yield fact(m, model in index.gpu_models, f"the runs ran on {recorded}")
     for m in _LIBRARY.finditer(text, start):
         lib = m.group("lib").lower()
         lib = "torch" if lib == "pytorch" else lib
         versions = index.libraries.get(lib)
-        if not versions:
-            continue
-        line, section = where(m.start())
-        written = m.group("version")
-        if any(v == written or v.startswith(written + ".") for v in versions):
-            yield Claim(m.group(0), line, section, "", "matched", note=f"{lib} {written}")
-        else:
-            yield Claim(
-                m.group(0),
-                line,
-                section,
-                "",
-                "contradicts",
-                note=f"the runs used {lib} {', '.join(sorted(versions))}",
-            )
+        if versions:
+            written = m.group("version")
+            agrees = any(v == written or v.startswith(written + ".") for v in versions)
+            yield fact(m, agrees, f"the runs used {lib} {', '.join(sorted(versions))}")
