@@ -262,7 +262,7 @@ def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
-def _claim_key(section: str, context: str, text: str) -> str:
+def _claim_key(section: str, context: str) -> str:
     """A number's identity across versions of the draft: where it stands, not its value."""
     return hashlib.sha1(f"{section}\x00{context}".encode()).hexdigest()[:16]
 
@@ -344,7 +344,7 @@ def check_claims(
         line_text = text[line_starts[line - 1] : text.find("\n", offset)].strip()
         setup = None if in_table else _setup_word(scan, offset, len(number.text))
         context = " ".join(text[max(0, offset - 40) : offset + 40].split())
-        key = _claim_key(section, " ".join(line_text.split()), number.text)
+        key = _claim_key(section, " ".join(line_text.split()))
         if setup is not None:
             claims.append(_setup_claim(index, number, setup, line, section, context))
             continue

@@ -174,8 +174,8 @@ def register(store: Store, name: str, path: Path, now: float | None = None) -> D
 
 def snapshot_if_changed(store: Store, draft: Draft) -> DraftVersion | None:
     """A new version when the file on disk differs from the last stored one."""
-    if not draft.path:
-        return None
+    if not draft.path or store.read_only:
+        return None  # a read-only database shows the versions it has
     try:
         text = read_draft_file(Path(draft.path))
     except DraftError:
