@@ -219,7 +219,7 @@ class PaperPane(Vertical):
 
     def _hunk_text(self, hunk: Hunk) -> Text:
         state = self._hunk_state.get(hunk.index)
-        label = {True: "accepted", False: "rejected"}.get(state, "pending")  # type: ignore[arg-type]
+        label = "pending" if state is None else ("accepted" if state else "rejected")
         text = Text(f"hunk {hunk.index + 1} [{label}]\n", style="bold")
         text.append(printable(hunk.old, newlines=True), style="red strike")
         text.append("\n")

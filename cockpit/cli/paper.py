@@ -8,14 +8,18 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cockpit.cli.common import Subcommands, UsageError, add_command, add_group, open_store
 from cockpit.render.safe import printable
 from cockpit.validate import valid_name
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def _console():
+
+def _console() -> Console:
+    """Rich is imported only by the commands that print with it."""
     from rich.console import Console
 
     return Console(file=sys.stdout, highlight=False, soft_wrap=False)

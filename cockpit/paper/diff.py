@@ -11,6 +11,7 @@ from cockpit.models import DiffChange, DiffSummary, DraftDiff
 from cockpit.paper.latex import (
     NUMBER,
     Section,
+    Token,
     cite_keys,
     collapse,
     reference_keys,
@@ -25,14 +26,18 @@ _EDIT_SIMILARITY = 0.35
 _RENAME_SIMILARITY = 0.6
 
 
-def _word_matcher(old: str, new: str) -> tuple[difflib.SequenceMatcher[str], list, list]:
+def _word_matcher(
+    old: str, new: str
+) -> tuple[difflib.SequenceMatcher[str], list[Token], list[Token]]:
     a, b = tokens(old), tokens(new)
     matcher = difflib.SequenceMatcher(None, [t.norm for t in a], [t.norm for t in b], False)
     return matcher, a, b
 
 
-def _ops(old: str, new: str, matcher: difflib.SequenceMatcher[str], a: list, b: list):
-    def span(text: str, toks: list, i: int, j: int) -> str:
+def _ops(
+    old: str, new: str, matcher: difflib.SequenceMatcher[str], a: list[Token], b: list[Token]
+) -> tuple[tuple[str, str], ...]:
+    def span(text: str, toks: list[Token], i: int, j: int) -> str:
         return collapse(text[toks[i].start : toks[j - 1].end]) if j > i else ""
 
     ops: list[tuple[str, str]] = []

@@ -3,6 +3,7 @@ and reviews on the NeurIPS form (an ensemble of N and a meta-review) kept per ve
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import re
@@ -196,8 +197,6 @@ async def review_draft(ctx: JobContext, store: Store) -> dict[str, Any]:
     """llm.paper_review: {draft, version, n} -> n reviews and a meta-review, stored."""
     payload = ctx.command.payload
     draft, version, n = str(payload["draft"]), int(payload["version"]), int(payload["n"])
-    import asyncio
-
     versions = await asyncio.to_thread(store.list_draft_versions, draft)
     found = next((v for v in versions if v.version == version), None)
     if found is None:
