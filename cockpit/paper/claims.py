@@ -12,6 +12,7 @@ matched a result at an earlier check and no longer matches it is stale."""
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import math
 import re
@@ -150,15 +151,19 @@ class RecordedIndex:
         )
         return cls([p[0] for p in pairs], [p[1] for p in pairs], {}, set(), set(), {}, False, False)
 
-    def find(self, value: float, half_unit: float) -> ClaimSource | None:
-        """The recorded value that rounds to `value` at its written precision, nearest first."""
+    def find(self, value: float, half_unit: float) -> list[ClaimSource]:
+        """The recorded values that round to `value` at its written precision, nearest
+        first (at most MAX_CANDIDATES: a number that common says little about its source)."""
         tolerance = half_unit * (1 + 1e-9) + 1e-12
         lo = bisect.bisect_left(self.values, abs(value) - tolerance)
         hi = bisect.bisect_right(self.values, abs(value) + tolerance)
-        if lo >= hi:
-            return None
-        best = min(range(lo, hi), key=lambda i: abs(self.values[i] - abs(value)))
-        return self.sources[best]
+        ranked = sorted(
+            range(lo, min(hi, lo + MAX_CANDIDATES)), key=lambda i: abs(self.values[i] - abs(value))
+        )
+        return [self.sources[i] for i in ranked]
+
+
+MAX_CANDIDATES = 64
 
 
 def _matrix_entries(matrix: ResultsMatrix) -> Iterator[tuple[float, ClaimSource]]:
@@ -336,6 +341,10 @@ def check_claims(
     scan = _INLINE_MATH.sub(lambda m: " " + m.group(0)[1:-1] + " ", skipped)
     previous = store.claim_sources(draft) if draft and remember else {}
     matched_now: dict[str, ClaimSource] = {}
+    # A table's numbers come from one run (or a few): when 0.665 is both run_0's and
+    # run_2's value, the run the section's other numbers point to is its source.
+    votes: dict[str, dict[str, float]] = {}
+    ambiguous: list[tuple[int, str, list[ClaimSource]]] = []
     for number in parse_numbers(scan):
         offset = number.offset
         i = bisect.bisect_right(table_starts, offset) - 1
@@ -351,12 +360,19 @@ def check_claims(
         is_result = in_table or number.percent or number.points or "." in number.text
         if not is_result:
             continue  # counts, years, run numbers: not results
-        source = _match(index, number)
-        if source is not None:
+        found = _match(index, number)
+        if found:
+            # The nearest value for now; the section's other numbers pick among equals below.
             claims.append(
-                Claim(number.text, line, section, context, "matched", number.value, source)
+                Claim(number.text, line, section, context, "matched", number.value, found[0])
             )
-            matched_now[f"{key}:{number.text}"] = source
+            matched_now[f"{key}:{number.text}"] = found[0]
+            runs = {src.run for src in found}
+            for run in runs:
+                votes.setdefault(section, {}).setdefault(run, 0.0)
+                votes[section][run] += 1 / len(runs)
+            if len(runs) > 1:
+                ambiguous.append((len(claims) - 1, f"{key}:{number.text}", found))
             continue
         earlier = previous.get(f"{key}:{number.text}")
         if earlier is not None:
@@ -384,6 +400,12 @@ def check_claims(
                     note="matches no recorded result (possibly invented)",
                 )
             )
+    for position, claim_key, found in ambiguous:
+        claim = claims[position]
+        weight = votes.get(claim.section, {})
+        best = max(found, key=lambda src: weight.get(src.run, 0.0))  # max keeps the nearest
+        claims[position] = dataclasses.replace(claim, source=best)
+        matched_now[claim_key] = best
     claims.extend(_significance(index, text, body_start, where))
     claims.extend(_setup_facts(index, text, body_start, where))
     claims.sort(key=lambda c: c.line)
@@ -404,7 +426,7 @@ def _setup_word(text: str, offset: int, length: int) -> str | None:
     return words[-1].group(1) if words else None
 
 
-def _match(index: RecordedIndex, number: WrittenNumber) -> ClaimSource | None:
+def _match(index: RecordedIndex, number: WrittenNumber) -> list[ClaimSource]:
     """Percent and points are hundredths; a number without a sign may still be a fraction
     written as a percentage in a table headed "(%)", or a percentage written as a fraction."""
     candidates = []
@@ -421,9 +443,9 @@ def _match(index: RecordedIndex, number: WrittenNumber) -> ClaimSource | None:
         ]
     for value, half in candidates:
         found = index.find(value, half)
-        if found is not None:
+        if found:
             return found
-    return None
+    return []
 
 
 def _setup_claim(

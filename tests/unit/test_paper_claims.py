@@ -169,3 +169,20 @@ def test_percent_and_plus_minus_match_fractions_and_spreads(tmp_path: Path) -> N
         ("2.1 points", "matched"),
         ("44.1\\%", "unmatched"),
     ]
+
+
+def test_each_table_is_attributed_to_its_own_run(db: Path, tmp_path: Path) -> None:
+    """0.665 is the dino eval loss of run_0 and of run_2: the table it stands in decides."""
+    _, report = check(db, tmp_path, ORIGINAL)
+    runs_by_section: dict[str, set[str]] = {}
+    for claim in report["claims"]:
+        tables = ("Baseline Results", "Results with")
+        if claim["source"] and claim["section"].startswith(tables):
+            runs_by_section.setdefault(claim["section"], set()).add(claim["source"]["run"])
+    # notes.txt: run_0 baseline, run_2 gradient penalty, run_3 tuned, run_4 quadratic
+    assert runs_by_section == {
+        "Baseline Results": {"run_0"},
+        "Results with Gradient Penalty": {"run_2"},
+        "Results with Fine-Tuned Hyperparameters": {"run_3"},
+        "Results with Quadratic Beta Schedule": {"run_4"},
+    }
