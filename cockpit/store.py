@@ -15,16 +15,18 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cockpit.models import (
+    ClaimSource,
     Command,
     CommandOrigin,
     CommandStatus,
+    Draft,
     DraftVersion,
     EvalItem,
     Host,
@@ -36,6 +38,7 @@ from cockpit.models import (
     MetricPoint,
     NoveltyCheck,
     Paper,
+    Review,
     Run,
     RunSpec,
     RunState,
@@ -166,6 +169,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE log_scans (
             run_id TEXT PRIMARY KEY, byte_offset INTEGER NOT NULL, state TEXT NOT NULL,
             grew_at REAL, finished INTEGER NOT NULL DEFAULT 0)""",
+    ),
+    # 6: paper drafts: a draft knows its main .tex file, a version says where it came from
+    # (a snapshot of the file, the one taken before an edit is written); reviews are kept
+    # per version, and the claim check remembers which result each number matched, so a
+    # number whose result later changes is reported as stale rather than invented.
+    (
+        "ALTER TABLE drafts ADD COLUMN path TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE draft_versions ADD COLUMN source TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE draft_reviews (
+            draft TEXT NOT NULL REFERENCES drafts(name) ON DELETE CASCADE,
+            version INTEGER NOT NULL, idx INTEGER NOT NULL, fields TEXT NOT NULL,
+            backend TEXT NOT NULL DEFAULT '', cost_usd REAL NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL, PRIMARY KEY (draft, version, idx))""",
+        """CREATE TABLE draft_claims (
+            draft TEXT NOT NULL REFERENCES drafts(name) ON DELETE CASCADE,
+            claim_key TEXT NOT NULL, run_id TEXT NOT NULL, metric TEXT NOT NULL,
+            what TEXT NOT NULL, value REAL NOT NULL, checked_at REAL NOT NULL,
+            PRIMARY KEY (draft, claim_key))""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -808,6 +829,26 @@ class Store:
 
     # -- drafts --------------------------------------------------------------------------
 
+    def add_draft(self, draft: Draft) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO drafts(name, title, created_at, path) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET path = excluded.path, title = excluded.title",
+                (draft.name, draft.title, draft.created_at, draft.path),
+            )
+
+    def list_drafts(self) -> list[Draft]:
+        return [
+            Draft(name=r["name"], path=r["path"], title=r["title"], created_at=r["created_at"] or 0)
+            for r in self._query("SELECT * FROM drafts ORDER BY name")
+        ]
+
+    def get_draft(self, name: str) -> Draft:
+        for draft in self.list_drafts():
+            if draft.name == name:
+                return draft
+        raise NotFoundError(f"no draft named {name!r} (`cockpit paper add NAME PATH` adds one)")
+
     def add_draft_version(self, version: DraftVersion, title: str = "") -> None:
         with self.write() as conn:
             conn.execute(
@@ -815,10 +856,38 @@ class Store:
                 (version.draft, title, version.created_at),
             )
             conn.execute(
-                "INSERT OR REPLACE INTO draft_versions(draft, version, text, message, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (version.draft, version.version, version.text, version.message, version.created_at),
+                "INSERT OR REPLACE INTO draft_versions"
+                "(draft, version, text, message, created_at, source) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    version.draft,
+                    version.version,
+                    version.text,
+                    version.message,
+                    version.created_at,
+                    version.source,
+                ),
             )
+
+    def append_draft_version(
+        self, draft: str, text: str, message: str, source: str, now: float
+    ) -> DraftVersion | None:
+        """A new version numbered after the last, unless the text equals the last version's
+        (then None): one transaction, so two cockpits never take the same number."""
+        with self.write() as conn:
+            row = conn.execute(
+                "SELECT version, text FROM draft_versions WHERE draft = ?"
+                " ORDER BY version DESC LIMIT 1",
+                (draft,),
+            ).fetchone()
+            if row is not None and row[1] == text:
+                return None
+            version = DraftVersion(draft, (row[0] if row else 0) + 1, text, message, now, source)
+            conn.execute(
+                "INSERT INTO draft_versions(draft, version, text, message, created_at, source)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (draft, version.version, text, message, now, source),
+            )
+            return version
 
     def list_draft_versions(self, draft: str | None = None) -> list[DraftVersion]:
         if draft is None:
@@ -834,9 +903,63 @@ class Store:
                 text=r["text"],
                 message=r["message"],
                 created_at=r["created_at"] or 0.0,
+                source=r["source"],
             )
             for r in rows
         ]
+
+    def add_review(self, review: Review) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO draft_reviews"
+                "(draft, version, idx, fields, backend, cost_usd, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    review.draft,
+                    review.version,
+                    review.index,
+                    json.dumps(review.fields),
+                    review.backend,
+                    review.cost_usd,
+                    review.created_at,
+                ),
+            )
+
+    def list_reviews(self, draft: str) -> list[Review]:
+        rows = self._query(
+            "SELECT * FROM draft_reviews WHERE draft = ? ORDER BY version, idx", (draft,)
+        )
+        return [
+            Review(
+                draft=r["draft"],
+                version=r["version"],
+                index=r["idx"],
+                fields=json.loads(r["fields"]),
+                backend=r["backend"],
+                cost_usd=r["cost_usd"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    def claim_sources(self, draft: str) -> dict[str, ClaimSource]:
+        """What each number of the draft matched at its last check, by claim key."""
+        rows = self._query("SELECT * FROM draft_claims WHERE draft = ?", (draft,))
+        return {
+            r["claim_key"]: ClaimSource(r["run_id"], r["metric"], r["value"], r["what"])
+            for r in rows
+        }
+
+    def remember_claim_sources(
+        self, draft: str, sources: Mapping[str, ClaimSource], now: float
+    ) -> None:
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO draft_claims"
+                "(draft, claim_key, run_id, metric, what, value, checked_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(draft, k, s.run, s.metric, s.what, s.value, now) for k, s in sources.items()],
+            )
 
     # -- commands ------------------------------------------------------------------------
 
