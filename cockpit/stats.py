@@ -52,6 +52,13 @@ _STD_NORMAL = NormalDist()
 
 
 # Which tests make sense for which data; the first is the default.
+# The data kinds in words, for notes that say why a test was or was not used.
+KIND_WORDS: dict[DataKind, str] = {
+    DataKind.PAIRED_BINARY: "0/1 scores on the same items",
+    DataKind.PAIRED_CONTINUOUS: "continuous scores on the same items",
+    DataKind.SEEDS: "values of independent seeds",
+    DataKind.SINGLE: "one value per config",
+}
 _TESTS_FOR_KIND: dict[DataKind, tuple[StatTest, ...]] = {
     DataKind.PAIRED_BINARY: (
         StatTest.MCNEMAR_EXACT,
@@ -283,7 +290,9 @@ def minimum_detectable_effect(
     """Smallest true difference a two-sided test at ``alpha`` finds with ``power``.
 
     Normal approximation: (z_{1-alpha/2} + z_{power}) * SE of the difference; about 2.8 SE
-    at the defaults.
+    at the defaults. It holds for one comparison tested alone with a z-like test; an exact
+    test on counts is conservative (McNemar at this effect: about 75 %, see test_stats), and
+    Holm's correction over m comparisons lowers it further (m = 7: about 50 %).
     """
     if se is None or math.isnan(se):
         return math.nan
@@ -1348,6 +1357,9 @@ def _compare_leniently(
             b,
         )
         fields.update(candidate=kwargs["candidate_name"], delta=c - b, candidate_mean=c)
+        if test is not None and test is not StatTest.NONE:
+            words = KIND_WORDS[DataKind.SINGLE]
+            fields["note"] = f"{test} asked for does not fit {words}; {fields['note']}"
         if spec:
             fields["flags"] = threshold_flags(
                 c - b, c, spec, higher_is_better=kwargs["higher_is_better"]
@@ -1358,7 +1370,13 @@ def _compare_leniently(
             return _compare_undecided(b, c, paired=None, test=test, **kwargs)
         except ValueError:
             pass  # the chosen test does not fit this data: fall back to the default one
-    return _compare_undecided(b, c, paired=None, test=None, **kwargs)
+    cmp = _compare_undecided(b, c, paired=None, test=None, **kwargs)
+    if test is not None and cmp.test is not test:
+        # Said, never silent: the user asked for one test and reads the result of another.
+        return copy_with(
+            cmp, note=f"{test} asked for does not fit {KIND_WORDS[cmp.kind]}; {cmp.note}"
+        )
+    return cmp
 
 
 def _decide(

@@ -961,7 +961,7 @@ def detail_text(detail: ResultDetail) -> Text:
                 f"tested comparisons in this view (alpha = {matrix.alpha:g})\n"
             )
         if cmp.mde is not None:
-            out.append(f"  MDE       {cmp.mde:.4f} (smallest difference found 80 % of the time)\n")
+            out.append(f"  MDE       {cmp.mde:.4f} (found ~80 % of the time by one test alone)\n")
         out.append("  verdict   ")
         out.append(str(cmp.verdict), style=VERDICT_STYLE.get(str(cmp.verdict), "") or "bold")
         out.append("\n")

@@ -315,6 +315,123 @@ def test_mann_whitney_matches_scipy(n1: int, n2: int) -> None:
     assert res.min_attainable_p == pytest.approx(2 / math.comb(n1 + n2, n1))
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n", [5, 8, 11])
+def test_wilcoxon_p_is_the_exact_sign_flip_probability(seed: int, n: int) -> None:
+    """Under the null every sign of the ranked |differences| is equally likely: the exact
+    two-sided p is the share of the 2^n sign patterns whose W+ is as far from its mean."""
+    rng = _rng(seed + 40)
+    base = rng.normal(size=n)
+    cand = base + rng.normal(0.4, 1.0, size=n)  # distinct nonzero differences: no ties
+    d = cand - base
+    ranks = np.argsort(np.argsort(np.abs(d))) + 1
+    w_plus = int(ranks[d > 0].sum())
+    mean = n * (n + 1) / 4
+    extreme = sum(
+        abs(sum(r for r, positive in zip(ranks, signs, strict=True) if positive) - mean)
+        >= abs(w_plus - mean)
+        for signs in itertools.product((False, True), repeat=n)
+    )
+    res = stats.wilcoxon_signed_rank(base, cand, n_boot=200)
+    assert res.p_value == pytest.approx(extreme / 2**n, rel=1e-12)
+    assert res.statistic == min(w_plus, n * (n + 1) // 2 - w_plus)
+
+
+@pytest.mark.parametrize(("n1", "n2"), [(3, 3), (3, 5), (4, 6), (6, 4)])
+def test_mann_whitney_p_is_the_exact_rank_split_probability(n1: int, n2: int) -> None:
+    """Under the null every split of the pooled ranks into the two groups is equally likely:
+    the exact two-sided p is the share of the C(n1+n2, n2) splits whose U is as far from
+    n1*n2/2 as the one observed."""
+    rng = _rng(n1 * 10 + n2 + 50)
+    base = rng.normal(0.0, 1.0, size=n1)
+    cand = rng.normal(1.0, 1.0, size=n2)  # continuous: no ties
+    pooled = np.concatenate([base, cand])
+    ranks = np.argsort(np.argsort(pooled)) + 1
+
+    def u_of(group: tuple[int, ...]) -> float:
+        return sum(int(ranks[i]) for i in group) - n2 * (n2 + 1) / 2
+
+    observed = u_of(tuple(range(n1, n1 + n2)))
+    mean = n1 * n2 / 2
+    splits = list(itertools.combinations(range(n1 + n2), n2))
+    extreme = sum(abs(u_of(g) - mean) >= abs(observed - mean) for g in splits)
+    res = stats.mann_whitney(base, cand, n_boot=200)
+    assert res.statistic == observed  # U of the candidate
+    assert res.p_value == pytest.approx(min(1.0, extreme / len(splits)), rel=1e-12)
+
+
+def _mcnemar_at_its_mde(n: int, p_only_baseline: float) -> tuple[float, float]:
+    """Discordant rates (only candidate right, only baseline right) whose true difference
+    equals the MDE the cockpit states for n items: 2.80 x the SE of the mean difference."""
+    k = (st.norm.ppf(0.975) + st.norm.ppf(0.8)) ** 2 / n
+    # delta = sqrt(k * (2 p01 + delta - delta^2)), solved for delta.
+    a, b, c = 1 + k, -k, -2 * k * p_only_baseline
+    delta = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
+    return p_only_baseline + delta, p_only_baseline
+
+
+def _mcnemar_power(n: int, rates: tuple[float, float], nulls: int, reps: int) -> float:
+    """Share of simulated experiments in which the comparison at the MDE is called better,
+    alone (nulls = 0) or Holm-corrected together with `nulls` comparisons of no difference."""
+    rng = _rng(2027)
+    p10, p01 = rates
+    real = rng.multinomial(n, [p10, p01, 1 - p10 - p01], size=(reps, 1))
+    half = (p10 + p01) / 2  # the same discordance, no difference
+    null = rng.multinomial(n, [half, half, 1 - 2 * half], size=(reps, nulls))
+    draws = np.concatenate([real, null], axis=1)
+    p = stats.mcnemar_p_values(draws[..., 0], draws[..., 1])
+    found = 0
+    for row, (b, c) in zip(p, draws[:, 0, :2], strict=True):
+        adjusted = stats.holm_correct(list(row)) if nulls else list(row)
+        found += bool(b > c and adjusted[0] is not None and adjusted[0] <= 0.05)
+    return found / reps
+
+
+def test_the_stated_mde_is_found_about_80_percent_of_the_time_by_one_mcnemar_test() -> None:
+    """Monte Carlo of what the README says about the MDE: one McNemar comparison at a true
+    difference equal to the MDE is called better close to 80 % of the time (the exact test
+    is a little conservative), and about half the time when Holm corrects it together with
+    6 comparisons of no difference, as the README says."""
+    n = 1000
+    rates = _mcnemar_at_its_mde(n, 0.05)
+    alone = _mcnemar_power(n, rates, nulls=0, reps=4000)
+    assert 0.70 <= alone <= 0.82, alone
+    # One real difference among 7 comparisons: Holm tests it first at alpha / 7.
+    after_holm = _mcnemar_power(n, rates, nulls=6, reps=1500)
+    assert 0.40 <= after_holm <= 0.60, after_holm
+    # The stated formula is the right scale: a quarter larger an effect is found ~95 %.
+    bigger = (rates[1] + 1.25 * (rates[0] - rates[1]), rates[1])
+    assert _mcnemar_power(n, bigger, nulls=0, reps=2000) >= 0.9
+
+
+def test_a_test_that_does_not_fit_the_data_is_replaced_and_the_note_says_so() -> None:
+    items = {f"q{i}": float(i % 3 == 0) for i in range(60)}
+    better = {k: 1.0 if i % 2 == 0 else v for i, (k, v) in enumerate(items.items())}
+    batch = stats.compare_batch(
+        items, [better], ["c"], test=StatTest.WILCOXON, lenient=True, metric="acc"
+    )
+    cmp = batch.comparisons[0]
+    assert cmp is not None and cmp.test is StatTest.MCNEMAR_EXACT
+    assert cmp.note.startswith(
+        "Wilcoxon signed-rank asked for does not fit 0/1 scores on the same items; McNemar"
+    )
+    seeds = stats.compare_batch(
+        [0.41, 0.43, 0.42],
+        [[0.45, 0.46, 0.44]],
+        ["c"],
+        test=StatTest.MCNEMAR_EXACT,
+        lenient=True,
+        metric="acc",
+    ).comparisons[0]
+    assert seeds is not None and seeds.test is StatTest.WELCH_T
+    assert seeds.note.startswith("McNemar exact asked for does not fit values of independent")
+    # A test that fits is used as asked, and the note does not mention another.
+    fits = stats.compare_batch(
+        items, [better], ["c"], test=StatTest.PAIRED_T, lenient=True, metric="acc"
+    ).comparisons[0]
+    assert fits is not None and fits.test is StatTest.PAIRED_T and "asked" not in fits.note
+
+
 # --------------------------------------------------------------------------- Holm
 
 
