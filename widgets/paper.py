@@ -32,11 +32,15 @@ class PaperPane(Vertical):
     PaperPane .paper-change.-current { background: $boost; }
     """
     BINDINGS = [
-        Binding("n", "next_change", "Next change", id="paper.next"),
-        Binding("N", "previous_change", "Prev change", id="paper.previous"),
-        Binding("s", "toggle_layout", "Side by side", id="paper.layout"),
-        Binding("b", "mark_base", "Diff against", id="paper.base"),
-        Binding("c", "check", "Claim check", id="paper.check"),
+        Binding("n", "next_change", "Next", tooltip="Next change", id="paper.next"),
+        Binding("N", "previous_change", "Prev", tooltip="Previous change", id="paper.previous"),
+        Binding(
+            "s", "toggle_layout", "Layout", tooltip="Side by side or unified", id="paper.layout"
+        ),
+        Binding(
+            "b", "mark_base", "Base", tooltip="Diff others against this version", id="paper.base"
+        ),
+        Binding("c", "check", "Claims", tooltip="Claim check against results", id="paper.check"),
         Binding("y", "accept_hunk", "Accept hunk", show=False, id="paper.accept"),
         Binding("x", "reject_hunk", "Reject hunk", show=False, id="paper.reject"),
     ]

@@ -60,10 +60,10 @@ class RunLog(Log):
 
 class RunsPane(Vertical):
     BINDINGS = [
-        Binding("c", "cancel_run", "Cancel run", id="runs.cancel"),
+        Binding("c", "cancel_run", "Cancel", tooltip="Cancel run", id="runs.cancel"),
         Binding("r", "relaunch_run", "Relaunch", id="runs.relaunch"),
-        Binding("f", "toggle_follow", "Follow log", id="runs.follow"),
-        Binding("L", "launch_spec", "Launch spec", id="runs.launch"),
+        Binding("f", "toggle_follow", "Follow", tooltip="Follow the log", id="runs.follow"),
+        Binding("L", "launch_spec", "Launch", tooltip="Launch a sweep spec", id="runs.launch"),
         # In the help (?), not the footer: the 80-column footer keeps the pane keys.
         Binding("G", "log_end", "Log end", id="runs.log_end", show=False),
         Binding("g", "log_start", "Log start", id="runs.log_start", show=False),
