@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sample_runs
 from cockpit.bus import CommandError
@@ -33,8 +33,11 @@ from cockpit.models import (
     RunState,
     Sweep,
 )
-from cockpit.runs import RunCommandHandler
 from cockpit.store import Store
+
+if TYPE_CHECKING:
+    # The run lifecycle (and the sweep parser under it) loads after the first frame.
+    from cockpit.runs import RunCommandHandler
 
 DEMO_HOSTS: tuple[Host, ...] = (
     Host(name="demo-a", kind=HostKind.DEMO, address="simulated", gpus=4, labels=("a100",)),

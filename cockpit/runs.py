@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cockpit.bus import CommandError
-from cockpit.idea_sweeps import finish_ideas, link_idea, plan_proposal
 from cockpit.models import (
     Command,
     EvalItem,
@@ -194,6 +193,8 @@ class RunCommandHandler:
         """A sweep an idea proposed, confirmed by a person: launched as `cockpit launch`
         launches a spec, and linked to its idea, which moves to running."""
         try:
+            from cockpit.idea_sweeps import link_idea, plan_proposal  # ideas load when used
+
             plan = await asyncio.to_thread(plan_proposal, self.store, payload)
         except (ValidationError, NotFoundError) as exc:
             raise CommandError(str(exc)) from None
@@ -295,7 +296,7 @@ class RunCommandHandler:
                     statuses[run.id] = await backend.cancel(run)
         for run_id, status in statuses.items():
             await asyncio.to_thread(self._record_status, run_id, status)
-        await asyncio.to_thread(lambda: finish_ideas(self.store, self._reload(runs)))
+        await asyncio.to_thread(lambda: finish_idea_sweeps(self.store, self._reload(runs)))
         return {"run_ids": list(run_ids), "states": {k: str(v.state) for k, v in statuses.items()}}
 
     def _group(
@@ -392,7 +393,7 @@ class RunCommandHandler:
                 await asyncio.to_thread(self._collect, updated)
             changed.append(updated)
         if any(r.state.terminal for r in changed):
-            await asyncio.to_thread(finish_ideas, self.store, changed)
+            await asyncio.to_thread(finish_idea_sweeps, self.store, changed)
         moved = {r.id: r for r in changed}
         await self.collect_results(kinds, [moved.get(r.id, r) for r in runs])
         return changed
@@ -504,3 +505,10 @@ def record_results(store: Store, run: Run, files: Mapping[str, bytes]) -> None:
                 dataclasses.replace(current, provenance={**prov, **current.provenance})
             )
     store.mark_results_collected(run.id, time.time())
+
+
+def finish_idea_sweeps(store: Store, runs: Sequence[Run]) -> None:
+    """Move ideas whose sweeps have all ended to done (the ideas load only when needed)."""
+    from cockpit.idea_sweeps import finish_ideas
+
+    finish_ideas(store, runs)

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from backends.gpu.simulated import A100, H100, SimulatedGpuSource, SimulatedHost
 from backends.runners.demo import DemoRunner
@@ -13,8 +14,10 @@ from cockpit.demo import DemoCluster, DemoData, DemoGpuKillHandler, sample_runs_
 from cockpit.models import HostKind, Run
 from cockpit.ports import GpuSource, RunBackend
 from cockpit.registry import DEMO, CommandRegistry
-from cockpit.runs import RunCommandHandler
 from cockpit.store import Store
+
+if TYPE_CHECKING:
+    from cockpit.runs import RunCommandHandler  # loads after the first frame
 
 
 @dataclass

@@ -9,10 +9,11 @@ event loop never waits on I/O. A failed worker or timer is reported in one place
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
@@ -23,26 +24,12 @@ from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from backends.llm import LitellmClient
-from backends.runners.by_kind import run_backends
-from cockpit.app.commands import CommandsController
 from cockpit.app.controller import Controller, RequestHandler, Severity, Work
-from cockpit.app.demo import DemoWiring
-from cockpit.app.gpus import GpusController
-from cockpit.app.ideas import IdeasController
-from cockpit.app.paper import PaperController
-from cockpit.app.results import ResultsController
-from cockpit.app.runs import RunsController
 from cockpit.app.themes import DEFAULT_THEME, THEME_SETTING, load_themes, themes_dir
-from cockpit.app.triage import TriageController
 from cockpit.bus import CommandBus
-from cockpit.cli.common import data_dir
-from cockpit.demo import collect_run_results
-from cockpit.ideas import wire_llm
 from cockpit.models import Run
 from cockpit.ports import GpuSource
 from cockpit.registry import CommandRegistry
-from cockpit.runs import RunCommandHandler
 from cockpit.store import Store
 from widgets.commands import CommandsPane
 from widgets.dialogs import BindingRow, ConfirmScreen, HelpScreen
@@ -53,6 +40,33 @@ from widgets.requests import PaneRequest
 from widgets.results import ResultsPane
 from widgets.runs import RunsPane
 from widgets.triage import TriageScreen
+
+if TYPE_CHECKING:
+    from cockpit.app.demo import DemoWiring
+
+# The controllers and what they bring (statistics wiring, runners, LLM jobs, LaTeX) load in
+# a thread after the first frame is painted: the cockpit shows at once, then fills in.
+CONTROLLER_MODULES = (
+    "cockpit.app.commands",
+    "cockpit.app.gpus",
+    "cockpit.app.ideas",
+    "cockpit.app.paper",
+    "cockpit.app.results",
+    "cockpit.app.runs",
+    "cockpit.app.triage",
+    "backends.llm",
+    "backends.runners.by_kind",
+    "cockpit.cli.common",
+    "cockpit.demo",
+    "cockpit.ideas",
+    "cockpit.runs",
+)
+
+
+def import_controller_modules() -> None:
+    for name in CONTROLLER_MODULES:
+        importlib.import_module(name)
+
 
 # (tab id, title, key): the order is the number-key order.
 PANES: tuple[tuple[str, str, str], ...] = (
@@ -161,6 +175,7 @@ class CockpitApp(App[None]):
         self.open_triage = open_triage
         self.loaded = asyncio.Event()
         self._routes: dict[type[PaneRequest], RequestHandler] = {}
+        self.controllers: list[Controller] = []  # wired once the first frame is painted
         self.export_root: Path | None = None  # `x` in Results exports under here (default ./)
 
     # -- layout and wiring ---------------------------------------------------------------
@@ -173,7 +188,6 @@ class CockpitApp(App[None]):
         self.results_pane = ResultsPane(id="results-pane")
         self.paper_pane = PaperPane(id="paper-pane")
         self.commands_pane = CommandsPane(id="commands-pane")
-        self._wire_controllers()
         yield Header()
         panes = {
             "ideas": self.ideas_pane,
@@ -201,6 +215,21 @@ class CockpitApp(App[None]):
         return self._ssh_pool
 
     def _wire_controllers(self) -> None:
+        # Imported by import_controller_modules in a thread already: these are lookups.
+        from backends.llm import LitellmClient
+        from backends.runners.by_kind import run_backends
+        from cockpit.app.commands import CommandsController
+        from cockpit.app.gpus import GpusController
+        from cockpit.app.ideas import IdeasController
+        from cockpit.app.paper import PaperController
+        from cockpit.app.results import ResultsController
+        from cockpit.app.runs import RunsController
+        from cockpit.app.triage import TriageController
+        from cockpit.cli.common import data_dir
+        from cockpit.demo import collect_run_results
+        from cockpit.ideas import wire_llm
+        from cockpit.runs import RunCommandHandler
+
         shell, store, bus, demo = ShellServices(self), self.store, self.bus, self.demo
         run_handler = RunCommandHandler(
             store,
@@ -225,7 +254,7 @@ class CockpitApp(App[None]):
         client = LitellmClient()  # litellm itself is imported on the first LLM call
         llm = wire_llm(bus.registry, store, client, None)
         self.ideas = IdeasController(store, bus, self.ideas_pane, shell, llm, client)
-        self.controllers: list[Controller] = [
+        self.controllers = [
             self.gpus,
             self.runs,
             self.results,
@@ -252,6 +281,8 @@ class CockpitApp(App[None]):
         self.run_worker(self._start_up, group="startup", exit_on_error=False)
 
     async def _start_up(self) -> None:
+        await asyncio.to_thread(import_controller_modules)
+        self._wire_controllers()
         interrupted = await self.bus.recover_interrupted()
         if interrupted:
             self.notify(
@@ -284,7 +315,7 @@ class CockpitApp(App[None]):
     # -- navigation, help, palette, themes -----------------------------------------------
 
     def action_triage(self) -> None:
-        if not isinstance(self.screen, TriageScreen):
+        if self.loaded.is_set() and not isinstance(self.screen, TriageScreen):
             self.triage.show()
 
     def action_show_pane(self, pane: str) -> None:
