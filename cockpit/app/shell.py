@@ -56,7 +56,7 @@ CONTROLLER_MODULES = (
     "cockpit.app.triage",
     "backends.llm",
     "backends.runners.by_kind",
-    "cockpit.cli.common",
+    "cockpit.paths",
     "cockpit.demo",
     "cockpit.ideas",
     "cockpit.runs",
@@ -225,9 +225,9 @@ class CockpitApp(App[None]):
         from cockpit.app.results import ResultsController
         from cockpit.app.runs import RunsController
         from cockpit.app.triage import TriageController
-        from cockpit.cli.common import data_dir
         from cockpit.demo import collect_run_results
         from cockpit.ideas import wire_llm
+        from cockpit.paths import data_dir
         from cockpit.runs import RunCommandHandler
 
         shell, store, bus, demo = ShellServices(self), self.store, self.bus, self.demo

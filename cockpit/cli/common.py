@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 from typing import NoReturn
 
+from cockpit.paths import default_db_path
 from cockpit.store import Store
 from cockpit.validate import ValidationError
 
@@ -44,16 +44,6 @@ def add_group(parent: Subcommands, name: str, help: str) -> Subcommands:
         required=True,
         parser_class=OneLineArgumentParser,
     )
-
-
-def data_dir() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("lab-cockpit", appauthor=False))
-
-
-def default_db_path(demo: bool = False) -> Path:
-    return data_dir() / ("demo.db" if demo else "cockpit.db")
 
 
 def open_store(args: argparse.Namespace, demo: bool = False) -> Store:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cockpit.bus import CommandBus
-from cockpit.cli.common import Subcommands, UsageError, add_command, data_dir, open_store
+from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
 from cockpit.log_metrics import scan_logs
 from cockpit.models import Command, CommandOrigin, CommandStatus, Host, Run, RunSpec, RunState
+from cockpit.paths import data_dir
 from cockpit.registry import CommandRegistry, host_target
 from cockpit.render.runs import plain, run_json, run_line
 from cockpit.runs import RunCommandHandler, launch_payload, sweep_to_payload

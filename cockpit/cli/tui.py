@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cockpit.cli.common import Subcommands, UsageError, add_command, default_db_path, open_store
+from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
+from cockpit.paths import default_db_path
 from cockpit.store import Store
 
 
