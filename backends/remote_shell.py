@@ -6,7 +6,8 @@ remote side is the user's login shell, which may be csh-family: one-line scripts
 
 RemoteShell runs a command to completion on any cockpit host: a local subprocess for
 HostKind.LOCAL, the host's pooled SSH connection for ssh and slurm hosts. Streaming
-commands (a GPU sampler) open their own channel on the connection instead.
+commands (a GPU sampler) open their own channel on the connection instead; open_lines
+keeps a command running on an SSH host to talk to it a line at a time.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import os
 import re
 import shlex
 import signal
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cockpit.models import Host, HostKind
 
@@ -88,6 +89,34 @@ class RemoteShell:
                 line, timeout_s=timeout_s, input=input, wait=wait
             )
         raise ValueError(f"{host.name} is a {host.kind} host: it has no shell")
+
+    @contextlib.asynccontextmanager
+    async def open_lines(self, host: Host, command: str) -> AsyncIterator[LineChannel]:
+        """A command kept running on an SSH or Slurm host, spoken to a line at a time;
+        its channel is closed on exit. Raises ValueError for other hosts."""
+        if host.kind not in (HostKind.SSH, HostKind.SLURM) or self.pool is None:
+            raise ValueError(f"{host.name}: line sessions need an SSH host and a pool")
+        connection = self.pool.connection(host)
+        async with connection.open_process(command, encoding="utf-8", errors="replace") as proc:
+            yield LineChannel(proc)
+
+
+class LineChannel:
+    """A running remote command's stdin and stdout, a line at a time."""
+
+    def __init__(self, process: Any) -> None:
+        self._process = process  # an asyncssh SSHClientProcess opened with utf-8 text
+
+    async def send(self, line: str) -> None:
+        self._process.stdin.write(line if line.endswith("\n") else line + "\n")
+        await self._process.stdin.drain()
+
+    async def receive(self) -> str:
+        """The next line without its newline; EOFError once the command has ended."""
+        line = await self._process.stdout.readline()
+        if not line.endswith("\n"):
+            raise EOFError("the remote command ended")
+        return str(line[:-1])
 
 
 async def _run_local(line: str, *, timeout_s: float, input: str | None) -> CommandResult:

@@ -345,7 +345,7 @@ class RunCommandHandler:
         """Ask the backends about every unfinished run (one batch per backend); return
         those whose state changed. Submits runs a dropped link left unsubmitted, and
         records the results of runs that ended."""
-        runs = await asyncio.to_thread(self.store.list_runs)
+        runs = await asyncio.to_thread(self.store.list_unsettled_runs)
         kinds = await self._host_kinds()
         live: list[tuple[RunBackend, Run]] = []
         unsubmitted: list[Run] = []
@@ -404,7 +404,8 @@ class RunCommandHandler:
         """Record metrics of runs that ended on a batch backend and were not collected yet
         (their host may have been down when they ended). Returns how many runs.
 
-        runs: every run as the caller just read it (the poller), saving a second read."""
+        runs: the runs as the caller just read them (the poller reads the unsettled ones),
+        saving a second read."""
         kinds = kinds if kinds is not None else await self._host_kinds()
         if runs is None:
             runs = await asyncio.to_thread(self.store.list_runs)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.remote_shell import RemoteShell, command_line, env_prefix, quote_remote_path
+from backends.runners.agent_session import AgentSessions
 from backends.runners.log_polling import follow_by_polling
 from cockpit.models import Host, Run, RunState
 from cockpit.ports import LogChunk, QueueView, RunStatus
@@ -89,6 +90,8 @@ class DetachedRunner:
         # Hosts where this process installed the agent: later calls run the copy.
         self._installed: set[str] = set()
         self.calls: dict[str, int] = {}  # round trips per host, for the benchmarks
+        # Status and log reads on SSH hosts go through one long-lived agent per host.
+        self.sessions = AgentSessions(lambda: self.shell)
 
     @property
     def shell(self) -> RemoteShell:
@@ -111,8 +114,21 @@ class DetachedRunner:
         root = self.root(host)
         if host.name in self._installed and command != "submit":
             agent = f"{root.rstrip('/')}/bin/{installed}"
-            words = [opts.python, agent, command, root]
-            line = env_prefix(opts.env) + " ".join(quote_remote_path(w) for w in words)
+
+            def agent_line(*words: str) -> str:
+                argv = [opts.python, agent, *words]
+                return env_prefix(opts.env) + " ".join(quote_remote_path(w) for w in argv)
+
+            if self.sessions.serves(host, command):
+                served = await self.sessions.ask(
+                    host, agent_line("serve", root), command, request, opts.timeout_s
+                )
+                if served is not None:
+                    self.calls[host.name] = self.calls.get(host.name, 0) + 1
+                    if "error" in served:
+                        raise RunnerError(f"{host.name}: {served['error']}")
+                    return served
+            line = agent_line(command, root)
             stdin = json.dumps(request)
         else:
             # The agent expands a leading ~ of ROOT itself: it goes as a plain quoted word.

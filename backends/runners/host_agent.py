@@ -7,13 +7,16 @@ be old. One file so that the wrapper, the queue runner and the status reader sha
 reading of the run folder and one lock.
 
     python3 host_agent.py COMMAND ROOT      (request JSON on stdin, answer JSON on stdout)
+    python3 host_agent.py serve ROOT [IDLE_S]   (JSON lines in, JSON lines out)
 
 ROOT (e.g. ~/.cockpit) holds runs/<run_id>/ (spec.json, cmd.sh, out.log, pid, pgid,
 boot_id, gpus, metrics.jsonl, provenance.json, exit_code) and the host's queue:
 queue.json, changed only under the flock on ROOT/lock, so two cockpits (or a cockpit and
 the queue runner) never place two runs on one GPU.
 
-Commands: submit, status, cancel, queue (list/move/drop), read-log, files; and, started
+Commands: submit, status, cancel, queue (list/move/drop), read-log, files; serve (one
+long-lived process answering status and read-log requests, a JSON line each, so that a
+poller pays one SSH round trip per poll and no process start); and, started
 detached by the agent itself: wrap RUN_DIR (the wrapper of one run), queue-run (keeps the
 queue moving while the laptop is closed; exits when the queue is empty).
 
@@ -771,6 +774,43 @@ def finish(run_dir, prov, code):
     return 0
 
 
+# ----------------------------------------------------------------------------- serve
+
+# What a serve session answers: the frequent, read-only requests. Everything that changes
+# a host's runs or queue stays one command per call, with its own process and lock.
+SERVED = ("status", "read-log")
+SERVE_IDLE_S = 120.0  # exit when nobody asked for this long (a dropped link leaves no EOF)
+
+
+def serve(root, idle_s=SERVE_IDLE_S):
+    """Answer {"command", "request"} JSON lines on stdin with one JSON line each, until
+    EOF or idle_s without a request."""
+    import select
+
+    pending = b""
+    while True:
+        while b"\n" not in pending:
+            ready, _, _ = select.select([0], [], [], idle_s)
+            if not ready:
+                return 0
+            data = os.read(0, 65536)
+            if not data:
+                return 0
+            pending += data
+        line, pending = pending.split(b"\n", 1)
+        try:
+            message = json.loads(line.decode("utf-8"))
+            command = message["command"]
+            if command not in SERVED:
+                raise ValueError("not served here: %s" % command)
+            answer = COMMANDS[command](root, message.get("request", {}))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            answer = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        out = (json.dumps(answer) + "\n").encode("utf-8")
+        while out:
+            out = out[os.write(1, out) :]
+
+
 # ----------------------------------------------------------------------------- entry
 
 COMMANDS = {
@@ -803,6 +843,8 @@ def main(argv, payload=None):
     if argv and argv[0] == "wrap":
         return cmd_wrap(argv[1])
     command, root = argv[0], Root(argv[1])
+    if command == "serve":
+        return serve(root, float(argv[2]) if len(argv) > 2 else SERVE_IDLE_S)
     if payload is not None:
         root.ensure()
         root.agent = install(root, payload["agent"])

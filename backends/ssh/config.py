@@ -30,6 +30,8 @@ class SshTarget:
     user: str | None
     identity_files: tuple[str, ...]
     jump: str | None
+    # The user's ssh config names Ciphers for this host: theirs are used as they are.
+    ciphers_configured: bool = False
 
     @property
     def label(self) -> str:
@@ -95,6 +97,7 @@ def resolve_target(
         user=user or (str(cfg_user) if cfg_user else None),
         identity_files=identities,
         jump=eff_jump,
+        ciphers_configured=bool(config.get("Ciphers")),
     )
 
 

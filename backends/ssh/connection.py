@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+from asyncssh.encryption import get_default_encryption_algs
 
 from backends.ssh.config import DEFAULT_SSH_PORT, SshTarget, parse_jump_spec, resolve_target
 from cockpit.models import Host, HostState
@@ -43,6 +44,18 @@ DEFAULT_MAX_CHANNELS = 8
 MAX_JUMP_DEPTH = 5
 # How long a closed-but-unfinished channel keeps its slot before we stop counting it.
 CHANNEL_LINGER_S = 120.0
+# Ciphers offered first when the user's ssh config names none: AES-GCM. With AES-NI one
+# AEAD call per packet costs far less client CPU than asyncssh's chacha20-poly1305
+# (several cipher objects per packet), which matters to a poller talking to many hosts.
+FAST_CIPHERS = (b"aes128-gcm@openssh.com", b"aes256-gcm@openssh.com")
+
+
+def preferred_ciphers() -> list[str]:
+    """asyncssh's default ciphers, the same set, with the fast ones first."""
+    defaults = list(get_default_encryption_algs())
+    ordered = [c for c in FAST_CIPHERS if c in defaults]
+    ordered += [c for c in defaults if c not in FAST_CIPHERS]
+    return [c.decode("ascii") for c in ordered]
 
 
 def _default_known_hosts() -> Path:
@@ -405,6 +418,8 @@ class SshConnection:
         }
         if not s.use_agent:
             kwargs["agent_path"] = None
+        if not target.ciphers_configured:
+            kwargs["encryption_algs"] = preferred_ciphers()
         if watch is not None:
             kwargs["client_factory"] = lambda: _LossWatcher(lambda exc: self._on_lost(watch, exc))
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,3 +296,47 @@ async def test_a_launch_that_never_reached_its_host_is_sent_on_the_next_poll_onc
     assert {r.state for r in store.list_runs()} == {RunState.SUCCEEDED}
     assert len(store.list_runs()) == 3
     assert sorted(starts.read_text().split()) == sorted(r.id for r in runs)  # once each
+
+
+async def test_polls_and_log_reads_share_one_agent_session_per_host(
+    two_hosts: TwoHosts, store: Store
+) -> None:
+    # sshd's own log is the reference: after the first poll, polling and reading a log
+    # start no new SSH session; a serve process that dies is replaced, and the poll that
+    # found it dead still gets the true states (as a command of its own).
+    two = two_hosts
+    host, server = two.hosts["gpu-a"], two.servers["gpu-a"]
+    store.add_host(host)
+    pool = SshPool(two.settings)
+    runner = two.runner(pool)
+    runs = [make_run("gpu-a", f"echo hello {i}; exec sleep 60", name=f"s{i}") for i in range(2)]
+    try:
+        await runner.launch_many(runs)
+        await wait_states(runner, runs, lambda s: s is RunState.RUNNING)
+        log = (await runner.read_log(runs[0], 0)).data
+        sessions = server.log_text().count("Starting session")
+        for _ in range(10):
+            statuses = await runner.poll_many(runs)
+            assert {s.state for s in statuses.values()} == {RunState.RUNNING}
+            assert (await runner.read_log(runs[0], 0)).data == log == b"hello 0\n"
+        # A big chunk (a followed log catching up) comes through the session whole.
+        big = bytes(range(256)) * 1200
+        with (two.run_dir(runs[1]) / "out.log").open("ab") as fh:
+            fh.write(big)
+        chunk = await runner.read_log(runs[1], len(b"hello 1\n"), max_bytes=256 * 1024)
+        assert chunk.data == big[: 256 * 1024]
+        assert server.log_text().count("Starting session") == sessions
+        assert runner.sessions.opened == 1
+        # The serve process dies (an admin, an OOM killer): nothing is lost.
+        root = two.root(host)
+        killed = subprocess.run(["pkill", "-f", f"serve {root}"], check=False)
+        assert killed.returncode == 0
+        statuses = await runner.poll_many(runs)
+        assert {s.state for s in statuses.values()} == {RunState.RUNNING}
+        await runner.poll_many(runs)
+        assert runner.sessions.opened == 2
+        await runner.cancel_many(runs)  # not served: a command of its own, as before
+        statuses = await runner.poll_many(runs)
+        assert {s.state for s in statuses.values()} == {RunState.CANCELLED}
+    finally:
+        await pool.close()

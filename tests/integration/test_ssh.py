@@ -48,6 +48,31 @@ async def test_connect_and_run(sshd: SshdInstance) -> None:  # noqa: F811
 
 @pytest.mark.sshd
 @pytest.mark.asyncio
+async def test_aes_gcm_first_unless_the_users_config_names_ciphers(
+    sshd: SshdInstance,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # With no Ciphers in ssh config, the cockpit offers AES-GCM first (cheaper per packet
+    # for a poller); a user's own Ciphers line is what gets offered, as with OpenSSH.
+    pool = SshPool(sshd.settings())
+    try:
+        conn = await asyncio.wait_for(pool.connection(sshd.host()).connect(), WAIT)
+        assert conn.get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+    finally:
+        await pool.close()
+    config = tmp_path / "config"
+    config.write_text("Host *\n    Ciphers aes256-ctr,chacha20-poly1305@openssh.com\n")
+    pool = SshPool(sshd.settings(config_paths=(config,)))
+    try:
+        conn = await asyncio.wait_for(pool.connection(sshd.host()).connect(), WAIT)
+        assert conn.get_extra_info("send_cipher") == "aes256-ctr"
+        assert (await pool.run(sshd.host(), "echo ok")).stdout == "ok\n"
+    finally:
+        await pool.close()
+
+
+@pytest.mark.sshd
+@pytest.mark.asyncio
 async def test_command_timeout_returns_promptly(sshd: SshdInstance) -> None:  # noqa: F811
     pool = SshPool(sshd.settings(max_channels=2))
     try:

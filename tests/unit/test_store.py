@@ -184,3 +184,26 @@ def test_process_killed_mid_transaction_leaves_an_intact_database(tmp_path: Path
         assert [h.name for h in store.list_hosts()] == ["kept"]
         # And the file is writable again: the dead writer's lock is gone.
         store.insert_command("t", "b", "k", {}, CommandStatus.PENDING, CommandOrigin.USER)
+
+
+def test_the_poller_reads_only_unsettled_runs(store: Store) -> None:
+    # What a poller must see: runs not ended, and ended runs whose results are still to
+    # collect; not the months of settled history (nor lost runs, which have none).
+    states = {
+        "queued": RunState.QUEUED,
+        "running": RunState.RUNNING,
+        "unreachable": RunState.UNREACHABLE,
+        "ended-uncollected": RunState.SUCCEEDED,
+        "ended-collected": RunState.SUCCEEDED,
+        "failed-collected": RunState.FAILED,
+        "lost": RunState.LOST,
+    }
+    for name, state in states.items():
+        spec = RunSpec(name=name, command="true")
+        store.upsert_run(Run(id=name, spec=spec, state=state, gpu_ids=(1,)))
+    store.mark_results_collected("ended-collected", 1.0)
+    store.mark_results_collected("failed-collected", 1.0)
+    unsettled = store.list_unsettled_runs()
+    assert [r.id for r in unsettled] == ["queued", "running", "unreachable", "ended-uncollected"]
+    by_id = {r.id: r for r in store.list_runs()}
+    assert all(r == by_id[r.id] for r in unsettled)  # the same runs as list_runs reads
