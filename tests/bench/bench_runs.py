@@ -18,7 +18,8 @@ launch: a sweep of R runs over H hosts, launched as `cockpit launch` does (one r
 poll: R live runs on H hosts (2 running per host on its 2 GPUs, the rest in the host's
   queue), polled every I seconds by RunCommandHandler.poll_active, as the app's poller does.
   Client CPU (this process, less the harness's sshd log reader) over the polling window,
-  target <= 1 % of one core, and exactly one status command per host per poll (counted).
+  target <= 1 % of one core, and exactly one status command per host per poll (counted),
+  with the SSH sessions sshd started meanwhile (0: the hosts' serve agents answered).
   Baseline: the client CPU (with the ssh children) of H bare `ssh host true` per poll.
 
 Exit status 0 when every target is met.
@@ -255,12 +256,13 @@ def bench_poll(args: argparse.Namespace) -> bool:
     with bench_hosts(args.hosts) as (tmp, server, hosts):
         b = make_bench(tmp, server, hosts)
 
-        async def go() -> tuple[float, float, list[dict[str, int]], int]:
+        async def go() -> tuple[float, float, list[dict[str, int]], int, int]:
             try:
                 await launch_sweep(b, args.runs, "exec sleep 900")
                 await b.handler.poll_active()  # connections warm, states recorded
                 live = sum(not r.state.terminal for r in b.store.list_runs())
                 per_poll: list[dict[str, int]] = []
+                sessions0 = b.server.log_text().count("Starting session")
                 cpu0, wall0 = client_cpu(), time.monotonic()
                 for i in range(args.polls):
                     before = dict(b.runner.calls)
@@ -270,12 +272,14 @@ def bench_poll(args: argparse.Namespace) -> bool:
                     await asyncio.sleep(
                         max(0.0, wall0 + (i + 1) * args.interval - time.monotonic())
                     )
-                return client_cpu() - cpu0, time.monotonic() - wall0, per_poll, live
+                cpu, wall = client_cpu() - cpu0, time.monotonic() - wall0
+                sessions = b.server.log_text().count("Starting session") - sessions0
+                return cpu, wall, per_poll, live, sessions
             finally:
                 await cancel_all(b)
                 await b.pool.close()
 
-        cpu, wall, per_poll, live = asyncio.run(go())
+        cpu, wall, per_poll, live, sessions = asyncio.run(go())
         # Baseline: the naive poller, one fresh ssh per host per tick (a few ticks).
         base_ticks = min(3, args.polls)
         c0, k0, w0 = client_cpu(), children_cpu(), time.monotonic()
@@ -300,7 +304,8 @@ def bench_poll(args: argparse.Namespace) -> bool:
     )
     print(
         f"  status commands per host per poll: "
-        f"{sorted({n for p in per_poll for n in p.values()})} (target: exactly 1)"
+        f"{sorted({n for p in per_poll for n in p.values()})} (target: exactly 1); "
+        f"new SSH sessions (sshd's log) over the {args.polls} polls: {sessions}"
     )
     print(
         f"  baseline, {args.hosts} bare `ssh host true` per tick: {base_pct:.3f} % of one core "
