@@ -97,16 +97,11 @@ class LogMetrics:
             if chunk.data:
                 read_bytes += len(chunk.data)
                 grew_at = now
-                part = scanner.feed(chunk.data)
-                total.points += part.points
-                total.flags += part.flags
-                total.lines += part.lines
+                total.extend(scanner.feed(chunk.data))
                 offset = chunk.next_offset - len(scanner.partial)
             if chunk.eof and run.state.terminal:
                 offset += len(scanner.partial)  # the last line counts without its newline
-                part = scanner.finish()
-                total.points += part.points
-                total.flags += part.flags
+                total.extend(scanner.finish())
                 finished = True
                 break
             if not chunk.data:
@@ -126,7 +121,7 @@ class LogMetrics:
             json.dumps(scanner.state()),
             grew_at,
             finished,
-            metric_points(run.id, total.points),
+            metric_points(run.id, total),
             flags,
             (str(FlagKind.STALLED),),  # stalled is a state, not an event: redrawn each pass
         )
