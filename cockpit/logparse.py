@@ -685,15 +685,19 @@ class LogScanner:
             def position(i: int) -> int:
                 return only.at[i] if only.at is not None else only.lines[i] * SLOTS + only.slot
 
-        else:  # several shapes feed the series: merge them by position (sorted runs: cheap)
-            at = list(chain.from_iterable(s.positions() for s in segments))
-            order = sorted(range(len(at)), key=at.__getitem__)
+        else:
+            # Several shapes feed the series: merge by line (a line is of one shape, so points
+            # of one line come from one segment list, in their order on the line, and the
+            # sort is stable). Sorted runs of small ints: cheap.
+            every_line = list(chain.from_iterable(s.lines for s in segments))
+            order = sorted(range(len(every_line)), key=every_line.__getitem__)
             every_step = list(chain.from_iterable(s.steps or () for s in segments))
             every_value = list(chain.from_iterable(s.values for s in segments))
             steps = list(map(every_step.__getitem__, order))
             values = list(map(every_value.__getitem__, order))
 
-            def position(i: int) -> int:
+            def position(i: int) -> int:  # seldom asked: only for a flag
+                at = list(chain.from_iterable(s.positions() for s in segments))
                 return at[order[i]]
 
         assert steps is not None
