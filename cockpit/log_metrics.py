@@ -91,7 +91,8 @@ class LogMetrics:
         total = ScanResult()
         read_bytes = 0
         finished = False
-        # The scanner holds a partial last line back; the saved offset is where it starts.
+        # The scanner holds (the last state of) a partial last line back; the saved offset
+        # is where that starts.
         while read_bytes < SCAN_BYTES_PER_PASS:
             chunk = await read(offset + len(scanner.partial), SCAN_CHUNK_BYTES)
             if chunk.data:

@@ -13,11 +13,20 @@ boundaries:
 - `step N` / `iter N` / `Step N/M` markers, which set the step of the lines after them;
 - lm-eval-harness result tables (`|mmlu|1|none|0|acc|↑|0.4512|±|0.0041|`), as `task/metric`.
 
-ANSI colour codes are dropped before parsing. A metric with no step in sight gets the
-number of its own points so far, so series stay ordered. Non-finite values are not points:
-a NaN or inf loss raises a flag instead, as do a CUDA out-of-memory error, a Python
-traceback and a loss spike, each with the line number to jump to. The regular expressions
-run over whole chunks, not line by line, so a gigabyte of log parses in seconds.
+ANSI escapes and control characters are dropped from each line before parsing. A metric
+with no step in sight gets the number of its own points so far, so series stay ordered.
+Non-finite values are not points: a NaN or inf loss raises a flag instead, as do a CUDA
+out-of-memory error, a Python traceback and a loss spike, each with the line number to
+jump to.
+
+Speed: a training log repeats a few line templates millions of times. Lines equal but for
+their digits (one *shape*) hold their tokens at the same byte offsets, so the token regex
+runs once a shape, and the lines of a shape are read a column at a time by C-level map()
+calls (a slice and a float() a value, no Python code a line). Steps are carried down to
+the lines that set none by bisection, and a series fed by several shapes is merged back
+into log order. Lines no slice can serve (tables, OOM and traceback lines, redrawn bars,
+bytes that are not UTF-8) are read one by one. tests/unit/logparse_reference.py is the
+plain line-by-line reading this must equal; tests/bench/bench_logs.py measures it.
 """
 
 from __future__ import annotations
@@ -419,9 +428,8 @@ class ChunkFinds:
     # The step each line that sets one leaves for the lines below: (line indices, steps).
     steps_left: list[tuple[Sequence[int], Sequence[int]]] = field(default_factory=list)
     non_finite: list[tuple[int, str, float]] = field(default_factory=list)  # pos, name, value
-    flags: list[tuple[int, FlagKind, str, str]] = field(
-        default_factory=list
-    )  # pos, kind, key, text
+    # (position, kind, the key that makes it once only, text)
+    flags: list[tuple[int, FlagKind, str, str]] = field(default_factory=list)
 
 
 def column(lines: Sequence[bytes], at: slice) -> Iterator[bytes]:
@@ -499,7 +507,8 @@ class LogScanner:
 
     def state(self) -> dict[str, Any]:
         """What the next chunk needs, as JSON can hold it (the line-shape caches are not
-        needed: they are rebuilt). The partial last line is not kept: resume at its offset."""
+        needed: they are rebuilt). What is held back of the partial last line is not kept:
+        resume at its offset (the line's start, or just after its last carriage return)."""
         return {
             "line": self.line,
             "step": self.step,

@@ -147,3 +147,28 @@ async def test_runs_json_and_triage_show_what_the_log_said(
     assert row["flags"][0] == {"kind": "nan-loss", "line": 2, "text": "loss=nan"}
     assert main(["--db", str(tmp_path / "c.db"), "runs", "--cached"]) == 0
     assert "!nan-loss+1" in capsys.readouterr().out
+
+
+async def test_a_bar_redrawn_without_newlines_is_resumed_from_its_last_state(
+    tmp_path: Path,
+) -> None:
+    log = GrowingLog()
+    log.data = b"".join(
+        b"\r %d/100 [00:01<00:09, 9.5it/s, loss=%d]" % (k, 100 - k) for k in range(1, 60)
+    )
+    with Store.open(tmp_path / "c.db") as store:
+        store.upsert_run(run())
+        await LogMetrics(store).scan(run(), log.read, now=1.0)
+        saved = store.log_scan("r1")
+    assert saved is not None  # only the bar's last state is still to be read
+    assert saved["byte_offset"] == log.data.rindex(b"\r") + 1
+    log.data += b"".join(
+        b"\r %d/100 [00:02<00:08, 9.5it/s, loss=%d]" % (k, 100 - k) for k in range(60, 101)
+    )
+    log.data += b"\ndone\n"
+    log.ended = True
+    with Store.open(tmp_path / "c.db") as store:  # a new cockpit resumes at that offset
+        await LogMetrics(store).scan(run(RunState.SUCCEEDED), log.read, now=2.0)
+        assert store.metric_series("r1", "loss") == [(100, 0.0)]
+        assert store.metric_series("r1", "it_per_s") == [(100, 9.5)]
+        assert json.loads(store.log_scan("r1")["state"])["line"] == 2
