@@ -24,7 +24,9 @@ def number(rng: random.Random) -> str:
 
 
 def log_line(rng: random.Random, i: int) -> str:
-    n = lambda: number(rng)  # noqa: E731
+    def n() -> str:
+        return number(rng)
+
     loss = f"{2.0 / (1 + i / 50):.4f}" if rng.random() > 0.03 else "50.0"  # now and then a spike
     lines = [
         f"step {i} | loss={loss} lr={n()} grad_norm={n()} tok/s {n()}",
@@ -121,8 +123,8 @@ def test_every_shape_of_the_generator_is_read_the_same_way() -> None:
     data = generated_log(1234, lines=1500)
     expected = reference_scan(data)
     whole = LogScanner()
-    got = list(whole.feed(data).points()), whole.finish()
-    assert by_series(got[0] + list(got[1].points())) == by_series(expected[0])
+    points = [*whole.feed(data).points(), *whole.finish().points()]
+    assert by_series(points) == by_series(expected[0])
     cut = data.index("████".encode()) + 1
     for at in range(cut, cut + 6):
         scanner = LogScanner()
