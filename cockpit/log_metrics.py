@@ -98,11 +98,12 @@ class LogMetrics:
             if chunk.data:
                 read_bytes += len(chunk.data)
                 grew_at = now
-                total.extend(scanner.feed(chunk.data))
+                # Parsing a chunk is CPU work: a thread, so the app's loop keeps answering.
+                total.extend(await asyncio.to_thread(scanner.feed, chunk.data))
                 offset = chunk.next_offset - len(scanner.partial)
             if chunk.eof and run.state.terminal:
                 offset += len(scanner.partial)  # the last line counts without its newline
-                total.extend(scanner.finish())
+                total.extend(await asyncio.to_thread(scanner.finish))
                 finished = True
                 break
             if not chunk.data:
@@ -115,17 +116,20 @@ class LogMetrics:
         flags = [(str(f.kind), f.line, f.text) for f in total.flags]
         if stalled is not None:
             flags.append((str(stalled.kind), stalled.line, stalled.text))
-        await asyncio.to_thread(
-            self.store.save_log_scan,
-            run.id,
-            offset,
-            json.dumps(scanner.state()),
-            grew_at,
-            finished,
-            metric_points(run.id, total),
-            flags,
-            (str(FlagKind.STALLED),),  # stalled is a state, not an event: redrawn each pass
-        )
+
+        def save() -> None:  # in a thread: a pass may carry hundreds of thousands of points
+            self.store.save_log_scan(
+                run.id,
+                offset,
+                json.dumps(scanner.state()),
+                grew_at,
+                finished,
+                metric_points(run.id, total),
+                flags,
+                (str(FlagKind.STALLED),),  # stalled is a state, not an event: redrawn each pass
+            )
+
+        await asyncio.to_thread(save)
         return LogScanOutcome(run.id, read_bytes, total, finished, stalled is not None)
 
 
