@@ -365,6 +365,16 @@ def fast_plan(line: bytes) -> FastPlan | None:
     return FastPlan(tuple(steps), tuple(values))
 
 
+def last_states(lines: list[bytes]) -> list[bytes]:
+    """Each line from just after its last carriage return that is not its last byte: a bar
+    redrawn with \\r in its last state (as OVERDRAWN leaves it), in C. A bar is then a line
+    of a regular shape, and a line that never ends (tqdm alone) is not held back whole."""
+    ends = map((-1).__add__, map(len, lines))
+    redrawn = map(bytes.rfind, lines, repeat(b"\r"), repeat(0), ends)
+    starts = map(slice, map((1).__add__, redrawn), repeat(None))
+    return list(map(bytes.__getitem__, lines, starts))
+
+
 class LineSorter(dict[bytes, Sink]):
     """Line shape -> where the lines of that shape go (by their index in the chunk): the
     bucket of their fast plan, the lines read one by one, or nowhere. An unknown shape is
@@ -381,11 +391,7 @@ class LineSorter(dict[bytes, Sink]):
         return partial(self.learn, shape)
 
     def learn(self, shape: bytes, number: int) -> None:
-        line = self.lines[number]
-        if b"\r" in line[:-1]:  # a redrawn bar: its shape is seldom seen twice
-            self.one_by_one.append(number)
-            return
-        plan = fast_plan(line)
+        plan = fast_plan(self.lines[number])
         sink: Sink
         if plan is None:
             sink = self.one_by_one.append
@@ -549,13 +555,13 @@ class LogScanner:
         if self.partial:
             data = self.partial + data
         lines = data.split(b"\n")
-        shapes = data.translate(SHAPE_OF_BYTES).split(b"\n")
-        partial = lines.pop()
+        if b"\r" in data:
+            lines = last_states(lines)
+            shapes = b"\n".join(lines).translate(SHAPE_OF_BYTES).split(b"\n")
+        else:
+            shapes = data.translate(SHAPE_OF_BYTES).split(b"\n")
+        self.partial = lines.pop()
         shapes.pop()
-        # Only the last state of a bar redrawn with \r counts: what it overdrew is dropped
-        # now, so a line that never ends (tqdm alone) is not held back whole.
-        redrawn = partial.rfind(b"\r", 0, len(partial) - 1)
-        self.partial = partial[redrawn + 1 :] if redrawn >= 0 else partial
         return self._scan(lines, shapes)
 
     def finish(self) -> ScanResult:
