@@ -91,22 +91,19 @@ class LogMetrics:
         total = ScanResult()
         read_bytes = 0
         finished = False
-        # The scanner holds a partial last line back; the saved offset is where it starts.
+        # The scanner holds (the last state of) a partial last line back; the saved offset
+        # is where that starts.
         while read_bytes < SCAN_BYTES_PER_PASS:
             chunk = await read(offset + len(scanner.partial), SCAN_CHUNK_BYTES)
             if chunk.data:
                 read_bytes += len(chunk.data)
                 grew_at = now
-                part = scanner.feed(chunk.data)
-                total.points += part.points
-                total.flags += part.flags
-                total.lines += part.lines
+                # Parsing a chunk is CPU work: a thread, so the app's loop keeps answering.
+                total.extend(await asyncio.to_thread(scanner.feed, chunk.data))
                 offset = chunk.next_offset - len(scanner.partial)
             if chunk.eof and run.state.terminal:
                 offset += len(scanner.partial)  # the last line counts without its newline
-                part = scanner.finish()
-                total.points += part.points
-                total.flags += part.flags
+                total.extend(await asyncio.to_thread(scanner.finish))
                 finished = True
                 break
             if not chunk.data:
@@ -119,17 +116,20 @@ class LogMetrics:
         flags = [(str(f.kind), f.line, f.text) for f in total.flags]
         if stalled is not None:
             flags.append((str(stalled.kind), stalled.line, stalled.text))
-        await asyncio.to_thread(
-            self.store.save_log_scan,
-            run.id,
-            offset,
-            json.dumps(scanner.state()),
-            grew_at,
-            finished,
-            metric_points(run.id, total.points),
-            flags,
-            (str(FlagKind.STALLED),),  # stalled is a state, not an event: redrawn each pass
-        )
+
+        def save() -> None:  # in a thread: a pass may carry hundreds of thousands of points
+            self.store.save_log_scan(
+                run.id,
+                offset,
+                json.dumps(scanner.state()),
+                grew_at,
+                finished,
+                metric_points(run.id, total),
+                flags,
+                (str(FlagKind.STALLED),),  # stalled is a state, not an event: redrawn each pass
+            )
+
+        await asyncio.to_thread(save)
         return LogScanOutcome(run.id, read_bytes, total, finished, stalled is not None)
 
 

@@ -13,20 +13,35 @@ boundaries:
 - `step N` / `iter N` / `Step N/M` markers, which set the step of the lines after them;
 - lm-eval-harness result tables (`|mmlu|1|none|0|acc|↑|0.4512|±|0.0041|`), as `task/metric`.
 
-ANSI colour codes are dropped before parsing. A metric with no step in sight gets the
-number of its own points so far, so series stay ordered. Non-finite values are not points:
-a NaN or inf loss raises a flag instead, as do a CUDA out-of-memory error, a Python
-traceback and a loss spike, each with the line number to jump to. The regular expressions
-run over whole chunks, not line by line, so a gigabyte of log parses in seconds.
+ANSI escapes and control characters are dropped from each line before parsing. A metric
+with no step in sight gets the number of its own points so far, so series stay ordered.
+Non-finite values are not points: a NaN or inf loss raises a flag instead, as do a CUDA
+out-of-memory error, a Python traceback and a loss spike, each with the line number to
+jump to.
+
+Speed: a training log repeats a few line templates millions of times. Lines equal but for
+their digits (one *shape*) hold their tokens at the same byte offsets, so the token regex
+runs once a shape, and the lines of a shape are read a column at a time by C-level map()
+calls (a slice and a float() a value, no Python code a line). Steps are carried down to
+the lines that set none by bisection, and a series fed by several shapes is merged back
+into log order. Lines no slice can serve (tables, OOM and traceback lines, redrawn bars,
+bytes that are not UTF-8) are read one by one. tests/unit/logparse_reference.py is the
+plain line-by-line reading this must equal; tests/bench/bench_logs.py measures it.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
+from functools import partial
+from itertools import accumulate, chain, compress, count, repeat
+from operator import call, gt, itemgetter
+from typing import Any
 
 from cockpit.models import MetricPoint
 
@@ -156,21 +171,44 @@ class LogFlag:
         return f"{self.kind} at line {self.line}: {self.text}"
 
 
-class LogPoint(NamedTuple):
-    """One value of one series (a tuple: a gigabyte of log makes tens of millions)."""
+@dataclass
+class Series:
+    """The points one chunk gave one series, in log order: steps and values side by side
+    (columns, not tuples: a gigabyte of log makes tens of millions of points)."""
 
-    step: int
-    name: str
-    value: float
+    steps: list[int]
+    values: list[float]
 
 
 @dataclass
 class ScanResult:
-    """What one chunk added: metric points, flags, and how many whole lines it completed."""
+    """What one chunk added: each series' points, flags, and how many whole lines it
+    completed. Points of one series are in log order; series come in no particular order."""
 
-    points: list[LogPoint] = field(default_factory=list)
+    series: dict[str, Series] = field(default_factory=dict)
     flags: list[LogFlag] = field(default_factory=list)
     lines: int = 0
+
+    def points(self) -> Iterator[tuple[int, str, float]]:
+        """Every point as (step, name, value), series after series."""
+        return chain.from_iterable(
+            zip(s.steps, repeat(name), s.values) for name, s in self.series.items()
+        )
+
+    def point_count(self) -> int:
+        return sum(len(s.values) for s in self.series.values())
+
+    def extend(self, later: ScanResult) -> None:
+        """Add what the next chunk gave (lists are copied: chunks may share them)."""
+        for name, part in later.series.items():
+            mine = self.series.get(name)
+            if mine is None:
+                self.series[name] = Series(list(part.steps), list(part.values))
+            else:
+                mine.steps += part.steps
+                mine.values += part.values
+        self.flags += later.flags
+        self.lines += later.lines
 
 
 # What a terminal may see of a log line: colours (SGR) are kept, every other escape and
@@ -199,6 +237,279 @@ def clean_text(text: str) -> str:
     return ESCAPES.sub("", text)
 
 
+# -- the fast path -------------------------------------------------------------------------
+# Lines of one shape hold their numbers at the same byte offsets, so once a shape is known
+# its lines are read by slicing, column by column, with C-level map() calls: a gigabyte of
+# log is a few dozen shapes and no per-line Python. Lines the slices cannot serve (tables,
+# OOM and traceback lines, redrawn progress bars, odd bytes) are read one by one.
+SHAPE_OF_BYTES = bytes.maketrans(b"123456789", b"000000000")
+# A chunk's points are ordered by position: line index * SLOTS + their place on the line.
+SLOTS = 256
+NON_FINITE = frozenset({"nan", "inf", "infinity"})
+FLOAT_TABLE_SAMPLE = 1024
+Sink = Callable[[int], object]  # takes the index of a line in its chunk
+
+
+def non_finite(number: str) -> float | None:
+    """The value of a spelled-out nan/inf, None for digits."""
+    return float(number) if number.lstrip("+-").lower() in NON_FINITE else None
+
+
+def always_finite(number: str) -> bool:
+    """Whether float() of any digits in this shape is finite (ASCII digits, an exponent of at
+    most two digits and a mantissa far from 1e308)."""
+    mantissa, _, exponent = number.lower().partition("e")
+    return number.isascii() and len(mantissa) < 200 and len(exponent.lstrip("+-")) < 3
+
+
+@dataclass(frozen=True)
+class StepSlot:
+    """A number on the line that sets the step of what follows it."""
+
+    at: slice
+    via_float: bool  # `step=1e3` goes through float (as the line-by-line path does)
+
+
+@dataclass(frozen=True)
+class ValueSlot:
+    """One metric value on the line."""
+
+    slot: int
+    at: slice
+    name: str | None  # None: the key holds digits (top1_acc), its bytes name the series
+    key_at: slice | None
+    qual: str | None
+    step: int  # the StepSlot before it on the line (its index), -1: the step carried down
+    per_iteration: bool  # a bar's s/it, read as it/s
+    literal: float | None  # a spelled-out nan/inf: no point, a flag if it is a loss
+
+
+@dataclass(frozen=True)
+class FastPlan:
+    steps: tuple[StepSlot, ...]
+    values: tuple[ValueSlot, ...]
+
+
+def fast_plan(line: bytes) -> FastPlan | None:
+    """How to read every line of this line's shape straight from its bytes; None when the
+    lines of this shape must be read one by one."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\r" in text[:-1]:
+        return None
+    # Where each character of the cleaned line was (escapes and controls fall out at the
+    # same places in every line of a shape: they hold no digit that matters).
+    kept: list[int] = []
+    last = 0
+    for m in ESCAPES.finditer(text):
+        kept.extend(range(last, m.start()))
+        last = m.end()
+    kept.extend(range(last, len(text)))
+    cleaned = "".join(map(text.__getitem__, kept))
+    plan = plan_of(cleaned)
+    if len(plan) >= SLOTS:
+        return None
+    offsets = None if text.isascii() else list(accumulate(map(len, map(str.encode, text))))
+
+    def at(span: Span) -> slice | None:
+        a, b = span
+        start, end = kept[a], kept[b - 1] + 1
+        if end - start != b - a:  # an escape inside the number: no slice holds it
+            return None
+        if offsets is not None:
+            start, end = (offsets[start - 1] if start else 0), offsets[end - 1]
+        return slice(start, end)
+
+    steps: list[StepSlot] = []
+    values: list[ValueSlot] = []
+    for slot, entry in enumerate(plan):
+        kind = entry[0]
+        if kind == "point":
+            number = cleaned[entry[1][0] : entry[1][1]]
+            where = at(entry[1])
+            key_at = at(entry[3]) if entry[2] is None else None
+            literal = non_finite(number)
+            if where is None or (entry[2] is None and key_at is None):
+                return None
+            if literal is None and not always_finite(number):
+                return None
+            value = ValueSlot(
+                slot, where, entry[2], key_at, entry[4], len(steps) - 1, False, literal
+            )
+            values.append(value)
+        elif kind in ("step", "marker"):
+            number = cleaned[entry[1][0] : entry[1][1]]
+            if non_finite(number) is not None:
+                continue  # `step=nan` sets no step
+            where = at(entry[1])
+            if where is None or not always_finite(number):
+                return None
+            # int(float(x)) is int(x) for up to 15 digits, and skips a float
+            steps.append(StepSlot(where, not (number.isdigit() and len(number) <= 15)))
+        elif kind == "bar":
+            n_at, rate_at = at(entry[1]), at(entry[2])
+            count_text = cleaned[entry[1][0] : entry[1][1]]
+            rate = cleaned[entry[2][0] : entry[2][1]]
+            if n_at is None or rate_at is None or not count_text.isascii():
+                return None
+            if not always_finite(rate):
+                return None
+            steps.append(StepSlot(n_at, False))
+            values.append(
+                ValueSlot(slot, rate_at, "it_per_s", None, None, len(steps) - 1, entry[3], None)
+            )
+        else:  # a table row, an OOM, a traceback: rare lines, read one by one
+            return None
+    return FastPlan(tuple(steps), tuple(values))
+
+
+def last_states(lines: list[bytes]) -> list[bytes]:
+    """Each line from just after its last carriage return that is not its last byte: a bar
+    redrawn with \\r in its last state (as OVERDRAWN leaves it), in C. A bar is then a line
+    of a regular shape, and a line that never ends (tqdm alone) is not held back whole."""
+    ends = map((-1).__add__, map(len, lines))
+    redrawn = map(bytes.rfind, lines, repeat(b"\r"), repeat(0), ends)
+    starts = map(slice, map((1).__add__, redrawn), repeat(None))
+    return list(map(bytes.__getitem__, lines, starts))
+
+
+class LineSorter(dict[bytes, Sink]):
+    """Line shape -> where the lines of that shape go (by their index in the chunk): the
+    bucket of their fast plan, the lines read one by one, or nowhere. An unknown shape is
+    learnt from its first line. Indices, not (index, line) tuples: millions of tuples a
+    chunk would wake the garbage collector again and again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buckets: list[tuple[FastPlan, list[int]]] = []
+        self.one_by_one: list[int] = []
+        self.lines: list[bytes] = []  # the chunk being sorted
+
+    def __missing__(self, shape: bytes) -> Sink:
+        return partial(self.learn, shape)
+
+    def learn(self, shape: bytes, number: int) -> None:
+        plan = fast_plan(self.lines[number])
+        sink: Sink
+        if plan is None:
+            sink = self.one_by_one.append
+        elif not plan.steps and not plan.values:
+            sink = id  # nothing to read: a C function that lets the line go
+        else:
+            bucket: list[int] = []
+            self.buckets.append((plan, bucket))
+            sink = bucket.append
+        self[shape] = sink
+        sink(number)
+
+    def forget(self) -> None:
+        self.clear()
+        self.buckets.clear()
+
+
+@dataclass
+class Segment:
+    """Points of one series from one column of one shape (or from the lines read one by
+    one), in log order."""
+
+    name: str
+    lines: Sequence[int]  # the line of each point, in the chunk
+    values: list[float]
+    steps: list[int | None] | None  # None: each line's step is the one carried down to it
+    slot: int = 0
+    at: list[int] | None = None  # positions, when the points are not all at one slot
+
+    def positions(self) -> list[int]:
+        if self.at is not None:
+            return self.at
+        return list(map(self.slot.__add__, map(SLOTS.__mul__, self.lines)))
+
+
+@dataclass
+class ChunkFinds:
+    """What the lines of one chunk hold before steps are carried and series merged."""
+
+    segments: list[Segment] = field(default_factory=list)
+    # The step each line that sets one leaves for the lines below: (line indices, steps).
+    steps_left: list[tuple[Sequence[int], Sequence[int]]] = field(default_factory=list)
+    non_finite: list[tuple[int, str, float]] = field(default_factory=list)  # pos, name, value
+    # (position, kind, the key that makes it once only, text)
+    flags: list[tuple[int, FlagKind, str, str]] = field(default_factory=list)
+
+
+def column(lines: Sequence[bytes], at: slice) -> Iterator[bytes]:
+    return map(itemgetter(at), lines)
+
+
+def floats(texts: list[bytes]) -> list[float]:
+    """float() of each text; through a table of the distinct texts when they repeat (a
+    learning rate, an epoch, a loss printed to 3 places): a dict lookup costs a third of a
+    float() here. A sample decides, as the table costs more than it saves on all-new texts."""
+    sample = texts[:FLOAT_TABLE_SAMPLE]
+    if len(set(sample)) * 4 < len(sample):
+        distinct = set(texts)
+        table = dict(zip(distinct, map(float, distinct), strict=True))
+        return list(map(table.__getitem__, texts))
+    return list(map(float, texts))
+
+
+def read_bucket(plan: FastPlan, numbers: list[int], chunk: list[bytes], finds: ChunkFinds) -> None:
+    """Every point and step of the lines of one shape, a column at a time."""
+    lines = list(map(chunk.__getitem__, numbers))
+    steps: list[list[int]] = []
+    for step in plan.steps:
+        raw = column(lines, step.at)
+        steps.append(list(map(int, map(float, raw) if step.via_float else raw)))
+    if steps:
+        finds.steps_left.append((numbers, steps[-1]))
+    for value in plan.values:
+        if value.literal is not None:
+            if value.name is not None and "loss" in value.name.lower():
+                finds.non_finite.append(
+                    (numbers[0] * SLOTS + value.slot, value.name, value.literal)
+                )
+            elif value.name is None:
+                names = names_of(lines, value)
+                for name, picked in names.items():
+                    if "loss" in name.lower():
+                        finds.non_finite.append(
+                            (numbers[picked[0]] * SLOTS + value.slot, name, value.literal)
+                        )
+            continue
+        values = floats(list(column(lines, value.at)))
+        if value.per_iteration:
+            values = [1.0 / v if v > 0 else v for v in values]
+        on_line = steps[value.step] if value.step >= 0 else None
+        if value.name is not None:
+            finds.segments.append(Segment(value.name, numbers, values, on_line, value.slot))
+            continue
+        for name, picked in names_of(lines, value).items():
+            finds.segments.append(
+                Segment(
+                    name,
+                    list(map(numbers.__getitem__, picked)),
+                    list(map(values.__getitem__, picked)),
+                    None if on_line is None else list(map(on_line.__getitem__, picked)),
+                    value.slot,
+                )
+            )
+
+
+def names_of(lines: Sequence[bytes], value: ValueSlot) -> dict[str, list[int]]:
+    """The series a column with digits in its key feeds (top1_acc, top5_acc), and which of
+    the lines feed each."""
+    assert value.key_at is not None
+    keys = list(column(lines, value.key_at))
+    if keys.count(keys[0]) == len(keys):
+        return {metric_name(keys[0].decode(), value.qual): list(range(len(keys)))}
+    picked: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        picked.setdefault(metric_name(key.decode(), value.qual), []).append(i)
+    return picked
+
+
 @dataclass
 class LogScanner:
     """Reads one run's log from the start, chunk by chunk; keeps what the next chunk needs."""
@@ -210,11 +521,13 @@ class LogScanner:
     loss_trend: dict[str, tuple[int, float]] = field(default_factory=dict)  # (n, average)
     flagged: set[tuple[FlagKind, str]] = field(default_factory=set)
     table_task: str = ""  # the task of the lm-eval table row above
-    plans: dict[str, Plan] = field(default_factory=dict)  # by line shape
+    plans: dict[str, Plan] = field(default_factory=dict)  # lines read one by one, by shape
+    sorter: LineSorter = field(default_factory=LineSorter, repr=False)
 
     def state(self) -> dict[str, Any]:
-        """What the next chunk needs, as JSON can hold it (the line-shape cache is not
-        needed: it is rebuilt). The partial last line is not kept: resume at its offset."""
+        """What the next chunk needs, as JSON can hold it (the line-shape caches are not
+        needed: they are rebuilt). What is held back of the partial last line is not kept:
+        resume at its offset (the line's start, or just after its last carriage return)."""
         return {
             "line": self.line,
             "step": self.step,
@@ -239,120 +552,219 @@ class LogScanner:
 
     def feed(self, data: bytes) -> ScanResult:
         """Parse the whole lines `data` completes; hold back a partial last line."""
-        data = self.partial + data
-        end = data.rfind(b"\n") + 1
-        self.partial = data[end:]
-        return self._scan(data[:end].decode("utf-8", "replace"))
+        if self.partial:
+            data = self.partial + data
+        lines = data.split(b"\n")
+        if b"\r" in data:
+            lines = last_states(lines)
+            shapes = b"\n".join(lines).translate(SHAPE_OF_BYTES).split(b"\n")
+        else:
+            shapes = data.translate(SHAPE_OF_BYTES).split(b"\n")
+        self.partial = lines.pop()
+        shapes.pop()
+        return self._scan(lines, shapes)
 
     def finish(self) -> ScanResult:
         """The run is over: its last line counts even without a newline."""
         rest, self.partial = self.partial, b""
-        return self._scan(rest.decode("utf-8", "replace") + "\n") if rest else ScanResult()
+        return self._scan([rest], [rest.translate(SHAPE_OF_BYTES)]) if rest else ScanResult()
 
-    def _scan(self, text: str) -> ScanResult:
-        result = ScanResult()
-        if not text:
+    def _scan(self, lines: list[bytes], shapes: list[bytes]) -> ScanResult:
+        result = ScanResult(lines=len(lines))
+        if not lines:
             return result
-        lines = clean_text(text).split("\n")
-        lines.pop()  # text ends with a newline: nothing after it
-        plans, line_no = self.plans, self.line
-        for line in lines:
-            # Logs repeat a handful of line shapes; a shape is parsed once (see plan_of).
+        sorter = self.sorter
+        sorter.lines = lines
+        # Each line to the bucket of its shape, in C: map() calls each sink with its index.
+        deque(map(call, map(sorter.__getitem__, shapes), range(len(lines))), maxlen=0)
+        finds = ChunkFinds()
+        for plan, bucket in sorter.buckets:
+            if bucket:
+                read_bucket(plan, list(bucket), lines, finds)
+                bucket.clear()
+        if sorter.one_by_one:
+            self._read_one_by_one(sorter.one_by_one, lines, finds)
+            sorter.one_by_one.clear()
+        sorter.lines = []
+        if len(sorter) > MAX_SHAPES:
+            sorter.forget()
+        self._carry_steps(finds, len(lines))
+        by_name: dict[str, list[Segment]] = {}
+        for segment in finds.segments:
+            by_name.setdefault(segment.name, []).append(segment)
+        for name, segments in by_name.items():
+            result.series[name] = self._series(name, segments, finds)
+        first_non_finite: dict[str, tuple[int, float]] = {}
+        for pos, name, value in finds.non_finite:
+            if name not in first_non_finite or pos < first_non_finite[name][0]:
+                first_non_finite[name] = (pos, value)
+        for name, (pos, value) in first_non_finite.items():
+            finds.flags.append((pos, FlagKind.NAN_LOSS, name, f"{name}={value}"))
+        for pos, kind, key, text in sorted(finds.flags):
+            if (kind, key) not in self.flagged:
+                self.flagged.add((kind, key))
+                result.flags.append(LogFlag(kind, self.line + pos // SLOTS + 1, text[:160]))
+        self.line += len(lines)
+        return result
+
+    def _read_one_by_one(self, numbers: list[int], chunk: list[bytes], finds: ChunkFinds) -> None:
+        """The lines no fast plan reads, in order, as the tokens say."""
+        series: dict[str, tuple[list[int], list[int], list[int | None], list[float]]] = {}
+
+        def point(name: str, value: float, pos: int, step: int | None) -> None:
+            if value != value or value in (math.inf, -math.inf):
+                if "loss" in name.lower():
+                    finds.non_finite.append((pos, name, value))
+                return
+            lines, at, steps, values = series.setdefault(name, ([], [], [], []))
+            lines.append(pos // SLOTS)
+            at.append(pos)
+            steps.append(step)
+            values.append(value)
+
+        plans = self.plans
+        for number in numbers:
+            line = clean_text(chunk[number].decode("utf-8", "replace"))
             shape = line.translate(DIGITS_AS_ZERO)
             plan = plans.get(shape)
             if plan is None:
                 if len(plans) >= MAX_SHAPES:
                     plans.clear()
                 plan = plans[shape] = plan_of(line)
-            if plan:
-                self._apply(plan, line, line_no, result)
-            line_no += 1
-        result.lines = len(lines)
-        self.line = line_no
-        return result
+            step_here: int | None = None  # a step set on this very line
+            for slot, entry in enumerate(plan):
+                pos = number * SLOTS + min(slot, SLOTS - 1)
+                kind = entry[0]
+                if kind == "point":
+                    (v0, v1), name = entry[1], entry[2]
+                    if name is None:
+                        (k0, k1) = entry[3]
+                        name = metric_name(line[k0:k1], entry[4])
+                    point(name, float(line[v0:v1]), pos, step_here)
+                elif kind in ("step", "marker"):
+                    (v0, v1) = entry[1]
+                    number_here = float(line[v0:v1])
+                    if math.isfinite(number_here):
+                        step_here = int(number_here)
+                elif kind == "bar":
+                    (n0, n1), (r0, r1) = entry[1], entry[2]
+                    step_here = int(line[n0:n1])
+                    rate = float(line[r0:r1])
+                    if entry[3] and rate > 0:
+                        rate = 1.0 / rate
+                    point("it_per_s", rate, pos, step_here)
+                elif kind == "table":
+                    (t0, t1), (m0, m1), (v0, v1) = entry[1], entry[2], entry[3]
+                    # A task's second metric row leaves the task cell empty.
+                    task = line[t0:t1].strip(" -") or self.table_task
+                    metric = line[m0:m1].strip()
+                    self.table_task = task
+                    if task and metric and metric.lower() != "metric":
+                        point(f"{task}/{metric}", float(line[v0:v1]), pos, step_here)
+                elif kind == "oom":
+                    finds.flags.append((pos, FlagKind.OOM, "", line.strip()))
+                elif kind == "traceback":
+                    finds.flags.append((pos, FlagKind.TRACEBACK, "", "Traceback"))
+            if step_here is not None:
+                finds.steps_left.append(((number,), (step_here,)))
+        for name, (lines, at, steps, values) in series.items():
+            finds.segments.append(Segment(name, lines, values, steps, at=at))
 
-    def _apply(self, plan: Plan, line: str, line_no: int, result: ScanResult) -> None:
-        step_here: int | None = None  # a step set on this very line
-        for entry in plan:
-            kind = entry[0]
-            if kind == "point":
-                (v0, v1), name = entry[1], entry[2]
-                if name is None:
-                    (k0, k1) = entry[3]
-                    name = metric_name(line[k0:k1], entry[4])
-                self._point(result, name, float(line[v0:v1]), line_no, step_here)
-            elif kind in ("step", "marker"):
-                (v0, v1) = entry[1]
-                number = float(line[v0:v1])
-                if math.isfinite(number):
-                    self.step = step_here = int(number)
-            elif kind == "bar":
-                (n0, n1), (r0, r1) = entry[1], entry[2]
-                self.step = step_here = int(line[n0:n1])
-                rate = float(line[r0:r1])
-                if entry[3] and rate > 0:
-                    rate = 1.0 / rate
-                self._point(result, "it_per_s", rate, line_no, step_here)
-            elif kind == "table":
-                (t0, t1), (m0, m1), (v0, v1) = entry[1], entry[2], entry[3]
-                # A task's second metric row leaves the task cell empty.
-                task = line[t0:t1].strip(" -") or self.table_task
-                metric = line[m0:m1].strip()
-                self.table_task = task
-                if task and metric and metric.lower() != "metric":
-                    self._point(result, f"{task}/{metric}", float(line[v0:v1]), line_no, step_here)
-            elif kind == "oom":
-                self._flag(result, FlagKind.OOM, line_no, line.strip())
-            elif kind == "traceback":
-                self._flag(result, FlagKind.TRACEBACK, line_no, "Traceback")
+    def _carry_steps(self, finds: ChunkFinds, line_count: int) -> None:
+        """Give each point without a step on its own line the last step set above it (the
+        step the previous chunk left when none was set in this one)."""
+        lefts = finds.steps_left
+        if not lefts:
+            set_at: Sequence[int] = ()
+        elif len(lefts) == 1:
+            set_at = lefts[0][0]
+        else:  # sorted runs of small ints: a merge, in C
+            set_at = sorted(chain.from_iterable(at for at, _ in lefts))
+        # step_left[i]: the step line i leaves below it; [-1]: the one the last chunk left
+        step_left: list[int | None] = [None] * line_count + [self.step]
+        for at, to in lefts:
+            deque(map(step_left.__setitem__, at, to), maxlen=0)
+        setter_above = [-1, *set_at]  # [k]: the k-th line that sets a step, -1 for none
+        carried: dict[int, list[int | None]] = {}  # by id of the line numbers, shared by columns
+        for segment in finds.segments:
+            if segment.steps is None:
+                got = carried.get(id(segment.lines))
+                if got is None:
+                    above = map(partial(bisect_left, set_at), segment.lines)
+                    got = list(map(step_left.__getitem__, map(setter_above.__getitem__, above)))
+                    carried[id(segment.lines)] = got
+                segment.steps = got
+            elif segment.at is not None and None in segment.steps:  # read one by one
+                steps = segment.steps
+                for i, step in enumerate(steps):
+                    if step is None:
+                        above = setter_above[bisect_left(set_at, segment.lines[i])]
+                        steps[i] = step_left[above]
+        if set_at:
+            self.step = step_left[set_at[-1]]
 
-    def _point(
-        self, result: ScanResult, name: str, value: float, line: int, step_here: int | None
-    ) -> None:
-        is_loss = "loss" in name.lower()
-        if value != value or value in (math.inf, -math.inf):
-            if is_loss:
-                self._flag(result, FlagKind.NAN_LOSS, line, f"{name}={value}", once=False)
-            return
-        if step_here is not None:
-            step = step_here
-        elif self.step is not None:
-            step = self.step
+    def _series(self, name: str, segments: list[Segment], finds: ChunkFinds) -> Series:
+        """One series' points of the chunk in log order, steps counted where none was set,
+        and its losses watched."""
+        if len(segments) == 1:
+            (only,) = segments
+            steps, values = only.steps, only.values
+
+            def position(i: int) -> int:
+                return only.at[i] if only.at is not None else only.lines[i] * SLOTS + only.slot
+
         else:
-            step = self.counts.get(name, 0)
-            self.counts[name] = step + 1
-        result.points.append(LogPoint(step, name, value))
-        if is_loss:
-            self._watch_loss(result, name, value, line)
+            # Several shapes feed the series: merge by line (a line is of one shape, so points
+            # of one line come from one segment list, in their order on the line, and the
+            # sort is stable). Sorted runs of small ints: cheap.
+            every_line = list(chain.from_iterable(s.lines for s in segments))
+            order = sorted(range(len(every_line)), key=every_line.__getitem__)
+            every_step = list(chain.from_iterable(s.steps or () for s in segments))
+            every_value = list(chain.from_iterable(s.values for s in segments))
+            steps = list(map(every_step.__getitem__, order))
+            values = list(map(every_value.__getitem__, order))
 
-    def _watch_loss(self, result: ScanResult, name: str, value: float, line: int) -> None:
-        # Against an exponential moving average: O(1) a point, and slow enough to trust.
-        seen, average = self.loss_trend.get(name, (0, value))
-        if seen >= SPIKE_WARMUP and average > 0 and value > SPIKE_FACTOR * average:
-            self._flag(
-                result,
-                FlagKind.LOSS_SPIKE,
-                line,
-                f"{name}={value:.4g}, {value / average:.1f}x its recent average",
-                once=False,
-            )
-        self.loss_trend[name] = (seen + 1, average + SPIKE_SMOOTHING * (value - average))
+            def position(i: int) -> int:  # seldom asked: only for a flag
+                at = list(chain.from_iterable(s.positions() for s in segments))
+                return at[order[i]]
 
-    def _flag(
-        self, result: ScanResult, kind: FlagKind, line: int, text: str, *, once: bool = True
+        assert steps is not None
+        unset = steps.count(None)  # no step seen yet: the points before the first are counted
+        if unset:
+            base = self.counts.get(name, 0)
+            steps = [*range(base, base + unset), *steps[unset:]]
+            self.counts[name] = base + unset
+        if "loss" in name.lower():
+            self._watch_loss(name, values, position, finds)
+        return Series(steps, values)  # type: ignore[arg-type]  # no None is left
+
+    def _watch_loss(
+        self, name: str, values: list[float], position: Callable[[int], int], finds: ChunkFinds
     ) -> None:
-        # A traceback or OOM repeated by every rank is one problem; a NaN is flagged once a
-        # series, the first time it is seen.
-        key = (kind, "" if once else text.partition("=")[0])
-        if key in self.flagged:
-            return
-        self.flagged.add(key)
-        result.flags.append(LogFlag(kind, line + 1, text[:160]))
+        # Against an exponential moving average: O(1) a point, and slow enough to trust.
+        if (FlagKind.LOSS_SPIKE, name) in self.flagged:
+            return  # a series' spike is flagged once: its average no longer matters
+        seen, average = self.loss_trend.get(name, (0, values[0]))
+        averages = list(accumulate(values, ema, initial=average))  # [i]: before value i
+        first = max(SPIKE_WARMUP - seen, 0)
+        above = map(gt, values[first:], map(SPIKE_FACTOR.__mul__, averages[first:]))
+        for i in compress(count(first), above):
+            average = averages[i]
+            if average > 0:
+                value = values[i]
+                text = f"{name}={value:.4g}, {value / average:.1f}x its recent average"
+                finds.flags.append((position(i), FlagKind.LOSS_SPIKE, name, text))
+                break
+        self.loss_trend[name] = (seen + len(values), averages[-1])
 
 
-def metric_points(run_id: str, points: list[LogPoint]) -> list[MetricPoint]:
+def ema(average: float, value: float) -> float:
+    return average + SPIKE_SMOOTHING * (value - average)
+
+
+def metric_points(run_id: str, result: ScanResult) -> list[MetricPoint]:
     """The points as the store records them."""
-    return [MetricPoint(run_id, p.step, p.name, p.value) for p in points]
+    return [MetricPoint(run_id, step, name, value) for step, name, value in result.points()]
 
 
 def stalled_flag(last_growth: float, now: float, lines: int, after_s: float) -> LogFlag | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,60 @@ async def test_runs_json_and_triage_show_what_the_log_said(
     assert row["flags"][0] == {"kind": "nan-loss", "line": 2, "text": "loss=nan"}
     assert main(["--db", str(tmp_path / "c.db"), "runs", "--cached"]) == 0
     assert "!nan-loss+1" in capsys.readouterr().out
+
+
+async def test_a_bar_redrawn_without_newlines_is_resumed_from_its_last_state(
+    tmp_path: Path,
+) -> None:
+    log = GrowingLog()
+    log.data = b"".join(
+        b"\r %d/100 [00:01<00:09, 9.5it/s, loss=%d]" % (k, 100 - k) for k in range(1, 60)
+    )
+    with Store.open(tmp_path / "c.db") as store:
+        store.upsert_run(run())
+        await LogMetrics(store).scan(run(), log.read, now=1.0)
+        saved = store.log_scan("r1")
+    assert saved is not None  # only the bar's last state is still to be read
+    assert saved["byte_offset"] == log.data.rindex(b"\r") + 1
+    log.data += b"".join(
+        b"\r %d/100 [00:02<00:08, 9.5it/s, loss=%d]" % (k, 100 - k) for k in range(60, 101)
+    )
+    log.data += b"\ndone\n"
+    log.ended = True
+    with Store.open(tmp_path / "c.db") as store:  # a new cockpit resumes at that offset
+        await LogMetrics(store).scan(run(RunState.SUCCEEDED), log.read, now=2.0)
+        assert store.metric_series("r1", "loss") == [(100, 0.0)]
+        assert store.metric_series("r1", "it_per_s") == [(100, 9.5)]
+        assert json.loads(store.log_scan("r1")["state"])["line"] == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_a_growing_log_read_across_restarts_stores_what_a_reading_of_the_whole_gives(
+    tmp_path: Path, seed: int
+) -> None:
+    from tests.unit.logparse_reference import reference_scan
+    from tests.unit.test_logparse_fast import generated_log
+
+    final = generated_log(seed, lines=300)
+    log = GrowingLog()
+    rng = random.Random(seed)
+    path = tmp_path / "c.db"
+    with Store.open(path) as store:
+        store.upsert_run(run())
+    while len(log.data) < len(final):
+        log.data = final[: len(log.data) + rng.randint(1, 3000)]  # the run writes a bit more
+        log.ended = len(log.data) == len(final)
+        state = RunState.SUCCEEDED if log.ended else RunState.RUNNING
+        with Store.open(path) as store:  # each look a new cockpit: resumes from the store
+            await LogMetrics(store).scan(run(state), log.read, now=1.0)
+    points, flags = reference_scan(final)
+    expected: dict[str, dict[int, float]] = {}
+    for step, name, value in points:
+        expected.setdefault(name, {})[step] = value  # the store keeps a step's last value
+    with Store.open(path) as store:
+        for name, by_step in expected.items():
+            assert store.metric_series("r1", name) == sorted(by_step.items())
+        stored = store.log_flags().get("r1", [])
+    assert sorted((f["kind"], f["line"], f["text"]) for f in stored) == sorted(
+        (str(f.kind), f.line, f.text) for f in flags
+    )
