@@ -11,6 +11,8 @@ their own jobs to it (cockpit/ideas.py adds generation, novelty checks and sweep
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import math
 import re
 import time
@@ -76,18 +78,26 @@ class MeteredLlm:
         )
         return await self.client.price(self.backend.model, prompt, max_tokens) or 0.0
 
-    async def check_budget(self, messages: Sequence[ChatMessage], max_tokens: int) -> None:
-        budget = self.backend.budget_usd
-        if budget is None:
-            return
-        spent = await asyncio.to_thread(self.store.llm_spent, self.backend.name)
+    async def reserve(self, base: LlmCall, messages: Sequence[ChatMessage], max_tokens: int) -> int:
+        """Hold this call's worst case against the budget (one atomic write), or refuse it.
+
+        Checking and then logging after the call would let two calls in flight at once each
+        see room for itself and together overspend; the reservation makes the second wait
+        for, and count, the first.
+        """
         worst = await self.worst_case_cost(messages, max_tokens)
-        if spent >= budget or spent + worst > budget:
-            raise BudgetExceeded(
-                f"LLM backend {self.backend.name} has spent ${spent:.4f} of its "
-                f"${budget:.2f} budget and this call could cost up to ${worst:.4f}; "
-                "nothing was sent (raise it with `cockpit llm budget NAME USD`)"
-            )
+        held = dataclasses.replace(base, cost_usd=worst, created_at=time.time())
+        reservation = await asyncio.to_thread(self.store.reserve_llm_call, held)
+        if reservation.call_id is not None:
+            return reservation.call_id
+        message = (
+            f"LLM backend {self.backend.name} has spent ${reservation.spent_usd:.4f} of its "
+            f"${reservation.budget_usd or 0:.2f} budget (calls in flight at their most) and "
+            f"this call could cost up to ${worst:.4f}; nothing was sent (raise it with "
+            "`cockpit llm budget NAME USD`)"
+        )
+        await self._log(base, None, status=LlmCallStatus.REFUSED, error=message)
+        raise BudgetExceeded(message)
 
     async def call(
         self,
@@ -109,11 +119,7 @@ class MeteredLlm:
             draft=draft,
             command_id=self.command_id,
         )
-        try:
-            await self.check_budget(messages, max_tokens)
-        except BudgetExceeded as exc:
-            await self._log(base, status=LlmCallStatus.REFUSED, error=str(exc))
-            raise
+        row = await self.reserve(base, messages, max_tokens)
         received: list[str] = []
 
         def delta(piece: str) -> None:
@@ -127,13 +133,14 @@ class MeteredLlm:
                 self.backend, messages, max_tokens=max_tokens, on_delta=delta
             )
         except asyncio.CancelledError:
-            await self._log_partial(base, messages, "".join(received), started, "cancelled")
+            await self._log_partial(base, row, messages, "".join(received), started, "cancelled")
             raise
         except LlmCallError as exc:
-            await self._log_partial(base, messages, exc.partial, started, str(exc))
+            await self._log_partial(base, row, messages, exc.partial, started, str(exc))
             raise
         await self._log(
             base,
+            row,
             status=LlmCallStatus.OK,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
@@ -145,6 +152,7 @@ class MeteredLlm:
     async def _log_partial(
         self,
         base: LlmCall,
+        row: int,
         messages: Sequence[ChatMessage],
         partial: str,
         started: float,
@@ -159,6 +167,7 @@ class MeteredLlm:
         status = LlmCallStatus.CANCELLED if error == "cancelled" else LlmCallStatus.FAILED
         await self._log(
             base,
+            row,
             status=status,
             prompt_tokens=prompt if partial else 0,
             completion_tokens=completion,
@@ -167,12 +176,18 @@ class MeteredLlm:
             error=None if status is LlmCallStatus.CANCELLED else error,
         )
 
-    async def _log(self, base: LlmCall, **changes: Any) -> None:
+    async def _log(self, base: LlmCall, row: int | None, **changes: Any) -> None:
+        """Settle the call's reservation (`row`) with how it ended, or log a refused one."""
         call = LlmCall(**{**asdict(base), **changes, "created_at": time.time()})
         self.calls += 1
         self.spent_usd += call.cost_usd or 0.0
+        write = (
+            functools.partial(self.store.add_llm_call, call)
+            if row is None
+            else functools.partial(self.store.settle_llm_call, row, call)
+        )
         # Shielded: a cancel that arrives while the row is written must not lose it.
-        await asyncio.shield(asyncio.to_thread(self.store.add_llm_call, call))
+        await asyncio.shield(asyncio.to_thread(write))
 
 
 async def estimate_job(
@@ -221,6 +236,7 @@ class UsageReport:
     failed: int = 0
     refused: int = 0
     cancelled: int = 0
+    pending: int = 0  # in flight (or cut off by a crash): counted at their worst case
 
 
 def usage_report(calls: Sequence[LlmCall]) -> UsageReport:
@@ -241,6 +257,8 @@ def usage_report(calls: Sequence[LlmCall]) -> UsageReport:
             report.refused += 1
         elif call.status is LlmCallStatus.CANCELLED:
             report.cancelled += 1
+        elif call.status is LlmCallStatus.PENDING:
+            report.pending += 1
     report.by_day = sorted(groups["day"].values(), key=lambda r: r.key)
     for name in ("pane", "idea", "backend"):
         rows = sorted(groups[name].values(), key=lambda r: (-r.cost_usd, r.key))

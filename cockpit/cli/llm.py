@@ -149,6 +149,7 @@ def usage_json(report: UsageReport, since: float) -> dict[str, Any]:
         "failed": report.failed,
         "refused": report.refused,
         "cancelled": report.cancelled,
+        "pending": report.pending,
         "by_day": [asdict(r) for r in report.by_day],
         "by_pane": [asdict(r) for r in report.by_pane],
         "by_idea": [asdict(r) for r in report.by_idea],
@@ -177,7 +178,8 @@ def cmd_llm_usage(args: argparse.Namespace) -> int:
         return 0
     print(_usage_line(report.total).strip())
     stops = f"{report.failed} failed, {report.refused} stopped by a budget, "
-    print(f"  {stops}{report.cancelled} cancelled")
+    pending = f", {report.pending} in flight (at their most)" if report.pending else ""
+    print(f"  {stops}{report.cancelled} cancelled{pending}")
     for title, rows in (
         ("per day", report.by_day),
         ("per pane", report.by_pane),

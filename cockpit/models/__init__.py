@@ -16,6 +16,7 @@ from cockpit.models.llm import (
     LlmCall,
     LlmCallStatus,
     LlmReply,
+    LlmReservation,
 )
 from cockpit.models.paper import (
     Claim,
@@ -61,6 +62,7 @@ __all__ = [
     "LlmCall",
     "LlmCallStatus",
     "LlmReply",
+    "LlmReservation",
     "MetricPoint",
     "NoveltyCheck",
     "Paper",

@@ -38,6 +38,9 @@ class LlmCallStatus(enum.StrEnum):
     FAILED = "failed"  # the provider or the network said no
     CANCELLED = "cancelled"  # a person pressed esc, or the job was stopped
     REFUSED = "refused"  # the budget stopped it before anything was sent
+    # In flight: its row holds the most the call can cost, reserved against the budget
+    # before it was sent, until the real cost replaces it.
+    PENDING = "pending"
 
 
 @dataclass(frozen=True)
@@ -78,3 +81,17 @@ class CostEstimate:
             f"{self.calls} call(s), about {self.prompt_tokens} prompt tokens and up to "
             f"{self.completion_tokens} answer tokens: {cost}"
         )
+
+
+@dataclass(frozen=True)
+class LlmReservation:
+    """A call's worst-case cost held against its backend's budget before it is sent."""
+
+    call_id: int | None  # the pending row; None: refused, nothing was written
+    spent_usd: float  # what the backend had spent (reservations included) before this one
+    budget_usd: float | None
+    worst_usd: float
+
+    @property
+    def refused(self) -> bool:
+        return self.call_id is None
