@@ -16,11 +16,13 @@ import functools
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cockpit.logparse import clean_text
 from cockpit.models import (
     ChatMessage,
     Command,
@@ -29,10 +31,12 @@ from cockpit.models import (
     LlmCall,
     LlmCallStatus,
     LlmReply,
+    Run,
 )
-from cockpit.ports import DeltaSink, LlmCallError, LlmClient
+from cockpit.ports import DeltaSink, LlmCallError, LlmClient, LogChunk
 from cockpit.registry import LLM, Target
 from cockpit.store import Store
+from cockpit.validate import ValidationError
 
 CHARS_PER_TOKEN = 4
 TEST_PROMPT = "Reply with the single word: pong"
@@ -344,6 +348,190 @@ def summarize_results_prompt(sweep: str, table: str) -> list[ChatMessage]:
         ),
         ChatMessage("user", f"Results of sweep {sweep}:\n\n{table}"),
     ]
+
+
+TRACEBACK_START = "Traceback (most recent call last):"
+TAIL_LINES = 80
+TRACEBACK_MAX_LINES = 60
+MAX_LOG_READ_BYTES = 64 * 1024 * 1024  # a failure is explained from at most this much log
+READ_CHUNK_BYTES = 256 * 1024
+MAX_DATA_CHARS = 24_000  # what one prompt carries of a log or a table
+ASK_MAX_TOKENS = 800
+
+LogReader = Callable[[int, int], Awaitable[LogChunk]]
+
+
+@dataclass
+class FailureLog:
+    """What a failed run's log says: its first traceback and its last lines."""
+
+    traceback: list[str] = field(default_factory=list)
+    tail: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+    cut: bool = False  # the log was longer than MAX_LOG_READ_BYTES: its tail is not its end
+
+    def excerpt(self) -> str:
+        parts = []
+        tail_text = "\n".join(self.tail)
+        if self.traceback and "\n".join(self.traceback) not in tail_text:
+            # The first error is usually the cause; ranks and retries repeat it later on.
+            parts.append("The first traceback in the log:\n" + "\n".join(self.traceback))
+        cut = f" (only the first {self.bytes_read} bytes were read)" if self.cut else ""
+        parts.append(f"The last {len(self.tail)} lines{cut}:\n{tail_text}")
+        return "\n\n".join(parts)[-MAX_DATA_CHARS:]
+
+
+class _TracebackFinder:
+    """Finds the first Python traceback, as logparse flags it, in lines fed one by one.
+
+    A prefix before `Traceback` (a rank tag like "[rank0]: ") is taken off the lines that
+    follow; the traceback ends at its first unindented line, the exception itself.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.prefix: str | None = None
+        self.done = False
+
+    def feed(self, line: str) -> None:
+        if self.done:
+            return
+        if self.prefix is None:
+            at = line.find(TRACEBACK_START)
+            if at >= 0:
+                self.prefix = line[:at]
+                self.lines.append(line[at:])
+            return
+        body = line.removeprefix(self.prefix)
+        self.lines.append(body)
+        if (body and not body[0].isspace()) or len(self.lines) >= TRACEBACK_MAX_LINES:
+            self.done = True
+
+
+async def read_failure_log(read: LogReader) -> FailureLog:
+    """Read a run's log from its start (in chunks, through its backend) for the first
+    traceback and the last lines, holding only those in memory."""
+    finder = _TracebackFinder()
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    offset = 0
+    pending = b""
+    while offset < MAX_LOG_READ_BYTES:
+        chunk = await read(offset, READ_CHUNK_BYTES)
+        if not chunk.data:
+            break
+        offset = chunk.next_offset
+        *lines, pending = (pending + chunk.data).split(b"\n")
+        for raw in lines:
+            line = clean_text(raw.decode("utf-8", "replace"))
+            finder.feed(line)
+            tail.append(line)
+        if chunk.eof:
+            break
+    if pending:
+        line = clean_text(pending.decode("utf-8", "replace"))
+        finder.feed(line)
+        tail.append(line)
+    if not finder.done:
+        finder.lines = finder.lines[:TRACEBACK_MAX_LINES]
+    return FailureLog(finder.lines, list(tail), offset, offset >= MAX_LOG_READ_BYTES)
+
+
+@dataclass(frozen=True)
+class AskPlan:
+    """One "ask about what is on screen" call: the prompt, and the data it holds (which the
+    answer's numbers are checked against)."""
+
+    what: str  # for the confirm and the answer's title: "explain the failure of run X"
+    purpose: str  # llm_calls.purpose
+    messages: tuple[ChatMessage, ...]
+    data: str
+    max_tokens: int = ASK_MAX_TOKENS
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "data": self.data,
+            "purpose": self.purpose,
+            "max_tokens": self.max_tokens,
+        }
+
+    async def estimate(self, client: LlmClient, backend: LlmBackend) -> CostEstimate:
+        text = "\n".join(m.content for m in self.messages)
+        return await estimate_job(client, backend, [(text, self.max_tokens)])
+
+
+def explain_plan(run: Run, log: FailureLog) -> AskPlan:
+    state = f"{run.state}" + (f", exit code {run.exit_code}" if run.exit_code is not None else "")
+    data = f"Command: {run.spec.command}\nState: {state}\n\n{log.excerpt()}"
+    return AskPlan(
+        f"explain the failure of run {run.id}",
+        "runs.explain",
+        tuple(explain_failure_prompt(run.id, data)),
+        data,
+    )
+
+
+def summarize_plan(sweep: str, table: str) -> AskPlan:
+    data = table[:MAX_DATA_CHARS]
+    return AskPlan(
+        f"summarize the results of {sweep}",
+        "results.summarize",
+        tuple(summarize_results_prompt(sweep, data)),
+        data,
+    )
+
+
+def unverified_spans(answer: str, data: str) -> list[tuple[int, int]]:
+    """Where the answer quotes a number the data it was given does not hold."""
+    return [(q.start, q.end) for q in check_numbers(answer, data) if not q.found]
+
+
+# -- which backend a pane asks -------------------------------------------------------------
+
+LLM_PANES = ("ideas", "runs", "results", "paper")
+DEFAULT_SETTING = "llm.default"  # + ".PANE"; the key alone: every pane without its own
+
+
+class NoLlmBackend(ValidationError):
+    """No backend was named and none is set up as the default (one line for the user)."""
+
+
+def default_backend(store: Store, pane: str) -> str:
+    """The backend a pane asks when none is named: the pane's own default, the general one,
+    or the only backend there is."""
+    for key in (f"{DEFAULT_SETTING}.{pane}", DEFAULT_SETTING):
+        name = store.get_setting(key)
+        if isinstance(name, str) and name:
+            return name
+    backends = store.list_llm_backends()
+    if len(backends) == 1:
+        return backends[0].name
+    if not backends:
+        raise NoLlmBackend(
+            "no LLM backend yet: cockpit llm add NAME --model PROVIDER/MODEL [--api-key-env VAR]"
+        )
+    raise NoLlmBackend(
+        f"{len(backends)} LLM backends and no default for {pane}: "
+        f"cockpit llm default NAME --pane {pane}"
+    )
+
+
+def set_default_backend(store: Store, name: str | None, pane: str | None = None) -> None:
+    """Make `name` the default of one pane, or of every pane without its own (None clears)."""
+    if name is not None:
+        store.get_llm_backend(name)  # an unknown name is refused
+    key = f"{DEFAULT_SETTING}.{pane}" if pane else DEFAULT_SETTING
+    store.set_setting(key, name or "")
+
+
+def default_backends(store: Store) -> dict[str, str]:
+    """Every default that is set: "" for the general one, else the pane's name."""
+    found = {}
+    for pane in ("", *LLM_PANES):
+        name = store.get_setting(f"{DEFAULT_SETTING}.{pane}" if pane else DEFAULT_SETTING)
+        if isinstance(name, str) and name:
+            found[pane] = name
+    return found
 
 
 # -- the bus handler -----------------------------------------------------------------------
