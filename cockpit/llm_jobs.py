@@ -563,6 +563,7 @@ class LlmCommandHandler:
         self._jobs: dict[str, Job] = {"llm.test": self._test, "llm.ask": self._ask}
         self._watchers: list[ProgressSink] = []
         self._running: dict[int, asyncio.Task[dict[str, Any]]] = {}
+        self._panes: dict[int, str] = {}  # running command id -> the pane that asked
 
     def add_job(self, kind: str, job: Job) -> None:
         self._jobs[kind] = job
@@ -581,6 +582,10 @@ class LlmCommandHandler:
         task.cancel()
         return True
 
+    def cancel_pane(self, pane: str) -> int:
+        """Cancel every job a pane started (esc), even one that has not streamed yet."""
+        return sum(self.cancel(i) for i, p in list(self._panes.items()) if p == pane)
+
     async def handle(self, command: Command) -> dict[str, Any]:
         target = Target.parse(command.backend)
         if target.namespace != LLM:
@@ -598,6 +603,7 @@ class LlmCommandHandler:
 
         task = asyncio.create_task(job(JobContext(command, llm, progress)))
         self._running[command.id] = task
+        self._panes[command.id] = command.pane
         try:
             result = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -609,6 +615,7 @@ class LlmCommandHandler:
             ) from None
         finally:
             self._running.pop(command.id, None)
+            self._panes.pop(command.id, None)
         result.setdefault("calls", llm.calls)
         result.setdefault("cost_usd", round(llm.spent_usd, 6))
         return result

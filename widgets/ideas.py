@@ -1,14 +1,16 @@
 """Ideas: the queue of research ideas with their scores; details of the selected one below.
 
 Keys ask the controller for work: a/e add and edit an idea in a form, d deletes, g generates
-ideas with an LLM (the answer streams into the pane; esc cancels), p proposes a sweep for an
-approved idea (it waits in Commands for a person's yes).
+ideas with an LLM and k checks the selected one's novelty against the literature (the answer
+and the papers found stream into the pane; esc cancels), p proposes a sweep for an approved
+idea (it waits in Commands for a person's yes), u shows what the LLM calls have cost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,6 +26,7 @@ from widgets.requests import PaneRequest
 # on screen at 80 columns and a wider pane gives the title the rest (the detail shows it all).
 SCORE_COLUMNS_WIDTH = 46
 MIN_TITLE_WIDTH = 20
+MAX_PAPERS_SHOWN = 12
 
 
 def title_width(pane_width: int) -> int:
@@ -59,6 +62,28 @@ class IdeaForm(ModalScreen[dict[str, str] | None]):
         self.dismiss(None)
 
 
+class UsageScreen(ModalScreen[None]):
+    """What the LLM calls have cost, per day, pane, idea and backend; escape closes."""
+
+    DEFAULT_CSS = """
+    UsageScreen { align: center middle; }
+    #usage-box { width: 90%; height: 80%; border: thick $accent; background: $surface; }
+    """
+    BINDINGS = [Binding("escape,u,q", "close", "Close", id="usage.close")]
+
+    def __init__(self, usage: RenderableType) -> None:
+        super().__init__()
+        self.usage = usage
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="usage-box"):
+            yield Static("[b]LLM usage[/b]  esc closes")
+            yield Static(self.usage, id="usage-tables")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 class IdeasPane(Vertical):
     BINDINGS = [
         Binding("a", "add", "Add", tooltip="Add idea", id="ideas.add"),
@@ -66,6 +91,9 @@ class IdeasPane(Vertical):
         Binding("d", "delete", "Delete", id="ideas.delete"),
         Binding("g", "generate", "Generate", tooltip="Generate (LLM)", id="ideas.generate"),
         Binding("p", "propose", "Propose", tooltip="Propose sweep", id="ideas.propose"),
+        # In the help (?), not the footer: the 80-column footer keeps the keys above.
+        Binding("k", "check", "Novelty check (literature + LLM)", show=False, id="ideas.check"),
+        Binding("u", "usage", "LLM usage: cost per day, pane, idea", show=False, id="ideas.usage"),
         Binding("escape", "cancel", "Cancel LLM", show=False, id="ideas.cancel"),
     ]
 
@@ -95,11 +123,23 @@ class IdeasPane(Vertical):
             super().__init__()
             self.name = name
 
+    class CheckRequested(PaneRequest):
+        """k: check the idea's novelty (`values`: llm, source, rounds from the form)."""
+
+        def __init__(self, name: str, values: dict[str, str]) -> None:
+            super().__init__()
+            self.name = name
+            self.values = values
+
+    class UsageRequested(PaneRequest):
+        pass
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._ideas: dict[str, Idea] = {}
         self._title_width = 0  # the width titles were cut to, redrawn when it changes
-        self.generating = False
+        self.generating = False  # an LLM job of this pane is in flight (esc cancels it)
+        self.default_llm = ""  # the backend the forms offer (the controller sets it)
         self.progress = Static("", id="ideas-progress")
         self.stream = Log(id="ideas-stream", max_lines=400)
         self.table: DataTable[object] = DataTable(id="ideas-table", cursor_type="row")
@@ -146,7 +186,8 @@ class IdeasPane(Vertical):
         self.stream.write(printable(piece, newlines=True))
 
     def end_generation(self, message: str) -> None:
-        self.generating = False
+        self.generating = False  # an LLM job of this pane is in flight (esc cancels it)
+        self.default_llm = ""  # the backend the forms offer (the controller sets it)
         self.progress.update(Text(printable(message)))
 
     # -- keys ----------------------------------------------------------------------------
@@ -188,7 +229,7 @@ class IdeasPane(Vertical):
         if self.generating:
             return
         fields = [
-            ("llm", "LLM backend name", ""),
+            ("llm", "LLM backend name (empty: the default)", self.default_llm),
             ("context", "context file (task, code template, results)", ""),
             ("n", "ideas", "3"),
             ("reflections", "reflection rounds", "2"),
@@ -201,6 +242,23 @@ class IdeasPane(Vertical):
     def action_cancel(self) -> None:
         if self.generating:
             self.post_message(self.CancelRequested())
+
+    def action_check(self) -> None:
+        idea = self.selected
+        if idea is None or self.generating:
+            return
+        fields = [
+            ("llm", "LLM backend name (empty: the default)", self.default_llm),
+            ("source", "literature: semantic_scholar or openalex", "semantic_scholar"),
+            ("rounds", "rounds of queries (1-10)", "3"),
+        ]
+        self.app.push_screen(
+            IdeaForm(f"Novelty check of {idea.name}", fields),
+            lambda values: values and self.post_message(self.CheckRequested(idea.name, values)),
+        )
+
+    def action_usage(self) -> None:
+        self.post_message(self.UsageRequested())
 
     def action_propose(self) -> None:
         if self.selected is not None:
@@ -269,8 +327,22 @@ class IdeasPane(Vertical):
         check = idea.novelty_check
         if check is not None:
             verdict = {None: "undecided", True: "novel", False: "not novel"}[check.novel]
-            text.append(f"\nnovelty: {verdict}: ", style="bold")
+            text.append(f"\nnovelty: {verdict}", style="bold")
+            text.append(f" (checked on {check.source}): ", style="dim")
             text.append(p(check.reasons, newlines=True))
-            for paper in check.papers[:8]:
-                text.append(f"\n  {p(paper.title)} ({paper.year or '?'}) {p(paper.url)}")
+            if check.queries:
+                text.append("\nsearched: ", style="dim")
+                text.append("; ".join(p(q) for q in check.queries), style="dim")
+            for paper in check.papers[:MAX_PAPERS_SHOWN]:
+                cited = "?" if paper.citations is None else str(paper.citations)
+                text.append(f"\n  · {p(paper.title)}")
+                text.append(
+                    f" ({paper.year or '?'}, {p(paper.venue) or 'no venue'}, {cited} citations)",
+                    style="dim",
+                )
+                if paper.url:
+                    text.append(f" {p(paper.url)}", style="underline")
+            hidden = len(check.papers) - MAX_PAPERS_SHOWN
+            if hidden > 0:
+                text.append(f"\n  and {hidden} more (cockpit ideas show {p(idea.name)})")
         detail.update(text)

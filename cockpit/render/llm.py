@@ -1,13 +1,19 @@
-"""An LLM's answer as the CLI and the app show it: the numbers it quotes that are not in
-the data it was given are underlined and marked, with a legend that says so."""
+"""LLM answers and costs as the CLI and the app show them: in an answer, the numbers it
+quotes that are not in the data it was given are underlined and marked, with a legend."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 
 from cockpit.render.safe import printable
+
+if TYPE_CHECKING:  # widgets import this module, and must not import the LLM jobs
+    from cockpit.llm_jobs import UsageReport
 
 UNVERIFIED_MARK = "[?]"
 UNVERIFIED_STYLE = "underline bold yellow"
@@ -40,3 +46,43 @@ def cost_line(result: dict[str, object]) -> str:
         f"{result.get('completion_tokens', 0)} answer tokens, {price}, "
         f"{float(result.get('latency_s', 0) or 0):.1f}s"  # type: ignore[arg-type]
     )
+
+
+def usage_tables(report: UsageReport) -> Group:
+    """What the LLM calls cost: the total, then per day, per pane, per idea, per backend."""
+    stops = (
+        f"{report.failed} failed, {report.refused} stopped by a budget, "
+        f"{report.cancelled} cancelled"
+        + (f", {report.pending} in flight (at their most)" if report.pending else "")
+    )
+    total = report.total
+    parts: list[Text | Table] = [
+        Text(
+            f"{total.calls} calls, {total.prompt_tokens} tokens in, "
+            f"{total.completion_tokens} out: ${total.cost_usd:.4f}\n{stops}"
+        )
+    ]
+    for title, rows in (
+        ("per day", report.by_day),
+        ("per pane", report.by_pane),
+        ("per idea", report.by_idea),
+        ("per backend", report.by_backend),
+    ):
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+        for name, justify in (("", "left"), ("calls", "right"), ("in", "right")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column("out", justify="right")
+        table.add_column("cost", justify="right")
+        for row in rows:
+            cost = f"${row.cost_usd:.4f}" + (f" ({row.unpriced} unpriced)" if row.unpriced else "")
+            table.add_row(
+                printable(row.key)[:30],
+                str(row.calls),
+                str(row.prompt_tokens),
+                str(row.completion_tokens),
+                cost,
+            )
+        parts.append(table)
+    return Group(*parts)
