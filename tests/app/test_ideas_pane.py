@@ -3,22 +3,25 @@ proposed sweep that waits for a person."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from textual.widgets import DataTable, Input
 
 from cockpit.app.demo import DemoWiring
 from cockpit.app.shell import CockpitApp
-from cockpit.models import Command, CommandStatus, LlmBackend, LlmCallStatus
+from cockpit.models import Command, CommandStatus, Idea, LlmBackend, LlmCall, LlmCallStatus
 from cockpit.store import Store
 from tests.conftest import wait_until
+from tests.literature_server import Canned, PaperServer, papers
 from tests.llm_server import ChatServer, Reply, llm_server
 from widgets.dialogs import ConfirmScreen
-from widgets.ideas import IdeaForm, IdeasPane
+from widgets.ideas import IdeaForm, IdeasPane, UsageScreen
 
-__all__ = ["llm_server"]
+__all__ = ["llm_server", "papers"]
 SIZE = (80, 24)
 
 
@@ -135,3 +138,119 @@ async def test_a_proposed_sweep_waits_for_a_person(store: Store) -> None:
 @pytest.fixture(autouse=True)
 def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+S2_ANSWER = {
+    "total": 1,
+    "offset": 0,
+    "data": [
+        {
+            "paperId": "abc",
+            "title": "Layer-wise Adaptive Rate Scaling",
+            "year": 2017,
+            "venue": "arXiv",
+            "citationCount": 900,
+            "url": "https://www.semanticscholar.org/paper/abc",
+            "abstract": "LARS scales each layer's learning rate.",
+        }
+    ],
+}
+
+
+async def start_check(app: CockpitApp, pilot: object, store: Store, rounds: str) -> IdeasPane:
+    store.add_idea(Idea("layer_lr", "Layer-wise learning rates", "Per layer.", priority=99))
+    await app.loaded.wait()
+    await pilot.press("1")  # type: ignore[attr-defined]
+    pane = app.query_one(IdeasPane)
+    await wait_until(lambda: pane.selected is not None and pane.selected.name == "layer_lr")
+    await pilot.press("k")  # type: ignore[attr-defined]
+    await wait_until(lambda: isinstance(app.screen, IdeaForm))
+    # The only backend is the pane's default: the form offers it.
+    assert app.screen.query_one("#form-llm", Input).value == "loop"
+    await fill(app, {"rounds": rounds})
+    await pilot.press("enter")  # type: ignore[attr-defined]
+    await wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=60)
+    return pane
+
+
+async def test_novelty_check_from_the_pane_shows_papers_and_records_the_decision(
+    store: Store,
+    llm_server: ChatServer,
+    papers: PaperServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COCKPIT_S2_URL", papers.url)
+    papers.script = [Canned(200, S2_ANSWER)]
+    store.add_llm_backend(LlmBackend("loop", "openai/gpt-4o-mini", api_base=llm_server.url))
+    llm_server.script = [
+        Reply('THOUGHT: look.\n```json\n{"Query": "layer-wise learning rate"}\n```'),
+        Reply('```json\n{"Decision": "not novel", "Reasons": "LARS (2017) does this."}\n```'),
+    ]
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await start_check(app, pilot, store, "2")
+        question = app.screen.question  # type: ignore[attr-defined]
+        assert "Check layer_lr against semantic_scholar in up to 2 round(s) on loop" in question
+        assert "2 call(s)" in question and "up to $" in question
+        assert llm_server.received == [] and papers.queries == []
+        await pilot.press("y")
+        await wait_until(lambda: not pane.generating and len(llm_server.received) == 2, 30)
+        await wait_until(lambda: "not novel after 1 search" in str(pane.progress.render()))
+        assert papers.queries[0]["query"] == ["layer-wise learning rate"]
+        # The paper streamed into the pane as it was found ...
+        streamed = "\n".join(pane.stream.lines)
+        assert "· Layer-wise Adaptive Rate Scaling (2017, arXiv, 900 citations)" in streamed
+        # ... and the decision, its reasons and the papers are in the idea's detail.
+        await wait_until(lambda: "LARS (2017) does this." in str(pane.detail.render()))
+        detail = str(pane.detail.render())
+        assert "novelty: not novel" in detail and "searched: layer-wise learning rate" in detail
+        assert "(2017, arXiv, 900 citations) https://www.semanticscholar.org/paper/abc" in detail
+        idea = store.get_idea("layer_lr")
+        assert idea.novel is False and idea.novelty_check is not None
+
+
+async def test_a_novelty_check_is_cancelled_with_escape_and_records_nothing(
+    store: Store,
+    llm_server: ChatServer,
+    papers: PaperServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COCKPIT_S2_URL", papers.url)
+    papers.script = [Canned(200, S2_ANSWER)]
+    store.add_llm_backend(LlmBackend("loop", "openai/gpt-4o-mini", api_base=llm_server.url))
+    slow = "THOUGHT: " + " ".join(f"word{i}" for i in range(200))
+    llm_server.script = [Reply(slow, chunk_delay_s=0.03)]
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await start_check(app, pilot, store, "3")
+        await pilot.press("y")
+        await wait_until(lambda: "word5" in "\n".join(pane.stream.lines), timeout=30)
+        assert "round 1/3 [0/3 calls]" in str(pane.progress.render())
+        await pilot.press("escape")
+        await wait_until(lambda: not pane.generating, timeout=10)
+        assert "stopped" in str(pane.progress.render())
+        assert store.get_idea("layer_lr").novelty_check is None
+        assert [c.status for c in store.llm_calls()] == [LlmCallStatus.CANCELLED]
+        assert papers.queries == []
+
+
+async def test_usage_view_totals_per_pane_and_idea(store: Store) -> None:
+    for pane, idea, cost in (("ideas", "a", 0.5), ("runs", None, 0.25)):
+        store.add_llm_call(
+            LlmCall("loop", "m", LlmCallStatus.OK, pane, "x", idea, cost_usd=cost, created_at=1e9)
+        )
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("1")
+        await pilot.press("u")
+        await wait_until(lambda: isinstance(app.screen, UsageScreen))
+        screen = app.screen
+        assert isinstance(screen, UsageScreen)
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(screen.usage)
+        shown = console.export_text()
+        assert "2 calls" in shown and "$0.7500" in shown
+        assert "per pane" in shown and "per idea" in shown and "2001-09-09" in shown
+        await pilot.press("escape")
+        await wait_until(lambda: not isinstance(app.screen, UsageScreen))
