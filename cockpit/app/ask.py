@@ -52,6 +52,7 @@ class AskController(Controller):
         self.runs = runs
         self.screen: AnswerScreen | None = None  # the answer in flight
         self.pane = ""  # the pane whose question it answers
+        self.last_question = ""  # what the last confirm asked (the estimate with it)
         llm.watch(self._on_progress)
 
     def routes(self) -> dict[type[PaneRequest], RequestHandler]:
@@ -105,8 +106,9 @@ class AskController(Controller):
             return
         self.shell.notify(f"estimating the cost on {name}…", timeout=3)
         estimate = await plan.estimate(self.client, backend)
+        self.last_question = f"Ask {name} to {plan.what}?\n{estimate.describe()}"
         self.shell.confirm(
-            f"Ask {name} to {plan.what}?\n{estimate.describe()}",
+            self.last_question,
             lambda: self.shell.start(lambda: self._ask(pane, name, plan), group="llm"),
         )
 
