@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Log, Static
+from textual.widgets import DataTable, Input, Log, Static, TextArea
 
 from cockpit.models import Idea, IdeaStatus
 from cockpit.render.safe import printable, printable_fields
@@ -59,6 +59,38 @@ class IdeaForm(ModalScreen[dict[str, str] | None]):
         )
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class SpecEditScreen(ModalScreen[str | None]):
+    """The sweep spec an idea proposes, open for editing before it goes to Commands, where
+    it still waits for a person's yes. ctrl+s proposes it; escape drops it."""
+
+    DEFAULT_CSS = """
+    SpecEditScreen { align: center middle; }
+    #spec-box { width: 96%; height: 90%; border: thick $warning; background: $surface; }
+    #spec-text { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "propose", "Propose", id="spec.propose"),
+        Binding("escape", "drop", "Drop", id="spec.drop"),
+    ]
+
+    def __init__(self, title: str, spec: str) -> None:
+        super().__init__()
+        self.spec_title = title
+        self.editor = TextArea(spec, id="spec-text", soft_wrap=False, show_line_numbers=True)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="spec-box"):
+            yield Static(Text(printable(self.spec_title), style="bold"))
+            yield Static("ctrl+s proposes it (it still waits in Commands for y) · esc drops it")
+            yield self.editor
+
+    def action_propose(self) -> None:
+        self.dismiss(self.editor.text)
+
+    def action_drop(self) -> None:
         self.dismiss(None)
 
 
@@ -119,6 +151,8 @@ class IdeasPane(Vertical):
         pass
 
     class ProposeRequested(PaneRequest):
+        """p: propose a sweep for the idea (the controller opens its spec for editing)."""
+
         def __init__(self, name: str) -> None:
             super().__init__()
             self.name = name

@@ -27,13 +27,13 @@ from cockpit.llm_jobs import (
     default_backend,
     usage_report,
 )
-from cockpit.models import Command, Idea, IdeaStatus
+from cockpit.models import Command, Host, Idea, IdeaStatus
 from cockpit.ports import LlmClient
 from cockpit.registry import DEMO, host_target, llm_target
 from cockpit.render.llm import usage_tables
 from cockpit.store import NotFoundError, Store
 from cockpit.validate import ValidationError, valid_count, valid_name, valid_title
-from widgets.ideas import IdeasPane, UsageScreen
+from widgets.ideas import IdeasPane, SpecEditScreen, UsageScreen
 from widgets.requests import PaneRequest
 
 PANE = "ideas"
@@ -243,19 +243,33 @@ class IdeasController(Controller):
             hosts = await asyncio.to_thread(self.store.list_hosts)
             host = hosts[0] if hosts else None
             spec = sweep_spec_template(idea, host.name if host else None)
-            command = await self.bus.submit(
-                PANE,
-                host_target(host) if host else DEMO,
-                SWEEP_PROPOSAL_KIND,
-                sweep_proposal_payload(idea, spec),
-                confirm_first=True,
-            )
-            self.shell.notify(
-                f"sweep for {name} proposed as command #{command.id}: confirm it in "
-                "Commands (6, y); nothing runs before"
-            )
+
+            def edited(text: str | None) -> None:
+                if text is not None:  # escape drops the proposal
+                    self.shell.start(lambda: self._propose(idea, host, text), group="ideas")
+
+            await self.shell.push(SpecEditScreen(f"Sweep for idea {name}", spec), edited)
 
         self.shell.start(propose, group="ideas")
+
+    async def _propose(self, idea: Idea, host: Host | None, spec: str) -> None:
+        """The edited spec, checked, as a command that waits in needs-confirm."""
+        try:
+            payload = sweep_proposal_payload(idea, spec)
+        except ValidationError as exc:
+            self.shell.notify(f"not proposed: {exc}", severity="error")
+            return
+        command = await self.bus.submit(
+            PANE,
+            host_target(host) if host else DEMO,
+            SWEEP_PROPOSAL_KIND,
+            payload,
+            confirm_first=True,
+        )
+        self.shell.notify(
+            f"sweep for {idea.name} proposed as command #{command.id}: confirm it in "
+            "Commands (6, y); nothing runs before"
+        )
 
 
 def generated(result: dict[str, Any]) -> str:

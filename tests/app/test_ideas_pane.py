@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, TextArea
 
 from cockpit.app.demo import DemoWiring
 from cockpit.app.shell import CockpitApp
@@ -19,7 +19,7 @@ from tests.conftest import wait_until
 from tests.literature_server import Canned, PaperServer, papers
 from tests.llm_server import ChatServer, Reply, llm_server
 from widgets.dialogs import ConfirmScreen
-from widgets.ideas import IdeaForm, IdeasPane, UsageScreen
+from widgets.ideas import IdeaForm, IdeasPane, SpecEditScreen, UsageScreen
 
 __all__ = ["llm_server", "papers"]
 SIZE = (80, 24)
@@ -120,11 +120,29 @@ async def test_a_proposed_sweep_waits_for_a_person(store: Store) -> None:
         await fill(app, {"status": "approved"})
         await pilot.press("enter")
         await wait_until(lambda: store.get_idea(name).status == "approved")
+        # The spec opens for editing first; escape drops it, a broken spec is refused.
         await pilot.press("p")
+        await wait_until(lambda: isinstance(app.screen, SpecEditScreen))
+        await pilot.press("escape")
+        await wait_until(lambda: not isinstance(app.screen, SpecEditScreen))
+        await pilot.press("p")
+        await wait_until(lambda: isinstance(app.screen, SpecEditScreen))
+        editor = app.screen.query_one(TextArea)
+        template = editor.text
+        editor.text = "name = "
+        await pilot.press("ctrl+s")
+        await wait_until(lambda: not isinstance(app.screen, SpecEditScreen))
+        await pilot.pause()
+        assert proposals() == []
+        await pilot.press("p")
+        await wait_until(lambda: isinstance(app.screen, SpecEditScreen))
+        app.screen.query_one(TextArea).text = template.replace("[0, 1, 2]", "[0, 1, 2, 3, 4]")
+        await pilot.press("ctrl+s")
         await wait_until(lambda: len(proposals()) == 1)
         (command,) = proposals()
         assert command.status is CommandStatus.NEEDS_CONFIRM
         assert command.kind == "run.sweep" and f'"{name}"' in command.payload["spec_toml"]
+        assert "seeds = [0, 1, 2, 3, 4]" in command.payload["spec_toml"]  # the edit is kept
         assert len(store.list_runs()) == runs_before  # nothing ran
         await pilot.press("6")
         commands = app.query_one("#commands-table", DataTable)
