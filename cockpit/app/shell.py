@@ -393,6 +393,11 @@ class CockpitApp(App[None]):
             "What finished or failed since the last look, and the verdicts (key t)",
             self.action_triage,
         )
+        yield SystemCommand(
+            "LLM usage",
+            "What the LLM calls cost per day, pane, idea and backend (key u in Ideas)",
+            self.ideas_pane.action_usage,
+        )
         yield SystemCommand("Help: keys", "List every key binding", self.action_help)
 
     def _remember_theme(self, theme: Theme) -> None:
