@@ -32,6 +32,8 @@ from cockpit.models import (
     LlmCallStatus,
     LlmReply,
     Run,
+    UsageReport,
+    UsageRow,
 )
 from cockpit.ports import DeltaSink, LlmCallError, LlmClient, LogChunk
 from cockpit.registry import LLM, Target
@@ -210,37 +212,6 @@ async def estimate_job(
 
 
 # -- usage ---------------------------------------------------------------------------------
-
-
-@dataclass
-class UsageRow:
-    key: str
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    unpriced: int = 0  # calls whose model is not in the price map
-
-    def add(self, call: LlmCall) -> None:
-        self.calls += 1
-        self.prompt_tokens += call.prompt_tokens
-        self.completion_tokens += call.completion_tokens
-        if call.cost_usd is None and call.status is LlmCallStatus.OK:
-            self.unpriced += 1
-        self.cost_usd += call.cost_usd or 0.0
-
-
-@dataclass
-class UsageReport:
-    total: UsageRow
-    by_day: list[UsageRow] = field(default_factory=list)
-    by_pane: list[UsageRow] = field(default_factory=list)
-    by_idea: list[UsageRow] = field(default_factory=list)
-    by_backend: list[UsageRow] = field(default_factory=list)
-    failed: int = 0
-    refused: int = 0
-    cancelled: int = 0
-    pending: int = 0  # in flight (or cut off by a crash): counted at their worst case
 
 
 def usage_report(calls: Sequence[LlmCall]) -> UsageReport:

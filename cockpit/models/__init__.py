@@ -17,6 +17,8 @@ from cockpit.models.llm import (
     LlmCallStatus,
     LlmReply,
     LlmReservation,
+    UsageReport,
+    UsageRow,
 )
 from cockpit.models.paper import (
     Claim,
@@ -71,4 +73,6 @@ __all__ = [
     "RunSpec",
     "RunState",
     "Sweep",
+    "UsageReport",
+    "UsageRow",
 ]

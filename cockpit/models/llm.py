@@ -4,7 +4,7 @@ messages sent, the replies received and the calls logged."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,34 @@ class LlmReservation:
     @property
     def refused(self) -> bool:
         return self.call_id is None
+
+
+@dataclass
+class UsageRow:
+    key: str
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0  # calls whose model is not in the price map
+
+    def add(self, call: LlmCall) -> None:
+        self.calls += 1
+        self.prompt_tokens += call.prompt_tokens
+        self.completion_tokens += call.completion_tokens
+        if call.cost_usd is None and call.status is LlmCallStatus.OK:
+            self.unpriced += 1
+        self.cost_usd += call.cost_usd or 0.0
+
+
+@dataclass
+class UsageReport:
+    total: UsageRow
+    by_day: list[UsageRow] = field(default_factory=list)
+    by_pane: list[UsageRow] = field(default_factory=list)
+    by_idea: list[UsageRow] = field(default_factory=list)
+    by_backend: list[UsageRow] = field(default_factory=list)
+    failed: int = 0
+    refused: int = 0
+    cancelled: int = 0
+    pending: int = 0  # in flight (or cut off by a crash): counted at their worst case

@@ -4,16 +4,13 @@ quotes that are not in the data it was given are underlined and marked, with a l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from cockpit.models import UsageReport
 from cockpit.render.safe import printable
-
-if TYPE_CHECKING:  # widgets import this module, and must not import the LLM jobs
-    from cockpit.llm_jobs import UsageReport
 
 UNVERIFIED_MARK = "[?]"
 UNVERIFIED_STYLE = "underline bold yellow"
