@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Log, Static
 
 from cockpit.render.llm import LEGEND, marked_answer
 from cockpit.render.safe import printable
@@ -25,7 +25,8 @@ class AnswerScreen(ModalScreen[None]):
         width: 90%; height: 80%; border: thick $accent; background: $surface; padding: 0 1;
     }
     #answer-title { text-style: bold; }
-    #answer-scroll { height: 1fr; }
+    #answer-scroll, #answer-stream { height: 1fr; }
+    #answer-scroll { display: none; }
     #answer-footer { color: $text-muted; }
     """
     BINDINGS = [Binding("escape", "cancel_or_close", "Cancel / close", id="answer.close")]
@@ -38,13 +39,18 @@ class AnswerScreen(ModalScreen[None]):
         self.answer_title = title
         self.in_flight = True
         self.text = ""
+        # While it streams, a Log appends each piece (cheap however long the answer grows);
+        # once whole, the answer is drawn again with its unverified numbers marked.
+        self.stream = Log(id="answer-stream", max_lines=2000)
+        self.scroll = VerticalScroll(id="answer-scroll")
         self.body = Static("", id="answer-text")
         self.footer = Static("waiting for the first words… (esc cancels)", id="answer-footer")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="answer-box"):
             yield Static(Text(printable(self.answer_title)), id="answer-title")
-            with VerticalScroll(id="answer-scroll"):
+            yield self.stream
+            with self.scroll:
                 yield self.body
             yield self.footer
 
@@ -55,13 +61,15 @@ class AnswerScreen(ModalScreen[None]):
         if not self.text:
             self.footer.update("streaming… (esc cancels)")
         self.text += piece
-        self.body.update(Text(printable(self.text, newlines=True)))
+        self.stream.write(printable(piece, newlines=True))
 
     def finish(self, text: str, unverified: Sequence[tuple[int, int]], cost: str) -> None:
         """The whole answer, its unverified numbers marked, and what the call cost."""
         self.in_flight = False
         self.text = text
         self.body.update(marked_answer(text.strip(), unverified))
+        self.stream.display = False
+        self.scroll.display = True
         footer = Text()
         if unverified:
             footer.append(LEGEND + "\n", style="yellow")
