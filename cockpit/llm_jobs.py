@@ -17,7 +17,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -485,6 +485,17 @@ def default_backend(store: Store, pane: str) -> str:
         f"{len(backends)} LLM backends and no default for {pane}: "
         f"cockpit llm default NAME --pane {pane}"
     )
+
+
+def missing_key(backend: LlmBackend, environ: Mapping[str, str]) -> str | None:
+    """Why a backend cannot be called now (its key's variable is unset), said before any
+    estimate or confirm; None when it can."""
+    if backend.api_key_env and not environ.get(backend.api_key_env):
+        return (
+            f"LLM backend {backend.name} has no API key: set the environment variable "
+            f"{backend.api_key_env}"
+        )
+    return None
 
 
 def set_default_backend(store: Store, name: str | None, pane: str | None = None) -> None:

@@ -6,6 +6,7 @@ the numbers it quotes are checked against the data the model was given."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 from cockpit.app.controller import Controller, RequestHandler, Shell
 from cockpit.bus import CommandBus, CommandError
@@ -15,6 +16,7 @@ from cockpit.llm_jobs import (
     LlmCommandHandler,
     default_backend,
     explain_plan,
+    missing_key,
     read_failure_log,
     summarize_plan,
     unverified_spans,
@@ -100,6 +102,10 @@ class AskController(Controller):
             backend = await asyncio.to_thread(self.store.get_llm_backend, name)
         except (ValidationError, NotFoundError) as exc:
             self.shell.notify(str(exc), severity="error")
+            return
+        unusable = missing_key(backend, os.environ)
+        if unusable:
+            self.shell.notify(unusable, severity="error")
             return
         plan = await make_plan()  # type: ignore[operator]
         if plan is None:

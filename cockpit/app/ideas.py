@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from cockpit.llm_jobs import (
     JobProgress,
     LlmCommandHandler,
     default_backend,
+    missing_key,
     usage_report,
 )
 from cockpit.models import Command, Host, Idea, IdeaStatus
@@ -79,13 +81,17 @@ class IdeasController(Controller):
 
     async def _backend_named(self, typed: str) -> str:
         """The backend a form names, or the pane's default when left empty. A name typed
-        there becomes the pane's default: the next form offers it."""
+        there becomes the pane's default: the next form offers it. A backend whose key is
+        not set is refused here, before any estimate."""
         name = typed.strip()
         if not name:
-            return await asyncio.to_thread(default_backend, self.store, PANE)
+            name = await asyncio.to_thread(default_backend, self.store, PANE)
         name = valid_name(name, "LLM backend name")
-        await asyncio.to_thread(self.store.get_llm_backend, name)
-        if name != self.pane.default_llm:
+        backend = await asyncio.to_thread(self.store.get_llm_backend, name)
+        unusable = missing_key(backend, os.environ)
+        if unusable:
+            raise ValidationError(unusable)
+        if typed.strip() and name != self.pane.default_llm:
             await asyncio.to_thread(self.store.set_setting, PANE_DEFAULT, name)
             self.pane.default_llm = name
         return name

@@ -104,3 +104,33 @@ async def test_summarize_the_results_on_screen(store: Store, llm_server: ChatSer
         assert "over the 6 tested comparisons" in prompt and "4242" not in prompt
         assert "Holm over 6 comparisons; 4242[?] runs in all." in str(screen.body.render())
         assert store.llm_calls()[0].pane == "results"
+
+
+async def test_a_backend_without_its_key_is_refused_before_any_estimate(
+    store: Store, llm_server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cockpit.llm_jobs import set_default_backend
+
+    monkeypatch.delenv("LOOP_KEY", raising=False)
+    store.add_llm_backend(
+        LlmBackend("keyed", MODEL, api_base=llm_server.url, api_key_env="LOOP_KEY")
+    )
+    set_default_backend(store, "keyed", "runs")
+    failed_run(store)
+    app = CockpitApp(store, open_triage=False)
+    said: list[str] = []
+    notify = app.notify
+
+    def noted(message: str, **kwargs: object) -> None:
+        said.append(message)
+        notify(message, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app, "notify", noted)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("3")
+        table = app.query_one("#runs-table", DataTable)
+        await wait_until(lambda: table.row_count == 1)
+        await pilot.press("A")
+        await wait_until(lambda: any("set the environment variable LOOP_KEY" in m for m in said))
+        assert not isinstance(app.screen, ConfirmScreen) and llm_server.received == []
