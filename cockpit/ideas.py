@@ -735,6 +735,14 @@ def sweep_messages(idea: Idea, template: str) -> list[ChatMessage]:
     ]
 
 
+async def estimate_proposal(
+    client: LlmClient, backend: LlmBackend, idea: Idea, host: str | None
+) -> CostEstimate:
+    """The most the one call that writes a sweep spec may cost."""
+    text = "\n".join(m.content for m in sweep_messages(idea, sweep_spec_template(idea, host)))
+    return await estimate_job(client, backend, [(text, SWEEP_MAX_TOKENS)])
+
+
 async def propose_sweep(ctx: JobContext, store: Store) -> dict[str, Any]:
     """`llm.propose`: the model writes a spec from the template; it is only a proposal."""
     payload = ctx.command.payload

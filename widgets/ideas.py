@@ -124,6 +124,13 @@ class IdeasPane(Vertical):
         Binding("g", "generate", "Generate", tooltip="Generate (LLM)", id="ideas.generate"),
         Binding("p", "propose", "Propose", tooltip="Propose sweep", id="ideas.propose"),
         # In the help (?), not the footer: the 80-column footer keeps the keys above.
+        Binding(
+            "P",
+            "propose_llm",
+            "Propose a sweep written by the LLM",
+            show=False,
+            id="ideas.propose_llm",
+        ),
         Binding("k", "check", "Novelty check (literature + LLM)", show=False, id="ideas.check"),
         Binding("u", "usage", "LLM usage: cost per day, pane, idea", show=False, id="ideas.usage"),
         Binding("escape", "cancel", "Cancel LLM", show=False, id="ideas.cancel"),
@@ -151,11 +158,13 @@ class IdeasPane(Vertical):
         pass
 
     class ProposeRequested(PaneRequest):
-        """p: propose a sweep for the idea (the controller opens its spec for editing)."""
+        """p: propose a sweep for the idea (the controller opens its spec for editing);
+        P: the pane's LLM writes the spec first."""
 
-        def __init__(self, name: str) -> None:
+        def __init__(self, name: str, by_llm: bool = False) -> None:
             super().__init__()
             self.name = name
+            self.by_llm = by_llm
 
     class CheckRequested(PaneRequest):
         """k: check the idea's novelty (`values`: llm, source, rounds from the form)."""
@@ -297,6 +306,10 @@ class IdeasPane(Vertical):
     def action_propose(self) -> None:
         if self.selected is not None:
             self.post_message(self.ProposeRequested(self.selected.name))
+
+    def action_propose_llm(self) -> None:
+        if self.selected is not None and not self.generating:
+            self.post_message(self.ProposeRequested(self.selected.name, by_llm=True))
 
     def show_ideas(self, ideas: Sequence[Idea]) -> None:
         ideas = printable_fields(list(ideas))  # titles come from idea files and LLMs

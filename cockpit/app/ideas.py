@@ -16,6 +16,7 @@ from cockpit.ideas import (
     SWEEP_PROPOSAL_KIND,
     estimate_check,
     estimate_generation,
+    estimate_proposal,
     move,
     read_context_file,
     sweep_proposal_payload,
@@ -236,7 +237,7 @@ class IdeasController(Controller):
     # -- idea -> sweep -------------------------------------------------------------------
 
     def _on_propose(self, request: IdeasPane.ProposeRequested) -> None:
-        name = request.name
+        name, by_llm = request.name, request.by_llm
 
         async def propose() -> None:
             idea = await asyncio.to_thread(self.store.get_idea, name)
@@ -248,15 +249,44 @@ class IdeasController(Controller):
                 return
             hosts = await asyncio.to_thread(self.store.list_hosts)
             host = hosts[0] if hosts else None
-            spec = sweep_spec_template(idea, host.name if host else None)
-
-            def edited(text: str | None) -> None:
-                if text is not None:  # escape drops the proposal
-                    self.shell.start(lambda: self._propose(idea, host, text), group="ideas")
-
-            await self.shell.push(SpecEditScreen(f"Sweep for idea {name}", spec), edited)
+            if by_llm:
+                await self._spec_by_llm(idea, host)
+            else:
+                await self._edit_spec(idea, host, sweep_spec_template(idea, host_name(host)))
 
         self.shell.start(propose, group="ideas")
+
+    async def _edit_spec(self, idea: Idea, host: Host | None, spec: str) -> None:
+        """Open the spec for editing; what is saved is proposed (still needs-confirm)."""
+
+        def edited(text: str | None) -> None:
+            if text is not None:  # escape drops the proposal
+                self.shell.start(lambda: self._propose(idea, host, text), group="ideas")
+
+        await self.shell.push(SpecEditScreen(f"Sweep for idea {idea.name}", spec), edited)
+
+    async def _spec_by_llm(self, idea: Idea, host: Host | None) -> None:
+        """P: the pane's LLM writes the spec from the template (estimate, confirm, streamed,
+        esc cancels); it then opens for editing like a template would."""
+        try:
+            name = await self._backend_named("")
+        except (ValidationError, NotFoundError) as exc:
+            self.shell.notify(str(exc), severity="error")
+            return
+        backend = await asyncio.to_thread(self.store.get_llm_backend, name)
+        cost = await estimate_proposal(self.client, backend, idea, host_name(host))
+        payload = {"idea": idea.name, "host": host_name(host)}
+
+        async def write() -> None:
+            command = await self._run_job(name, "llm.propose", payload, written)
+            spec = (command.result or {}).get("spec_toml")
+            if not command.error and isinstance(spec, str):
+                await self._edit_spec(idea, host, spec)
+
+        self.shell.confirm(
+            f"Ask {name} to write a sweep spec for {idea.name}?\n{cost.describe()}",
+            lambda: self.shell.start(write, group="llm"),
+        )
 
     async def _propose(self, idea: Idea, host: Host | None, spec: str) -> None:
         """The edited spec, checked, as a command that waits in needs-confirm."""
@@ -276,6 +306,15 @@ class IdeasController(Controller):
             f"sweep for {idea.name} proposed as command #{command.id}: confirm it in "
             "Commands (6, y); nothing runs before"
         )
+
+
+def host_name(host: Host | None) -> str | None:
+    return host.name if host else None
+
+
+def written(result: dict[str, Any]) -> str:
+    problem = result.get("problem")
+    return f"spec for {result.get('idea')} written" + (f" ({problem})" if problem else "")
 
 
 def generated(result: dict[str, Any]) -> str:

@@ -272,3 +272,37 @@ async def test_usage_view_totals_per_pane_and_idea(store: Store) -> None:
         assert "per pane" in shown and "per idea" in shown and "2001-09-09" in shown
         await pilot.press("escape")
         await wait_until(lambda: not isinstance(app.screen, UsageScreen))
+
+
+async def test_the_llm_writes_a_spec_that_opens_for_editing_and_waits_for_a_person(
+    store: Store, llm_server: ChatServer
+) -> None:
+    store.add_llm_backend(LlmBackend("loop", "openai/gpt-4o-mini", api_base=llm_server.url))
+    store.add_idea(
+        Idea("layer_lr", "Layer-wise learning rates", "Per layer.", priority=99, status="approved")
+    )
+    spec = (
+        'name = "layer-lr"\ncommand = "python exp.py --lr-mode {mode} --seed {seed}"\n'
+        'seeds = [0, 1]\nfactors = { mode = ["flat", "layer"] }\n'
+    )
+    llm_server.script = [Reply(f"Here it is:\n```toml\n{spec}```")]
+    app = demo_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("1")
+        pane = app.query_one(IdeasPane)
+        await wait_until(lambda: pane.selected is not None and pane.selected.name == "layer_lr")
+        await pilot.press("P")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=60)
+        assert "write a sweep spec for layer_lr" in app.screen.question
+        assert llm_server.received == []
+        await pilot.press("y")
+        await wait_until(lambda: isinstance(app.screen, SpecEditScreen), timeout=30)
+        assert app.screen.query_one(TextArea).text == spec
+        assert [c for c in store.list_commands() if c.kind == "run.sweep"] == []
+        await pilot.press("ctrl+s")
+        await wait_until(lambda: any(c.kind == "run.sweep" for c in store.list_commands()))
+        (command,) = [c for c in store.list_commands() if c.kind == "run.sweep"]
+        assert command.status is CommandStatus.NEEDS_CONFIRM
+        assert command.payload["spec_toml"] == spec
+        assert [c.purpose for c in store.llm_calls()] == ["ideas.sweep"]
