@@ -15,6 +15,24 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+# One Semantic Scholar /paper/search answer, in the API's shape.
+S2_HIT = {
+    "total": 1,
+    "offset": 0,
+    "data": [
+        {
+            "paperId": "abc",
+            "title": "Layer-wise Adaptive Rate Scaling",
+            "year": 2017,
+            "venue": "arXiv",
+            "citationCount": 900,
+            "url": "https://www.semanticscholar.org/paper/abc",
+            "abstract": "LARS scales each layer's learning rate.",
+            "externalIds": {"DOI": "10.1/x"},
+        }
+    ],
+}
+
 
 @dataclass
 class Canned:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cockpit.app.controller import Controller, RequestHandler, Shell, report_command
@@ -30,7 +30,7 @@ from cockpit.llm_jobs import (
     missing_key,
     usage_report,
 )
-from cockpit.models import Command, Host, Idea, IdeaStatus
+from cockpit.models import Command, CostEstimate, Host, Idea, IdeaStatus
 from cockpit.ports import LlmClient
 from cockpit.registry import DEMO, host_target, llm_target
 from cockpit.render.llm import usage_tables
@@ -141,17 +141,32 @@ class IdeasController(Controller):
                 return
             backend = await asyncio.to_thread(self.store.get_llm_backend, name)
             titles = [i.title for i in await asyncio.to_thread(self.store.list_ideas)]
-            self.pane.start_generation("estimating the cost (loading litellm)…")
-            cost = await estimate_generation(self.client, backend, context, titles, n, rounds)
-            self.pane.end_generation("")
-            payload = {"context": context, "n": n, "reflections": rounds}
-            self.shell.confirm(
-                f"Generate {n} idea(s) with {rounds} reflection round(s) on {name}?\n"
-                f"{cost.describe()}",
-                lambda: self._start_job(name, "llm.generate", payload, generated),
+            await self._confirm_job(
+                f"Generate {n} idea(s) with {rounds} reflection round(s) on {name}?",
+                estimate_generation(self.client, backend, context, titles, n, rounds),
+                (name, "llm.generate", {"context": context, "n": n, "reflections": rounds}),
+                generated,
             )
 
         self.shell.start(estimate, group="ideas")
+
+    async def _confirm_job(
+        self,
+        question: str,
+        estimating: Awaitable[CostEstimate],
+        job: tuple[str, str, dict[str, object]],
+        outcome: Callable[[dict[str, Any]], str],
+    ) -> None:
+        """Show the job's estimate with the question; the job (backend, kind, payload) is
+        started only on yes."""
+        self.pane.start_generation("estimating the cost (loading litellm)…")
+        cost = await estimating
+        self.pane.end_generation("")
+        backend, kind, payload = job
+        self.shell.confirm(
+            f"{question}\n{cost.describe()}",
+            lambda: self._start_job(backend, kind, payload, outcome),
+        )
 
     def _start_job(
         self,
@@ -213,14 +228,11 @@ class IdeasController(Controller):
                 return
             backend = await asyncio.to_thread(self.store.get_llm_backend, backend_name)
             idea = await asyncio.to_thread(self.store.get_idea, name)
-            self.pane.start_generation("estimating the cost (loading litellm)…")
-            cost = await estimate_check(self.client, backend, idea, rounds)
-            self.pane.end_generation("")
-            payload = {"idea": name, "rounds": rounds, "source": source}
-            self.shell.confirm(
-                f"Check {name} against {source} in up to {rounds} round(s) on "
-                f"{backend_name}?\n{cost.describe()}",
-                lambda: self._start_job(backend_name, "llm.check", payload, checked),
+            await self._confirm_job(
+                f"Check {name} against {source} in up to {rounds} round(s) on {backend_name}?",
+                estimate_check(self.client, backend, idea, rounds),
+                (backend_name, "llm.check", {"idea": name, "rounds": rounds, "source": source}),
+                checked,
             )
 
         self.shell.start(estimate, group="ideas")

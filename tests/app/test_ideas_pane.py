@@ -16,7 +16,7 @@ from cockpit.app.shell import CockpitApp
 from cockpit.models import Command, CommandStatus, Idea, LlmBackend, LlmCall, LlmCallStatus
 from cockpit.store import Store
 from tests.conftest import wait_until
-from tests.literature_server import Canned, PaperServer, papers
+from tests.literature_server import S2_HIT, Canned, PaperServer, papers
 from tests.llm_server import ChatServer, Reply, llm_server
 from widgets.dialogs import ConfirmScreen
 from widgets.ideas import IdeaForm, IdeasPane, SpecEditScreen, UsageScreen
@@ -158,21 +158,15 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
 
-S2_ANSWER = {
-    "total": 1,
-    "offset": 0,
-    "data": [
-        {
-            "paperId": "abc",
-            "title": "Layer-wise Adaptive Rate Scaling",
-            "year": 2017,
-            "venue": "arXiv",
-            "citationCount": 900,
-            "url": "https://www.semanticscholar.org/paper/abc",
-            "abstract": "LARS scales each layer's learning rate.",
-        }
-    ],
-}
+@pytest.fixture
+def literature(
+    store: Store, llm_server: ChatServer, papers: PaperServer, monkeypatch: pytest.MonkeyPatch
+) -> PaperServer:
+    """The app's Semantic Scholar at the replay server, one hit; one LLM backend."""
+    monkeypatch.setenv("COCKPIT_S2_URL", papers.url)
+    papers.script = [Canned(200, S2_HIT)]
+    store.add_llm_backend(LlmBackend("loop", "openai/gpt-4o-mini", api_base=llm_server.url))
+    return papers
 
 
 async def start_check(app: CockpitApp, pilot: object, store: Store, rounds: str) -> IdeasPane:
@@ -192,14 +186,9 @@ async def start_check(app: CockpitApp, pilot: object, store: Store, rounds: str)
 
 
 async def test_novelty_check_from_the_pane_shows_papers_and_records_the_decision(
-    store: Store,
-    llm_server: ChatServer,
-    papers: PaperServer,
-    monkeypatch: pytest.MonkeyPatch,
+    store: Store, llm_server: ChatServer, literature: PaperServer
 ) -> None:
-    monkeypatch.setenv("COCKPIT_S2_URL", papers.url)
-    papers.script = [Canned(200, S2_ANSWER)]
-    store.add_llm_backend(LlmBackend("loop", "openai/gpt-4o-mini", api_base=llm_server.url))
+    papers = literature
     llm_server.script = [
         Reply('THOUGHT: look.\n```json\n{"Query": "layer-wise learning rate"}\n```'),
         Reply('```json\n{"Decision": "not novel", "Reasons": "LARS (2017) does this."}\n```'),
@@ -228,14 +217,9 @@ async def test_novelty_check_from_the_pane_shows_papers_and_records_the_decision
 
 
 async def test_a_novelty_check_is_cancelled_with_escape_and_records_nothing(
-    store: Store,
-    llm_server: ChatServer,
-    papers: PaperServer,
-    monkeypatch: pytest.MonkeyPatch,
+    store: Store, llm_server: ChatServer, literature: PaperServer
 ) -> None:
-    monkeypatch.setenv("COCKPIT_S2_URL", papers.url)
-    papers.script = [Canned(200, S2_ANSWER)]
-    store.add_llm_backend(LlmBackend("loop", "openai/gpt-4o-mini", api_base=llm_server.url))
+    papers = literature
     slow = "THOUGHT: " + " ".join(f"word{i}" for i in range(200))
     llm_server.script = [Reply(slow, chunk_delay_s=0.03)]
     app = demo_app(store)

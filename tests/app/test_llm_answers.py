@@ -29,6 +29,13 @@ def backend(store: Store, llm_server: ChatServer) -> LlmBackend:
     return b
 
 
+async def open_runs(app: CockpitApp, pilot: object) -> None:
+    await app.loaded.wait()
+    await pilot.press("3")  # type: ignore[attr-defined]
+    table = app.query_one("#runs-table", DataTable)
+    await wait_until(lambda: table.row_count == 1)
+
+
 async def ask(app: CockpitApp, pilot: object, llm_server: ChatServer) -> AnswerScreen:
     await pilot.press("A")  # type: ignore[attr-defined]
     await wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=60)
@@ -48,10 +55,7 @@ async def test_explain_a_failed_run_streams_the_answer_with_its_numbers_checked(
     llm_server.script = [Reply("OOM at line 88 asking 2.50 GiB; use batch 32.", chunk_delay_s=0.02)]
     app = CockpitApp(store, open_triage=False)
     async with app.run_test(size=SIZE) as pilot:
-        await app.loaded.wait()
-        await pilot.press("3")
-        table = app.query_one("#runs-table", DataTable)
-        await wait_until(lambda: table.row_count == 1)
+        await open_runs(app, pilot)
         screen = await ask(app, pilot, llm_server)
         assert "Ask loop to explain the failure of run oom-run" in app.ask.last_question
         await wait_until(lambda: "OOM at" in screen.text)  # streamed before the end
@@ -74,10 +78,7 @@ async def test_escape_cancels_an_answer_in_flight(store: Store, llm_server: Chat
     llm_server.script = [Reply(words, chunk_delay_s=0.03)]
     app = CockpitApp(store, open_triage=False)
     async with app.run_test(size=SIZE) as pilot:
-        await app.loaded.wait()
-        await pilot.press("3")
-        table = app.query_one("#runs-table", DataTable)
-        await wait_until(lambda: table.row_count == 1)
+        await open_runs(app, pilot)
         screen = await ask(app, pilot, llm_server)
         await wait_until(lambda: "w3" in screen.text, timeout=30)
         await pilot.press("escape")
@@ -127,10 +128,7 @@ async def test_a_backend_without_its_key_is_refused_before_any_estimate(
 
     monkeypatch.setattr(app, "notify", noted)
     async with app.run_test(size=SIZE) as pilot:
-        await app.loaded.wait()
-        await pilot.press("3")
-        table = app.query_one("#runs-table", DataTable)
-        await wait_until(lambda: table.row_count == 1)
+        await open_runs(app, pilot)
         await pilot.press("A")
         await wait_until(lambda: any("set the environment variable LOOP_KEY" in m for m in said))
         assert not isinstance(app.screen, ConfirmScreen) and llm_server.received == []

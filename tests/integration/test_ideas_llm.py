@@ -18,27 +18,11 @@ from cockpit.models import CommandStatus, Idea, LlmBackend
 from cockpit.ports import LiteratureError
 from cockpit.registry import CommandRegistry, llm_target
 from cockpit.store import Store
-from tests.literature_server import Canned, PaperServer, papers
+from tests.literature_server import S2_HIT, Canned, PaperServer, papers
 from tests.llm_server import ChatServer, Reply, llm_server
 
 __all__ = ["llm_server", "papers"]
 
-S2_HIT = {
-    "total": 1,
-    "offset": 0,
-    "data": [
-        {
-            "paperId": "abc",
-            "title": "Layer-wise Adaptive Rate Scaling",
-            "year": 2017,
-            "venue": "arXiv",
-            "citationCount": 900,
-            "url": "https://www.semanticscholar.org/paper/abc",
-            "abstract": "LARS scales each layer's learning rate.",
-            "externalIds": {"DOI": "10.1/x"},
-        }
-    ],
-}
 S2_EMPTY = {"total": 0, "offset": 0}  # no "data" key at all, as the API answers
 OPENALEX_HIT = {
     "meta": {"count": 1},

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from backends.runners.local import local_root
-from cockpit.cli.main import main
 from cockpit.demo import seed_demo
 from cockpit.models import Host, HostKind, LlmBackend, LlmCallStatus, Run, RunSpec, RunState
 from cockpit.paths import data_dir
 from cockpit.store import Store
+from tests.integration.test_llm import cli
 from tests.llm_server import ChatServer, Reply, llm_server
 
 __all__ = ["llm_server"]
@@ -30,15 +30,6 @@ LOG = (
     + "".join(f"rank1 waiting for rank0 ({i})\n" for i in range(300))
     + "\x1b]0;pwned\x07exit 1\n"
 )
-
-
-def cli(capsys: pytest.CaptureFixture[str], db: Path, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(["--db", str(db), *argv])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
