@@ -74,7 +74,8 @@ async def test_generation_streams_into_the_pane_and_esc_cancels(
     context = tmp_path / "context.md"
     context.write_text("nanoGPT on shakespeare_char; baseline val loss 1.47")
     record = {"Name": "x", "Title": "Slow idea", "Experiment": "e" * 10}
-    text = "THOUGHT: " + " ".join(f"word{i}" for i in range(200)) + json.dumps(record)
+    # A minute of streaming: the escape below lands mid-answer however loaded the machine.
+    text = "THOUGHT: " + " ".join(f"word{i}" for i in range(2000)) + json.dumps(record)
     llm_server.script = [Reply(text, chunk_delay_s=0.03)]
     app = demo_app(store)
     async with app.run_test(size=SIZE) as pilot:
@@ -220,7 +221,7 @@ async def test_a_novelty_check_is_cancelled_with_escape_and_records_nothing(
     store: Store, llm_server: ChatServer, literature: PaperServer
 ) -> None:
     papers = literature
-    slow = "THOUGHT: " + " ".join(f"word{i}" for i in range(200))
+    slow = "THOUGHT: " + " ".join(f"word{i}" for i in range(2000))
     llm_server.script = [Reply(slow, chunk_delay_s=0.03)]
     app = demo_app(store)
     async with app.run_test(size=SIZE) as pilot:

@@ -74,7 +74,7 @@ async def test_explain_a_failed_run_streams_the_answer_with_its_numbers_checked(
 
 async def test_escape_cancels_an_answer_in_flight(store: Store, llm_server: ChatServer) -> None:
     failed_run(store)
-    words = " ".join(f"w{i}" for i in range(300))
+    words = " ".join(f"w{i}" for i in range(3000))
     llm_server.script = [Reply(words, chunk_delay_s=0.03)]
     app = CockpitApp(store, open_triage=False)
     async with app.run_test(size=SIZE) as pilot:
