@@ -93,7 +93,16 @@ class MeteredLlm:
         """
         worst = await self.worst_case_cost(messages, max_tokens)
         held = dataclasses.replace(base, cost_usd=worst, created_at=time.time())
-        reservation = await asyncio.to_thread(self.store.reserve_llm_call, held)
+        reserving = asyncio.ensure_future(asyncio.to_thread(self.store.reserve_llm_call, held))
+        try:
+            reservation = await asyncio.shield(reserving)
+        except asyncio.CancelledError:
+            # Cancelled while the write ran in its thread: it still lands, so it is settled
+            # as cancelled, never left holding the budget.
+            reservation = await reserving
+            if reservation.call_id is not None:
+                await self._log(base, reservation.call_id, status=LlmCallStatus.CANCELLED)
+            raise
         if reservation.call_id is not None:
             return reservation.call_id
         message = (

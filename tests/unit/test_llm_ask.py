@@ -113,3 +113,49 @@ def test_a_reservation_is_refused_whole_and_settled_in_place(store: Store) -> No
     assert store.reserve_llm_call(call).call_id is not None  # room again
     (first, second) = store.llm_calls()
     assert (first.status, second.status) == (LlmCallStatus.OK, LlmCallStatus.PENDING)
+
+
+class PricedClient:
+    """Prices and counts like litellm's map would; never answers (the call is cancelled
+    before it is sent)."""
+
+    async def count_tokens(self, model: str, text: str) -> int:
+        return len(text) // 4
+
+    async def price(self, model: str, prompt: int, completion: int) -> float:
+        return (prompt + completion) * 1e-6
+
+    async def complete(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("nothing may be sent")
+
+
+async def test_a_call_cancelled_while_it_reserves_leaves_no_budget_held(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import threading
+
+    from cockpit.llm_jobs import MeteredLlm
+    from cockpit.models import ChatMessage
+
+    backend = LlmBackend("b", "openai/x", budget_usd=1.0)
+    store.add_llm_backend(backend)
+    entered, release = threading.Event(), threading.Event()
+    reserve = store.reserve_llm_call
+
+    def slow_reserve(call: LlmCall):  # type: ignore[no-untyped-def]
+        entered.set()
+        release.wait(10)
+        return reserve(call)
+
+    monkeypatch.setattr(store, "reserve_llm_call", slow_reserve)
+    llm = MeteredLlm(store, PricedClient(), backend)  # type: ignore[arg-type]
+    task = asyncio.create_task(llm.call([ChatMessage("user", "x" * 400)], purpose="t"))
+    while not entered.is_set():
+        await asyncio.sleep(0.01)
+    task.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (call,) = store.llm_calls()
+    assert call.status is LlmCallStatus.CANCELLED and store.llm_spent("b") == 0.0
