@@ -1092,6 +1092,13 @@ class Store:
                 )
                 if cur.rowcount:
                     marked.append(command_id)
+                    # Its LLM call in flight never settled: it ends failed, still counted at
+                    # its most (it was sent, and what it cost is unknown).
+                    conn.execute(
+                        "UPDATE llm_calls SET status = 'failed', error = ? "
+                        "WHERE command_id = ? AND status = 'pending'",
+                        ("interrupted: the cockpit stopped during the call", command_id),
+                    )
         return marked
 
     # -- GPU history ---------------------------------------------------------------------

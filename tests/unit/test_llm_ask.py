@@ -159,3 +159,18 @@ async def test_a_call_cancelled_while_it_reserves_leaves_no_budget_held(
         await task
     (call,) = store.llm_calls()
     assert call.status is LlmCallStatus.CANCELLED and store.llm_spent("b") == 0.0
+
+
+def test_a_call_in_flight_when_the_cockpit_died_ends_failed_at_its_most(store: Store) -> None:
+    from cockpit.models import CommandOrigin, CommandStatus
+
+    store.add_llm_backend(LlmBackend("b", "openai/x", budget_usd=1.0))
+    command = store.insert_command(
+        "ideas", "llm:b", "llm.ask", {}, CommandStatus.RUNNING, CommandOrigin.USER
+    )
+    call = LlmCall("b", "openai/x", LlmCallStatus.OK, cost_usd=0.25, command_id=command.id)
+    store.reserve_llm_call(call)
+    assert store.mark_interrupted([command.id]) == [command.id]
+    (settled,) = store.llm_calls()
+    assert settled.status is LlmCallStatus.FAILED and "interrupted" in (settled.error or "")
+    assert store.llm_spent("b") == 0.25
