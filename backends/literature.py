@@ -27,6 +27,8 @@ BASE_URLS = {
     OPENALEX: "https://api.openalex.org",
 }
 KEY_ENV = {SEMANTIC_SCHOLAR: "S2_API_KEY", OPENALEX: "OPENALEX_API_KEY"}
+# A mirror or proxy of an API (and the tests' loopback server) is named by these.
+BASE_URL_ENV = {SEMANTIC_SCHOLAR: "COCKPIT_S2_URL", OPENALEX: "COCKPIT_OPENALEX_URL"}
 S2_FIELDS = "title,year,venue,citationCount,url,abstract,externalIds"
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -119,7 +121,8 @@ class HttpLiteratureClient:
         if source not in BASE_URLS:
             raise ValueError(f"unknown literature source {source!r}")
         self.source = source
-        self.base_url = (base_url or BASE_URLS[source]).rstrip("/")
+        base_url = base_url or os.environ.get(BASE_URL_ENV[source]) or BASE_URLS[source]
+        self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env or KEY_ENV[source]
         self.timeout_s = timeout_s
         self.max_tries = max_tries
@@ -173,6 +176,11 @@ class HttpLiteratureClient:
         if self.source == SEMANTIC_SCHOLAR:
             return papers_from_semantic_scholar(data)
         return papers_from_openalex(data)
+
+
+def literature_clients() -> dict[str, HttpLiteratureClient]:
+    """One client per source; a novelty check picks one by name."""
+    return {source: HttpLiteratureClient(source) for source in BASE_URLS}
 
 
 def _reason(response: httpx.Response) -> str:

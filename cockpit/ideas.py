@@ -15,7 +15,7 @@ import json
 import re
 import time
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -550,6 +550,28 @@ def check_messages(idea: Idea, rounds: int) -> list[ChatMessage]:
     ]
 
 
+PAPERS_PER_QUERY = 10
+# What one round adds to the talk the next round re-sends: the model's answer, and the
+# papers found with their abstracts (each cut to 600 characters in papers_text).
+ROUND_GROWTH_CHARS = CHECK_MAX_TOKENS * 4 + PAPERS_PER_QUERY * 700
+
+
+async def estimate_check(
+    client: LlmClient, backend: LlmBackend, idea: Idea, rounds: int
+) -> CostEstimate:
+    """The most a novelty check of R rounds may cost: each round re-sends the talk so far."""
+    first = "\n".join(m.content for m in check_messages(idea, rounds))
+    grown = "x" * ROUND_GROWTH_CHARS
+    prompts = [(first + grown * i, CHECK_MAX_TOKENS) for i in range(rounds)]
+    return await estimate_job(client, backend, prompts)
+
+
+def paper_line(paper: Paper) -> str:
+    """A paper as a person scans it: title, year, venue, citations, link."""
+    cited = f"{paper.citations} citations" if paper.citations is not None else "? citations"
+    return f"{paper.title} ({paper.year or '?'}, {paper.venue or 'no venue'}, {cited}) {paper.url}"
+
+
 def papers_text(papers: Sequence[Paper]) -> str:
     if not papers:
         return "No papers found."
@@ -563,22 +585,39 @@ def papers_text(papers: Sequence[Paper]) -> str:
     return "\n".join(lines)
 
 
-async def check_novelty(
-    ctx: JobContext, store: Store, literature: LiteratureClient | None
-) -> dict[str, Any]:
+Literature = LiteratureClient | Mapping[str, LiteratureClient] | None
+
+
+def pick_literature(literature: Literature, source: str | None) -> LiteratureClient:
+    """The client a check uses: the one given, or the one its payload names."""
+    if literature is None:
+        raise LiteratureError("no literature source configured")
+    if not isinstance(literature, Mapping):
+        return literature
+    if source is None:
+        return next(iter(literature.values()))
+    if source not in literature:
+        raise LiteratureError(f"unknown literature source {source!r}: {', '.join(literature)}")
+    return literature[source]
+
+
+async def check_novelty(ctx: JobContext, store: Store, sources: Literature) -> dict[str, Any]:
     """`llm.check`: rounds of queries and results until the model decides, then record it."""
     payload = ctx.command.payload
     idea = await asyncio.to_thread(store.get_idea, str(payload["idea"]))
     rounds = int(payload.get("rounds", 5))
-    if literature is None:
-        raise LiteratureError("no literature source configured")
+    literature = pick_literature(sources, payload.get("source"))
     messages = check_messages(idea, rounds)
     queries: list[str] = []
     papers: dict[str, Paper] = {}
     decision: bool | None = None
     reasons = f"no decision after {rounds} rounds"
     for round_no in range(1, rounds + 1):
-        ctx.progress(message=f"{idea.name}: round {round_no}/{rounds}")
+        ctx.progress(
+            message=f"{idea.name}: round {round_no}/{rounds}",
+            calls_done=round_no - 1,
+            calls_total=rounds,
+        )
         reply = await ctx.llm.call(
             messages,
             purpose="ideas.check",
@@ -601,12 +640,15 @@ async def check_novelty(
             queries.append(query)
             ctx.progress(message=f"searching {literature.source}: {query}")
             try:
-                found = await literature.search(query, limit=10)
+                found = await literature.search(query, limit=PAPERS_PER_QUERY)
             except LiteratureError as exc:
                 reasons = f"the literature search failed: {exc}"
                 break
+            ctx.progress(message=f"{len(found)} paper(s) for {query!r}")
             for paper in found:
                 papers.setdefault(paper.title.lower(), paper)
+                ctx.progress(delta=f"\n  · {paper_line(paper)}")
+            ctx.progress(delta="\n")
             feedback = f"Results for {query!r}:\n{papers_text(found)}"
         elif isinstance(answer, dict):
             feedback = f"Give a Query or a Decision. {CHECK_FORMAT}"
@@ -693,6 +735,14 @@ def sweep_messages(idea: Idea, template: str) -> list[ChatMessage]:
     ]
 
 
+async def estimate_proposal(
+    client: LlmClient, backend: LlmBackend, idea: Idea, host: str | None
+) -> CostEstimate:
+    """The most the one call that writes a sweep spec may cost."""
+    text = "\n".join(m.content for m in sweep_messages(idea, sweep_spec_template(idea, host)))
+    return await estimate_job(client, backend, [(text, SWEEP_MAX_TOKENS)])
+
+
 async def propose_sweep(ctx: JobContext, store: Store) -> dict[str, Any]:
     """`llm.propose`: the model writes a spec from the template; it is only a proposal."""
     payload = ctx.command.payload
@@ -734,7 +784,7 @@ def wire_llm(
     registry: CommandRegistry,
     store: Store,
     client: LlmClient,
-    literature: LiteratureClient | None,
+    literature: Literature,
 ) -> LlmCommandHandler:
     """The `llm.*` handler with the idea jobs, registered for `llm:NAME` targets."""
     handler = LlmCommandHandler(store, client)

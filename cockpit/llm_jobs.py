@@ -11,14 +11,18 @@ their own jobs to it (cockpit/ideas.py adds generation, novelty checks and sweep
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cockpit.logparse import clean_text
 from cockpit.models import (
     ChatMessage,
     Command,
@@ -27,10 +31,14 @@ from cockpit.models import (
     LlmCall,
     LlmCallStatus,
     LlmReply,
+    Run,
+    UsageReport,
+    UsageRow,
 )
-from cockpit.ports import DeltaSink, LlmCallError, LlmClient
+from cockpit.ports import DeltaSink, LlmCallError, LlmClient, LogChunk
 from cockpit.registry import LLM, Target
 from cockpit.store import Store
+from cockpit.validate import ValidationError
 
 CHARS_PER_TOKEN = 4
 TEST_PROMPT = "Reply with the single word: pong"
@@ -76,18 +84,35 @@ class MeteredLlm:
         )
         return await self.client.price(self.backend.model, prompt, max_tokens) or 0.0
 
-    async def check_budget(self, messages: Sequence[ChatMessage], max_tokens: int) -> None:
-        budget = self.backend.budget_usd
-        if budget is None:
-            return
-        spent = await asyncio.to_thread(self.store.llm_spent, self.backend.name)
+    async def reserve(self, base: LlmCall, messages: Sequence[ChatMessage], max_tokens: int) -> int:
+        """Hold this call's worst case against the budget (one atomic write), or refuse it.
+
+        Checking and then logging after the call would let two calls in flight at once each
+        see room for itself and together overspend; the reservation makes the second wait
+        for, and count, the first.
+        """
         worst = await self.worst_case_cost(messages, max_tokens)
-        if spent >= budget or spent + worst > budget:
-            raise BudgetExceeded(
-                f"LLM backend {self.backend.name} has spent ${spent:.4f} of its "
-                f"${budget:.2f} budget and this call could cost up to ${worst:.4f}; "
-                "nothing was sent (raise it with `cockpit llm budget NAME USD`)"
-            )
+        held = dataclasses.replace(base, cost_usd=worst, created_at=time.time())
+        reserving = asyncio.ensure_future(asyncio.to_thread(self.store.reserve_llm_call, held))
+        try:
+            reservation = await asyncio.shield(reserving)
+        except asyncio.CancelledError:
+            # Cancelled while the write ran in its thread: it still lands, so it is settled
+            # as cancelled, never left holding the budget.
+            reservation = await reserving
+            if reservation.call_id is not None:
+                await self._log(base, reservation.call_id, status=LlmCallStatus.CANCELLED)
+            raise
+        if reservation.call_id is not None:
+            return reservation.call_id
+        message = (
+            f"LLM backend {self.backend.name} has spent ${reservation.spent_usd:.4f} of its "
+            f"${reservation.budget_usd or 0:.2f} budget (calls in flight at their most) and "
+            f"this call could cost up to ${worst:.4f}; nothing was sent (raise it with "
+            "`cockpit llm budget NAME USD`)"
+        )
+        await self._log(base, None, status=LlmCallStatus.REFUSED, error=message)
+        raise BudgetExceeded(message)
 
     async def call(
         self,
@@ -109,11 +134,7 @@ class MeteredLlm:
             draft=draft,
             command_id=self.command_id,
         )
-        try:
-            await self.check_budget(messages, max_tokens)
-        except BudgetExceeded as exc:
-            await self._log(base, status=LlmCallStatus.REFUSED, error=str(exc))
-            raise
+        row = await self.reserve(base, messages, max_tokens)
         received: list[str] = []
 
         def delta(piece: str) -> None:
@@ -127,13 +148,14 @@ class MeteredLlm:
                 self.backend, messages, max_tokens=max_tokens, on_delta=delta
             )
         except asyncio.CancelledError:
-            await self._log_partial(base, messages, "".join(received), started, "cancelled")
+            await self._log_partial(base, row, messages, "".join(received), started, "cancelled")
             raise
         except LlmCallError as exc:
-            await self._log_partial(base, messages, exc.partial, started, str(exc))
+            await self._log_partial(base, row, messages, exc.partial, started, str(exc))
             raise
         await self._log(
             base,
+            row,
             status=LlmCallStatus.OK,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
@@ -145,6 +167,7 @@ class MeteredLlm:
     async def _log_partial(
         self,
         base: LlmCall,
+        row: int,
         messages: Sequence[ChatMessage],
         partial: str,
         started: float,
@@ -159,6 +182,7 @@ class MeteredLlm:
         status = LlmCallStatus.CANCELLED if error == "cancelled" else LlmCallStatus.FAILED
         await self._log(
             base,
+            row,
             status=status,
             prompt_tokens=prompt if partial else 0,
             completion_tokens=completion,
@@ -167,12 +191,18 @@ class MeteredLlm:
             error=None if status is LlmCallStatus.CANCELLED else error,
         )
 
-    async def _log(self, base: LlmCall, **changes: Any) -> None:
+    async def _log(self, base: LlmCall, row: int | None, **changes: Any) -> None:
+        """Settle the call's reservation (`row`) with how it ended, or log a refused one."""
         call = LlmCall(**{**asdict(base), **changes, "created_at": time.time()})
         self.calls += 1
         self.spent_usd += call.cost_usd or 0.0
+        write = (
+            functools.partial(self.store.add_llm_call, call)
+            if row is None
+            else functools.partial(self.store.settle_llm_call, row, call)
+        )
         # Shielded: a cancel that arrives while the row is written must not lose it.
-        await asyncio.shield(asyncio.to_thread(self.store.add_llm_call, call))
+        await asyncio.shield(asyncio.to_thread(write))
 
 
 async def estimate_job(
@@ -193,36 +223,6 @@ async def estimate_job(
 # -- usage ---------------------------------------------------------------------------------
 
 
-@dataclass
-class UsageRow:
-    key: str
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    unpriced: int = 0  # calls whose model is not in the price map
-
-    def add(self, call: LlmCall) -> None:
-        self.calls += 1
-        self.prompt_tokens += call.prompt_tokens
-        self.completion_tokens += call.completion_tokens
-        if call.cost_usd is None and call.status is LlmCallStatus.OK:
-            self.unpriced += 1
-        self.cost_usd += call.cost_usd or 0.0
-
-
-@dataclass
-class UsageReport:
-    total: UsageRow
-    by_day: list[UsageRow] = field(default_factory=list)
-    by_pane: list[UsageRow] = field(default_factory=list)
-    by_idea: list[UsageRow] = field(default_factory=list)
-    by_backend: list[UsageRow] = field(default_factory=list)
-    failed: int = 0
-    refused: int = 0
-    cancelled: int = 0
-
-
 def usage_report(calls: Sequence[LlmCall]) -> UsageReport:
     groups: dict[str, dict[str, UsageRow]] = {"day": {}, "pane": {}, "idea": {}, "backend": {}}
     total = UsageRow("total")
@@ -241,6 +241,8 @@ def usage_report(calls: Sequence[LlmCall]) -> UsageReport:
             report.refused += 1
         elif call.status is LlmCallStatus.CANCELLED:
             report.cancelled += 1
+        elif call.status is LlmCallStatus.PENDING:
+            report.pending += 1
     report.by_day = sorted(groups["day"].values(), key=lambda r: r.key)
     for name in ("pane", "idea", "backend"):
         rows = sorted(groups[name].values(), key=lambda r: (-r.cost_usd, r.key))
@@ -328,6 +330,201 @@ def summarize_results_prompt(sweep: str, table: str) -> list[ChatMessage]:
     ]
 
 
+TRACEBACK_START = "Traceback (most recent call last):"
+TAIL_LINES = 80
+TRACEBACK_MAX_LINES = 60
+MAX_LOG_READ_BYTES = 64 * 1024 * 1024  # a failure is explained from at most this much log
+READ_CHUNK_BYTES = 256 * 1024
+MAX_DATA_CHARS = 24_000  # what one prompt carries of a log or a table
+ASK_MAX_TOKENS = 800
+
+LogReader = Callable[[int, int], Awaitable[LogChunk]]
+
+
+@dataclass
+class FailureLog:
+    """What a failed run's log says: its first traceback and its last lines."""
+
+    traceback: list[str] = field(default_factory=list)
+    tail: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+    cut: bool = False  # the log was longer than MAX_LOG_READ_BYTES: its tail is not its end
+
+    def excerpt(self) -> str:
+        parts = []
+        tail_text = "\n".join(self.tail)
+        if self.traceback and "\n".join(self.traceback) not in tail_text:
+            # The first error is usually the cause; ranks and retries repeat it later on.
+            parts.append("The first traceback in the log:\n" + "\n".join(self.traceback))
+        cut = f" (only the first {self.bytes_read} bytes were read)" if self.cut else ""
+        parts.append(f"The last {len(self.tail)} lines{cut}:\n{tail_text}")
+        return "\n\n".join(parts)[-MAX_DATA_CHARS:]
+
+
+class _TracebackFinder:
+    """Finds the first Python traceback, as logparse flags it, in lines fed one by one.
+
+    A prefix before `Traceback` (a rank tag like "[rank0]: ") is taken off the lines that
+    follow; the traceback ends at its first unindented line, the exception itself.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.prefix: str | None = None
+        self.done = False
+
+    def feed(self, line: str) -> None:
+        if self.done:
+            return
+        if self.prefix is None:
+            at = line.find(TRACEBACK_START)
+            if at >= 0:
+                self.prefix = line[:at]
+                self.lines.append(line[at:])
+            return
+        body = line.removeprefix(self.prefix)
+        self.lines.append(body)
+        if (body and not body[0].isspace()) or len(self.lines) >= TRACEBACK_MAX_LINES:
+            self.done = True
+
+
+async def read_failure_log(read: LogReader) -> FailureLog:
+    """Read a run's log from its start (in chunks, through its backend) for the first
+    traceback and the last lines, holding only those in memory."""
+    finder = _TracebackFinder()
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    offset = 0
+    pending = b""
+    while offset < MAX_LOG_READ_BYTES:
+        chunk = await read(offset, READ_CHUNK_BYTES)
+        if not chunk.data:
+            break
+        offset = chunk.next_offset
+        *lines, pending = (pending + chunk.data).split(b"\n")
+        for raw in lines:
+            line = clean_text(raw.decode("utf-8", "replace"))
+            finder.feed(line)
+            tail.append(line)
+        if chunk.eof:
+            break
+    if pending:
+        line = clean_text(pending.decode("utf-8", "replace"))
+        finder.feed(line)
+        tail.append(line)
+    if not finder.done:
+        finder.lines = finder.lines[:TRACEBACK_MAX_LINES]
+    return FailureLog(finder.lines, list(tail), offset, offset >= MAX_LOG_READ_BYTES)
+
+
+@dataclass(frozen=True)
+class AskPlan:
+    """One "ask about what is on screen" call: the prompt, and the data it holds (which the
+    answer's numbers are checked against)."""
+
+    what: str  # for the confirm and the answer's title: "explain the failure of run X"
+    purpose: str  # llm_calls.purpose
+    messages: tuple[ChatMessage, ...]
+    data: str
+    max_tokens: int = ASK_MAX_TOKENS
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "data": self.data,
+            "purpose": self.purpose,
+            "max_tokens": self.max_tokens,
+        }
+
+    async def estimate(self, client: LlmClient, backend: LlmBackend) -> CostEstimate:
+        text = "\n".join(m.content for m in self.messages)
+        return await estimate_job(client, backend, [(text, self.max_tokens)])
+
+
+def explain_plan(run: Run, log: FailureLog) -> AskPlan:
+    state = f"{run.state}" + (f", exit code {run.exit_code}" if run.exit_code is not None else "")
+    data = f"Command: {run.spec.command}\nState: {state}\n\n{log.excerpt()}"
+    return AskPlan(
+        f"explain the failure of run {run.id}",
+        "runs.explain",
+        tuple(explain_failure_prompt(run.id, data)),
+        data,
+    )
+
+
+def summarize_plan(sweep: str, table: str) -> AskPlan:
+    data = table[:MAX_DATA_CHARS]
+    return AskPlan(
+        f"summarize the results of {sweep}",
+        "results.summarize",
+        tuple(summarize_results_prompt(sweep, data)),
+        data,
+    )
+
+
+def unverified_spans(answer: str, data: str) -> list[tuple[int, int]]:
+    """Where the answer quotes a number the data it was given does not hold."""
+    return [(q.start, q.end) for q in check_numbers(answer, data) if not q.found]
+
+
+# -- which backend a pane asks -------------------------------------------------------------
+
+LLM_PANES = ("ideas", "runs", "results", "paper")
+DEFAULT_SETTING = "llm.default"  # + ".PANE"; the key alone: every pane without its own
+
+
+class NoLlmBackend(ValidationError):
+    """No backend was named and none is set up as the default (one line for the user)."""
+
+
+def default_backend(store: Store, pane: str) -> str:
+    """The backend a pane asks when none is named: the pane's own default, the general one,
+    or the only backend there is."""
+    for key in (f"{DEFAULT_SETTING}.{pane}", DEFAULT_SETTING):
+        name = store.get_setting(key)
+        if isinstance(name, str) and name:
+            return name
+    backends = store.list_llm_backends()
+    if len(backends) == 1:
+        return backends[0].name
+    if not backends:
+        raise NoLlmBackend(
+            "no LLM backend yet: cockpit llm add NAME --model PROVIDER/MODEL [--api-key-env VAR]"
+        )
+    raise NoLlmBackend(
+        f"{len(backends)} LLM backends and no default for {pane}: "
+        f"cockpit llm default NAME --pane {pane}"
+    )
+
+
+def missing_key(backend: LlmBackend, environ: Mapping[str, str]) -> str | None:
+    """Why a backend cannot be called now (its key's variable is unset), said before any
+    estimate or confirm; None when it can."""
+    if backend.api_key_env and not environ.get(backend.api_key_env):
+        return (
+            f"LLM backend {backend.name} has no API key: set the environment variable "
+            f"{backend.api_key_env}"
+        )
+    return None
+
+
+def set_default_backend(store: Store, name: str | None, pane: str | None = None) -> None:
+    """Make `name` the default of one pane, or of every pane without its own (None clears)."""
+    if name is not None:
+        store.get_llm_backend(name)  # an unknown name is refused
+    key = f"{DEFAULT_SETTING}.{pane}" if pane else DEFAULT_SETTING
+    store.set_setting(key, name or "")
+
+
+def default_backends(store: Store) -> dict[str, str]:
+    """Every default that is set: "" for the general one, else the pane's name."""
+    found = {}
+    for pane in ("", *LLM_PANES):
+        name = store.get_setting(f"{DEFAULT_SETTING}.{pane}" if pane else DEFAULT_SETTING)
+        if isinstance(name, str) and name:
+            found[pane] = name
+    return found
+
+
 # -- the bus handler -----------------------------------------------------------------------
 
 
@@ -357,6 +554,7 @@ class LlmCommandHandler:
         self._jobs: dict[str, Job] = {"llm.test": self._test, "llm.ask": self._ask}
         self._watchers: list[ProgressSink] = []
         self._running: dict[int, asyncio.Task[dict[str, Any]]] = {}
+        self._panes: dict[int, str] = {}  # running command id -> the pane that asked
 
     def add_job(self, kind: str, job: Job) -> None:
         self._jobs[kind] = job
@@ -375,6 +573,10 @@ class LlmCommandHandler:
         task.cancel()
         return True
 
+    def cancel_pane(self, pane: str) -> int:
+        """Cancel every job a pane started (esc), even one that has not streamed yet."""
+        return sum(self.cancel(i) for i, p in list(self._panes.items()) if p == pane)
+
     async def handle(self, command: Command) -> dict[str, Any]:
         target = Target.parse(command.backend)
         if target.namespace != LLM:
@@ -392,6 +594,7 @@ class LlmCommandHandler:
 
         task = asyncio.create_task(job(JobContext(command, llm, progress)))
         self._running[command.id] = task
+        self._panes[command.id] = command.pane
         try:
             result = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -403,6 +606,7 @@ class LlmCommandHandler:
             ) from None
         finally:
             self._running.pop(command.id, None)
+            self._panes.pop(command.id, None)
         result.setdefault("calls", llm.calls)
         result.setdefault("cost_usd", round(llm.spent_usd, 6))
         return result

@@ -35,6 +35,7 @@ from cockpit.models import (
     LlmBackend,
     LlmCall,
     LlmCallStatus,
+    LlmReservation,
     MetricPoint,
     NoveltyCheck,
     Paper,
@@ -776,7 +777,43 @@ class Store:
     # -- LLM calls -----------------------------------------------------------------------
 
     def add_llm_call(self, call: LlmCall) -> int:
-        row = {
+        with self.write() as conn:
+            return self._insert_llm_call(conn, call)
+
+    def reserve_llm_call(self, call: LlmCall) -> LlmReservation:
+        """Hold `call.cost_usd` (its worst case) against its backend's budget, atomically.
+
+        The budget check and the pending row are one write transaction, so two calls sent at
+        once, from two tasks or two processes, can never together cross the budget: the
+        second sees the first's reservation. Refused: no row is written (the caller logs it).
+        """
+        worst = call.cost_usd or 0.0
+        with self.write() as conn:
+            found = conn.execute(
+                "SELECT budget_usd FROM llm_backends WHERE name = ?", (call.backend,)
+            ).fetchone()
+            budget = None if found is None or found[0] is None else float(found[0])
+            spent = float(
+                conn.execute(
+                    "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE backend = ?",
+                    (call.backend,),
+                ).fetchone()[0]
+            )
+            if budget is not None and (spent >= budget or spent + worst > budget):
+                return LlmReservation(None, spent, budget, worst)
+            pending = dataclasses.replace(call, status=LlmCallStatus.PENDING, cost_usd=worst)
+            return LlmReservation(self._insert_llm_call(conn, pending), spent, budget, worst)
+
+    def settle_llm_call(self, call_id: int, call: LlmCall) -> None:
+        """Replace a reservation with how the call ended and what it really cost."""
+        row = self._llm_call_row(call)
+        sets = ", ".join(f"{k} = :{k}" for k in row)
+        with self.write() as conn:
+            conn.execute(f"UPDATE llm_calls SET {sets} WHERE id = :id", {**row, "id": call_id})
+
+    @staticmethod
+    def _llm_call_row(call: LlmCall) -> dict[str, Any]:
+        return {
             "backend": call.backend,
             "model": call.model,
             "pane": call.pane,
@@ -792,11 +829,13 @@ class Store:
             "command_id": call.command_id,
             "created_at": call.created_at or time.time(),
         }
+
+    def _insert_llm_call(self, conn: sqlite3.Connection, call: LlmCall) -> int:
+        row = self._llm_call_row(call)
         names = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
-        with self.write() as conn:
-            cur = conn.execute(f"INSERT INTO llm_calls({names}) VALUES ({marks})", row)
-            return int(cur.lastrowid or 0)
+        cur = conn.execute(f"INSERT INTO llm_calls({names}) VALUES ({marks})", row)
+        return int(cur.lastrowid or 0)
 
     def llm_calls(self, since: float = 0.0, backend: str | None = None) -> list[LlmCall]:
         sql = "SELECT * FROM llm_calls WHERE created_at >= ?"
@@ -827,7 +866,8 @@ class Store:
         ]
 
     def llm_spent(self, backend: str) -> float:
-        """USD a backend's priced calls have cost so far (what its budget is held against)."""
+        """USD a backend's priced calls have cost so far, calls in flight at their worst
+        case (what its budget is held against)."""
         rows = self._query(
             "SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM llm_calls WHERE backend = ?",
             (backend,),
@@ -1065,6 +1105,13 @@ class Store:
                 )
                 if cur.rowcount:
                     marked.append(command_id)
+                    # Its LLM call in flight never settled: it ends failed, still counted at
+                    # its most (it was sent, and what it cost is unknown).
+                    conn.execute(
+                        "UPDATE llm_calls SET status = 'failed', error = ? "
+                        "WHERE command_id = ? AND status = 'pending'",
+                        ("interrupted: the cockpit stopped during the call", command_id),
+                    )
         return marked
 
     # -- GPU history ---------------------------------------------------------------------

@@ -1,20 +1,22 @@
 """Ideas: the queue of research ideas with their scores; details of the selected one below.
 
 Keys ask the controller for work: a/e add and edit an idea in a form, d deletes, g generates
-ideas with an LLM (the answer streams into the pane; esc cancels), p proposes a sweep for an
-approved idea (it waits in Commands for a person's yes).
+ideas with an LLM and k checks the selected one's novelty against the literature (the answer
+and the papers found stream into the pane; esc cancels), p proposes a sweep for an approved
+idea (it waits in Commands for a person's yes), u shows what the LLM calls have cost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Log, Static
+from textual.widgets import DataTable, Input, Log, Static, TextArea
 
 from cockpit.models import Idea, IdeaStatus
 from cockpit.render.safe import printable, printable_fields
@@ -24,6 +26,7 @@ from widgets.requests import PaneRequest
 # on screen at 80 columns and a wider pane gives the title the rest (the detail shows it all).
 SCORE_COLUMNS_WIDTH = 46
 MIN_TITLE_WIDTH = 20
+MAX_PAPERS_SHOWN = 12
 
 
 def title_width(pane_width: int) -> int:
@@ -59,6 +62,60 @@ class IdeaForm(ModalScreen[dict[str, str] | None]):
         self.dismiss(None)
 
 
+class SpecEditScreen(ModalScreen[str | None]):
+    """The sweep spec an idea proposes, open for editing before it goes to Commands, where
+    it still waits for a person's yes. ctrl+s proposes it; escape drops it."""
+
+    DEFAULT_CSS = """
+    SpecEditScreen { align: center middle; }
+    #spec-box { width: 96%; height: 90%; border: thick $warning; background: $surface; }
+    #spec-text { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "propose", "Propose", id="spec.propose"),
+        Binding("escape", "drop", "Drop", id="spec.drop"),
+    ]
+
+    def __init__(self, title: str, spec: str) -> None:
+        super().__init__()
+        self.spec_title = title
+        self.editor = TextArea(spec, id="spec-text", soft_wrap=False, show_line_numbers=True)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="spec-box"):
+            yield Static(Text(printable(self.spec_title), style="bold"))
+            yield Static("ctrl+s proposes it (it still waits in Commands for y) · esc drops it")
+            yield self.editor
+
+    def action_propose(self) -> None:
+        self.dismiss(self.editor.text)
+
+    def action_drop(self) -> None:
+        self.dismiss(None)
+
+
+class UsageScreen(ModalScreen[None]):
+    """What the LLM calls have cost, per day, pane, idea and backend; escape closes."""
+
+    DEFAULT_CSS = """
+    UsageScreen { align: center middle; }
+    #usage-box { width: 90%; height: 80%; border: thick $accent; background: $surface; }
+    """
+    BINDINGS = [Binding("escape,u,q", "close", "Close", id="usage.close")]
+
+    def __init__(self, usage: RenderableType) -> None:
+        super().__init__()
+        self.usage = usage
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="usage-box"):
+            yield Static("[b]LLM usage[/b]  esc closes")
+            yield Static(self.usage, id="usage-tables")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 class IdeasPane(Vertical):
     BINDINGS = [
         Binding("a", "add", "Add", tooltip="Add idea", id="ideas.add"),
@@ -66,6 +123,16 @@ class IdeasPane(Vertical):
         Binding("d", "delete", "Delete", id="ideas.delete"),
         Binding("g", "generate", "Generate", tooltip="Generate (LLM)", id="ideas.generate"),
         Binding("p", "propose", "Propose", tooltip="Propose sweep", id="ideas.propose"),
+        # In the help (?), not the footer: the 80-column footer keeps the keys above.
+        Binding(
+            "P",
+            "propose_llm",
+            "Propose a sweep written by the LLM",
+            show=False,
+            id="ideas.propose_llm",
+        ),
+        Binding("k", "check", "Novelty check (literature + LLM)", show=False, id="ideas.check"),
+        Binding("u", "usage", "LLM usage: cost per day, pane, idea", show=False, id="ideas.usage"),
         Binding("escape", "cancel", "Cancel LLM", show=False, id="ideas.cancel"),
     ]
 
@@ -91,15 +158,31 @@ class IdeasPane(Vertical):
         pass
 
     class ProposeRequested(PaneRequest):
-        def __init__(self, name: str) -> None:
+        """p: propose a sweep for the idea (the controller opens its spec for editing);
+        P: the pane's LLM writes the spec first."""
+
+        def __init__(self, name: str, by_llm: bool = False) -> None:
             super().__init__()
             self.name = name
+            self.by_llm = by_llm
+
+    class CheckRequested(PaneRequest):
+        """k: check the idea's novelty (`values`: llm, source, rounds from the form)."""
+
+        def __init__(self, name: str, values: dict[str, str]) -> None:
+            super().__init__()
+            self.name = name
+            self.values = values
+
+    class UsageRequested(PaneRequest):
+        pass
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._ideas: dict[str, Idea] = {}
         self._title_width = 0  # the width titles were cut to, redrawn when it changes
-        self.generating = False
+        self.generating = False  # an LLM job of this pane is in flight (esc cancels it)
+        self.default_llm = ""  # the backend the forms offer (the controller sets it)
         self.progress = Static("", id="ideas-progress")
         self.stream = Log(id="ideas-stream", max_lines=400)
         self.table: DataTable[object] = DataTable(id="ideas-table", cursor_type="row")
@@ -146,7 +229,8 @@ class IdeasPane(Vertical):
         self.stream.write(printable(piece, newlines=True))
 
     def end_generation(self, message: str) -> None:
-        self.generating = False
+        self.generating = False  # an LLM job of this pane is in flight (esc cancels it)
+        self.default_llm = ""  # the backend the forms offer (the controller sets it)
         self.progress.update(Text(printable(message)))
 
     # -- keys ----------------------------------------------------------------------------
@@ -188,7 +272,7 @@ class IdeasPane(Vertical):
         if self.generating:
             return
         fields = [
-            ("llm", "LLM backend name", ""),
+            ("llm", "LLM backend name (empty: the default)", self.default_llm),
             ("context", "context file (task, code template, results)", ""),
             ("n", "ideas", "3"),
             ("reflections", "reflection rounds", "2"),
@@ -202,9 +286,30 @@ class IdeasPane(Vertical):
         if self.generating:
             self.post_message(self.CancelRequested())
 
+    def action_check(self) -> None:
+        idea = self.selected
+        if idea is None or self.generating:
+            return
+        fields = [
+            ("llm", "LLM backend name (empty: the default)", self.default_llm),
+            ("source", "literature: semantic_scholar or openalex", "semantic_scholar"),
+            ("rounds", "rounds of queries (1-10)", "3"),
+        ]
+        self.app.push_screen(
+            IdeaForm(f"Novelty check of {idea.name}", fields),
+            lambda values: values and self.post_message(self.CheckRequested(idea.name, values)),
+        )
+
+    def action_usage(self) -> None:
+        self.post_message(self.UsageRequested())
+
     def action_propose(self) -> None:
         if self.selected is not None:
             self.post_message(self.ProposeRequested(self.selected.name))
+
+    def action_propose_llm(self) -> None:
+        if self.selected is not None and not self.generating:
+            self.post_message(self.ProposeRequested(self.selected.name, by_llm=True))
 
     def show_ideas(self, ideas: Sequence[Idea]) -> None:
         ideas = printable_fields(list(ideas))  # titles come from idea files and LLMs
@@ -269,8 +374,22 @@ class IdeasPane(Vertical):
         check = idea.novelty_check
         if check is not None:
             verdict = {None: "undecided", True: "novel", False: "not novel"}[check.novel]
-            text.append(f"\nnovelty: {verdict}: ", style="bold")
+            text.append(f"\nnovelty: {verdict}", style="bold")
+            text.append(f" (checked on {check.source}): ", style="dim")
             text.append(p(check.reasons, newlines=True))
-            for paper in check.papers[:8]:
-                text.append(f"\n  {p(paper.title)} ({paper.year or '?'}) {p(paper.url)}")
+            if check.queries:
+                text.append("\nsearched: ", style="dim")
+                text.append("; ".join(p(q) for q in check.queries), style="dim")
+            for paper in check.papers[:MAX_PAPERS_SHOWN]:
+                cited = "?" if paper.citations is None else str(paper.citations)
+                text.append(f"\n  · {p(paper.title)}")
+                text.append(
+                    f" ({paper.year or '?'}, {p(paper.venue) or 'no venue'}, {cited} citations)",
+                    style="dim",
+                )
+                if paper.url:
+                    text.append(f" {p(paper.url)}", style="underline")
+            hidden = len(check.papers) - MAX_PAPERS_SHOWN
+            if hidden > 0:
+                text.append(f"\n  and {hidden} more (cockpit ideas show {p(idea.name)})")
         detail.update(text)

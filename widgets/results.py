@@ -365,6 +365,9 @@ class ResultsPane(Vertical):
         Binding(
             "escape", "close_filter", "Clear the filter", id="results.clear_filter", show=False
         ),
+        Binding(
+            "A", "summarize", "Ask the LLM: summarize these results", id="results.ask", show=False
+        ),
     ]
 
     class MatrixRequested(PaneRequest):
@@ -395,6 +398,13 @@ class ResultsPane(Vertical):
             super().__init__()
             self.metric = metric
             self.higher_is_better = higher_is_better
+
+    class SummarizeRequested(PaneRequest):
+        """A: ask the pane's LLM to summarize the matrix on screen."""
+
+        def __init__(self, matrix: ResultsMatrix) -> None:
+            super().__init__()
+            self.matrix = matrix
 
     class ExportRequested(PaneRequest):
         def __init__(self, sweep: str, metric: str | None, baseline: str | None) -> None:
@@ -682,6 +692,10 @@ class ResultsPane(Vertical):
     def _on_select(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_show_detail()
+
+    def action_summarize(self) -> None:
+        if self.matrix is not None and self.matrix.sweeps:
+            self.post_message(self.SummarizeRequested(self.matrix))
 
     def action_export(self) -> None:
         matrix, row = self.matrix, self.highlighted_row()

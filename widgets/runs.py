@@ -70,6 +70,7 @@ class RunsPane(Vertical):
         Binding("e", "first_error", "First error", id="runs.first_error", show=False),
         Binding("E", "next_error", "Next error", id="runs.next_error", show=False),
         Binding("Q", "show_queue", "Host queue", id="runs.queue", show=False),
+        Binding("A", "explain", "Ask the LLM: explain this failure", id="runs.ask", show=False),
     ]
 
     class LaunchRequested(PaneRequest):
@@ -86,6 +87,13 @@ class RunsPane(Vertical):
             self.run_id = run_id
 
     class RelaunchRequested(PaneRequest):
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    class ExplainRequested(PaneRequest):
+        """A: ask the pane's LLM why the selected run failed (the log goes with it)."""
+
         def __init__(self, run_id: str) -> None:
             super().__init__()
             self.run_id = run_id
@@ -254,6 +262,11 @@ class RunsPane(Vertical):
         run = self.selected_run()
         if run is not None and run.host:
             self.post_message(self.QueueRequested(run.host, run.id))
+
+    def action_explain(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.post_message(self.ExplainRequested(run.id))
 
     def action_launch_spec(self) -> None:
         self.post_message(self.LaunchRequested())

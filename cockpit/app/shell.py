@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 # The controllers and what they bring (statistics wiring, runners, LLM jobs, LaTeX) load in
 # a thread after the first frame is painted: the cockpit shows at once, then fills in.
 CONTROLLER_MODULES = (
+    "cockpit.app.ask",
     "cockpit.app.commands",
     "cockpit.app.gpus",
     "cockpit.app.ideas",
@@ -216,8 +217,10 @@ class CockpitApp(App[None]):
 
     def _wire_controllers(self) -> None:
         # Imported by import_controller_modules in a thread already: these are lookups.
+        from backends.literature import literature_clients
         from backends.llm import LitellmClient
         from backends.runners.by_kind import run_backends
+        from cockpit.app.ask import AskController
         from cockpit.app.commands import CommandsController
         from cockpit.app.gpus import GpusController
         from cockpit.app.ideas import IdeasController
@@ -252,8 +255,9 @@ class CockpitApp(App[None]):
             store, shell, self.runs, self.results, demo.clock if demo else None, GLOBAL_KEYS
         )
         client = LitellmClient()  # litellm itself is imported on the first LLM call
-        llm = wire_llm(bus.registry, store, client, None)
+        llm = wire_llm(bus.registry, store, client, literature_clients())
         self.ideas = IdeasController(store, bus, self.ideas_pane, shell, llm, client)
+        self.ask = AskController(store, bus, shell, llm, client, run_handler)
         self.controllers = [
             self.gpus,
             self.runs,
@@ -262,6 +266,7 @@ class CockpitApp(App[None]):
             PaperController(store, self.paper_pane, shell),
             CommandsController(store, bus, self.commands_pane, shell),
             self.ideas,
+            self.ask,
         ]
         for controller in self.controllers:
             self._routes.update(controller.routes())
@@ -387,6 +392,11 @@ class CockpitApp(App[None]):
             "Morning triage",
             "What finished or failed since the last look, and the verdicts (key t)",
             self.action_triage,
+        )
+        yield SystemCommand(
+            "LLM usage",
+            "What the LLM calls cost per day, pane, idea and backend (key u in Ideas)",
+            self.ideas_pane.action_usage,
         )
         yield SystemCommand("Help: keys", "List every key binding", self.action_help)
 

@@ -1,5 +1,7 @@
-"""`cockpit llm add|list|remove|budget|test|usage`: LLM backends, stored with the NAME of
-their key's env var; a test call; what the calls have cost.
+"""`cockpit llm add|list|remove|budget|default|test|usage|explain|summarize`: LLM backends,
+stored with the NAME of their key's env var; which one each pane asks; a test call; what the
+calls have cost; and asking about a failed run or the results, with the answer's numbers
+checked against the data it was given.
 
 LLM calls go through the audited bus like every other command (target `llm:NAME`); litellm
 is imported only by the commands that call a model.
@@ -18,7 +20,22 @@ from typing import Any
 
 from cockpit.bus import CommandBus
 from cockpit.cli.common import Subcommands, add_command, add_group, open_store
-from cockpit.llm_jobs import LlmCommandHandler, UsageReport, UsageRow, usage_report
+from cockpit.cli.results import add_view_options
+from cockpit.llm_jobs import (
+    LLM_PANES,
+    AskPlan,
+    LlmCommandHandler,
+    UsageReport,
+    UsageRow,
+    default_backend,
+    default_backends,
+    explain_plan,
+    read_failure_log,
+    set_default_backend,
+    summarize_plan,
+    unverified_spans,
+    usage_report,
+)
 from cockpit.models import Command, LlmBackend
 from cockpit.registry import CommandRegistry, llm_target
 from cockpit.render.safe import printable
@@ -57,6 +74,7 @@ def run_llm_command(
     *,
     literature_source: str | None = None,
     stream: bool = False,
+    pane: str = "cli",
 ) -> Command:
     """Submit one llm.* command from the CLI and wait for it; streamed text goes to stderr."""
     store.get_llm_backend(backend)  # an unknown backend is a usage error, before the bus
@@ -74,7 +92,7 @@ def run_llm_command(
                     flush=True,
                 )
             )
-        return await bus.submit("cli", llm_target(backend), kind, payload)
+        return await bus.submit(pane, llm_target(backend), kind, payload)
 
     return asyncio.run(go())
 
@@ -149,6 +167,7 @@ def usage_json(report: UsageReport, since: float) -> dict[str, Any]:
         "failed": report.failed,
         "refused": report.refused,
         "cancelled": report.cancelled,
+        "pending": report.pending,
         "by_day": [asdict(r) for r in report.by_day],
         "by_pane": [asdict(r) for r in report.by_pane],
         "by_idea": [asdict(r) for r in report.by_idea],
@@ -177,7 +196,8 @@ def cmd_llm_usage(args: argparse.Namespace) -> int:
         return 0
     print(_usage_line(report.total).strip())
     stops = f"{report.failed} failed, {report.refused} stopped by a budget, "
-    print(f"  {stops}{report.cancelled} cancelled")
+    pending = f", {report.pending} in flight (at their most)" if report.pending else ""
+    print(f"  {stops}{report.cancelled} cancelled{pending}")
     for title, rows in (
         ("per day", report.by_day),
         ("per pane", report.by_pane),
@@ -189,6 +209,89 @@ def cmd_llm_usage(args: argparse.Namespace) -> int:
             for row in rows:
                 print(_usage_line(row))
     return 0
+
+
+def cmd_llm_default(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        if args.name is None and not args.clear:
+            found = default_backends(store)
+            if args.json:
+                print(json.dumps({pane or "*": name for pane, name in found.items()}, indent=2))
+                return 0
+            for pane in ("", *LLM_PANES):
+                if pane in found:
+                    print(f"{pane or 'every pane':<12} {found[pane]}")
+            if not found:
+                print("no default LLM backend: cockpit llm default NAME [--pane PANE]")
+            return 0
+        set_default_backend(store, None if args.clear else args.name, args.pane)
+    where = f"the {args.pane} pane" if args.pane else "every pane without its own"
+    print(f"{where}: " + ("no default" if args.clear else f"asks {args.name}"))
+    return 0
+
+
+def _ask(store: Store, name: str, plan: AskPlan, args: argparse.Namespace) -> int:
+    """Show the estimate, make the call, print the answer with unverified numbers marked."""
+    from backends.llm import LitellmClient
+    from cockpit.render.llm import LEGEND, cost_line, marked_answer
+
+    backend = store.get_llm_backend(name)
+    estimate = asyncio.run(plan.estimate(LitellmClient(), backend))
+    print(f"{plan.what} on {name}: {estimate.describe()}", file=sys.stderr)
+    if args.dry_run:
+        return 0
+    command = run_llm_command(
+        store, name, "llm.ask", plan.payload(), stream=args.stream, pane=plan.purpose.split(".")[0]
+    )
+    if command.error:
+        print(f"cockpit: {plan.what} failed: {command.error}", file=sys.stderr)
+        return EXIT_FAILED
+    result = dict(command.result or {})
+    text = str(result.get("text", ""))
+    if args.json:
+        print(json.dumps({"what": plan.what, "backend": name, **result}, indent=2))
+        return 0
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    spans = unverified_spans(text, plan.data)
+    console.print(marked_answer(text.strip(), spans))
+    if spans:
+        console.print(LEGEND, style="dim")
+    console.print(cost_line(result), style="dim")
+    return 0
+
+
+def cmd_llm_explain(args: argparse.Namespace) -> int:
+    from cockpit.cli.runs import runtime
+
+    with open_store(args) as store:
+        run = store.find_run(args.run)
+        name = args.llm or default_backend(store, "runs")
+        store.get_llm_backend(name)
+
+        async def read() -> AskPlan:
+            async with runtime(store) as rt:
+                backend = await rt.handler.backend_for(run)
+                log = await read_failure_log(lambda at, size: backend.read_log(run, at, size))
+            return explain_plan(run, log)
+
+        return _ask(store, name, asyncio.run(read()), args)
+
+
+def cmd_llm_summarize(args: argparse.Namespace) -> int:
+    from cockpit.cli.common import UsageError
+    from cockpit.cli.results import results_matrix
+    from cockpit.render.results import to_text
+
+    with open_store(args) as store:
+        name = args.llm or default_backend(store, "results")
+        store.get_llm_backend(name)
+        matrix = results_matrix(args, store)
+        if not matrix.sweeps:
+            raise UsageError("no sweeps yet: `cockpit import PATH` records some")
+        plan = summarize_plan(args.sweep or "all sweeps", to_text(matrix))
+        return _ask(store, name, plan, args)
 
 
 def cmd_llm_remove(args: argparse.Namespace) -> int:
@@ -227,3 +330,29 @@ def register(sub: Subcommands) -> None:
     luse = add_command(llm_sub, "usage", cmd_llm_usage, "what LLM calls cost per day, pane, idea")
     luse.add_argument("--since", metavar="WHEN", help="e.g. 7d, 12h or 2026-11-21")
     luse.add_argument("--json", action="store_true")
+    ldef = add_command(
+        llm_sub, "default", cmd_llm_default, "set or show the backend each pane asks"
+    )
+    ldef.add_argument("name", nargs="?", help="the backend (omit to show the defaults)")
+    ldef.add_argument("--pane", choices=LLM_PANES, help="only this pane (default: every pane)")
+    ldef.add_argument("--clear", action="store_true", help="remove the default")
+    ldef.add_argument("--json", action="store_true")
+
+    def ask_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--llm", metavar="NAME", help="the backend (default: the pane's)")
+        p.add_argument("--dry-run", action="store_true", help="print the cost estimate only")
+        p.add_argument("--stream", action="store_true", help="stream the answer to stderr")
+        p.add_argument("--json", action="store_true")
+
+    lexp = add_command(
+        llm_sub, "explain", cmd_llm_explain, "ask why a run failed (its log tail and traceback)"
+    )
+    lexp.add_argument("run", metavar="RUN")
+    ask_options(lexp)
+    lsum = add_command(
+        llm_sub, "summarize", cmd_llm_summarize, "ask for a summary of the results matrix"
+    )
+    lsum.add_argument("--sweep", metavar="NAME", help="one sweep (default: all)")
+    add_view_options(lsum)
+    lsum.set_defaults(test=None)
+    ask_options(lsum)

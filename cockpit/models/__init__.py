@@ -16,6 +16,9 @@ from cockpit.models.llm import (
     LlmCall,
     LlmCallStatus,
     LlmReply,
+    LlmReservation,
+    UsageReport,
+    UsageRow,
 )
 from cockpit.models.paper import (
     Claim,
@@ -61,6 +64,7 @@ __all__ = [
     "LlmCall",
     "LlmCallStatus",
     "LlmReply",
+    "LlmReservation",
     "MetricPoint",
     "NoveltyCheck",
     "Paper",
@@ -69,4 +73,6 @@ __all__ = [
     "RunSpec",
     "RunState",
     "Sweep",
+    "UsageReport",
+    "UsageRow",
 ]

@@ -4,7 +4,7 @@ messages sent, the replies received and the calls logged."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,9 @@ class LlmCallStatus(enum.StrEnum):
     FAILED = "failed"  # the provider or the network said no
     CANCELLED = "cancelled"  # a person pressed esc, or the job was stopped
     REFUSED = "refused"  # the budget stopped it before anything was sent
+    # In flight: its row holds the most the call can cost, reserved against the budget
+    # before it was sent, until the real cost replaces it.
+    PENDING = "pending"
 
 
 @dataclass(frozen=True)
@@ -78,3 +81,48 @@ class CostEstimate:
             f"{self.calls} call(s), about {self.prompt_tokens} prompt tokens and up to "
             f"{self.completion_tokens} answer tokens: {cost}"
         )
+
+
+@dataclass(frozen=True)
+class LlmReservation:
+    """A call's worst-case cost held against its backend's budget before it is sent."""
+
+    call_id: int | None  # the pending row; None: refused, nothing was written
+    spent_usd: float  # what the backend had spent (reservations included) before this one
+    budget_usd: float | None
+    worst_usd: float
+
+    @property
+    def refused(self) -> bool:
+        return self.call_id is None
+
+
+@dataclass
+class UsageRow:
+    key: str
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0  # calls whose model is not in the price map
+
+    def add(self, call: LlmCall) -> None:
+        self.calls += 1
+        self.prompt_tokens += call.prompt_tokens
+        self.completion_tokens += call.completion_tokens
+        if call.cost_usd is None and call.status is LlmCallStatus.OK:
+            self.unpriced += 1
+        self.cost_usd += call.cost_usd or 0.0
+
+
+@dataclass
+class UsageReport:
+    total: UsageRow
+    by_day: list[UsageRow] = field(default_factory=list)
+    by_pane: list[UsageRow] = field(default_factory=list)
+    by_idea: list[UsageRow] = field(default_factory=list)
+    by_backend: list[UsageRow] = field(default_factory=list)
+    failed: int = 0
+    refused: int = 0
+    cancelled: int = 0
+    pending: int = 0  # in flight (or cut off by a crash): counted at their worst case

@@ -238,3 +238,62 @@ def test_litellm_is_not_imported_at_start_up() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.stdout.strip() == "False", result.stderr
+
+
+async def test_two_calls_at_once_never_overspend_the_budget_together(
+    store: Store, backend: LlmBackend, llm_server: ChatServer
+) -> None:
+    """Two cockpit processes (two connections to one file) each ask at the same moment; the
+    budget holds room for one call at its worst. Checking the spend first and logging after
+    would let both through; the reservation lets exactly one be sent."""
+    from cockpit.llm_jobs import MeteredLlm
+    from cockpit.models import ChatMessage
+
+    messages = [{"role": "user", "content": "summarize " + "data " * 50}]
+    worst = await MeteredLlm(store, LitellmClient(), backend).worst_case_cost(
+        [ChatMessage(**m) for m in messages], 800
+    )
+    assert worst > 0
+    store.set_llm_budget("loop", worst * 1.5)
+    # Slow enough that both calls are in flight together before either is answered.
+    llm_server.script = [Reply("fine", delay_s=0.5, prompt_tokens=60, completion_tokens=2)]
+    other = Store.open(store.path)
+    try:
+        (bus_a, _), (bus_b, _) = wired(store), wired(other)
+        commands = await asyncio.gather(
+            *(
+                bus.submit("cli", llm_target("loop"), "llm.ask", {"messages": messages})
+                for bus in (bus_a, bus_b)
+            )
+        )
+    finally:
+        other.close()
+    assert sorted(str(c.status) for c in commands) == ["done", "failed"]
+    (refused,) = [c for c in commands if c.error]
+    assert "budget" in (refused.error or "") and "nothing was sent" in (refused.error or "")
+    assert len(llm_server.received) == 1
+    calls = store.llm_calls()
+    assert sorted(str(c.status) for c in calls) == ["ok", "refused"]
+    assert store.llm_spent("loop") == pytest.approx(litellm_price(60, 2))
+    assert store.llm_spent("loop") <= worst * 1.5
+
+
+async def test_a_call_in_flight_holds_its_worst_case_until_it_is_settled(
+    store: Store, backend: LlmBackend, llm_server: ChatServer
+) -> None:
+    llm_server.script = [Reply("fine", chunk_delay_s=0.3, prompt_tokens=5, completion_tokens=1)]
+    bus, handler = wired(store)
+    seen: list[JobProgress] = []
+    handler.watch(seen.append)
+    task = asyncio.create_task(
+        bus.submit(
+            "cli", llm_target("loop"), "llm.ask", {"messages": [{"role": "user", "content": "x"}]}
+        )
+    )
+    await wait_until(lambda: bool(store.llm_calls()))
+    (pending,) = store.llm_calls()
+    assert pending.status is LlmCallStatus.PENDING and (pending.cost_usd or 0) > 0
+    await task
+    (settled,) = store.llm_calls()
+    assert settled.id == pending.id and settled.status is LlmCallStatus.OK
+    assert settled.cost_usd == pytest.approx(litellm_price(5, 1))
