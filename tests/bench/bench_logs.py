@@ -79,7 +79,8 @@ def grep_count(path: Path) -> float:
 OPEN_TAIL = """
 import resource, sys, time
 start = time.perf_counter()
-from cockpit.log_index import FileReader, LogIndex, read_tail
+from backends.runners.log_readers import FileReader
+from cockpit.log_index import LogIndex, read_tail
 reader = FileReader(__import__("pathlib").Path(sys.argv[1]))
 lines = read_tail(reader, 24)
 shown = time.perf_counter() - start
