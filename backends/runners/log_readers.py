@@ -9,6 +9,7 @@ worker threads: the log index and search run there, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
@@ -99,10 +100,8 @@ class SftpReader:
     async def _drop(self) -> None:
         file, self._file, self._sftp, self._conn = self._file, None, None, None
         if file is not None:
-            try:
+            with contextlib.suppress(Exception):  # the channel is already gone
                 await file.close()
-            except Exception:  # the channel is already gone: nothing to close
-                pass
 
     async def asize(self) -> int:
         import asyncssh
