@@ -32,6 +32,7 @@ class FileReader:
         self.path = path
         self._fh: BinaryIO | None = None
         self._lock = threading.Lock()  # one seek+read at a time: the index and the view share it
+        self._closed = False
 
     def size(self) -> int:
         try:
@@ -41,6 +42,8 @@ class FileReader:
 
     def read_at(self, offset: int, size: int) -> bytes:
         with self._lock:
+            if self._closed:
+                return b""  # a worker still reading a log the view has left
             if self._fh is None:
                 try:
                     self._fh = self.path.open("rb")
@@ -51,6 +54,7 @@ class FileReader:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._fh is not None:
                 self._fh.close()
                 self._fh = None
