@@ -373,15 +373,11 @@ class LogLines(Widget, can_focus=True):
     # -- what it says about itself -----------------------------------------------------------
 
     def status(self) -> str:
+        """One line, most telling first (80 columns cut the rest): the search, the filter,
+        the index's progress, where the view is."""
         parts: list[str] = []
-        if self.indexing is not None:
-            done, total = self.indexing
-            parts.append(f"indexing {100 * done // max(1, total)}% of {_size(total)}")
-        if self.line_count:
-            where = "end" if self.follow else f"line {self._line_at(self._first_shown, 0) + 1:,}"
-            parts.append(f"{where} of {self.line_count:,}")
-        if self.run_id is not None and not self.follow:
-            parts.append("paused")
+        if self.note:
+            parts.append(self.note)
         if self.find is not None:
             found = len(self.find.lines)
             if self.current is not None and found:
@@ -393,10 +389,16 @@ class LogLines(Widget, can_focus=True):
         if self.filter is not None:
             parts.append(f"filter {self.filter.label}: {len(self.filter.lines):,} lines")
             parts[-1] += self.filter.progress
+        if self.indexing is not None:
+            done, total = self.indexing
+            parts.append(f"indexing {100 * done // max(1, total)}% of {_size(total)}")
+        if self.line_count:
+            where = "end" if self.follow else f"line {self._line_at(self._first_shown, 0) + 1:,}"
+            parts.append(f"{where} of {self.line_count:,}")
+        if self.run_id is not None and not self.follow:
+            parts.append("paused")
         if self.wrap:
             parts.append("wrap")
-        if self.note:
-            parts.append(self.note)
         return " · ".join(parts)
 
     def visible_text(self) -> list[str]:
@@ -623,8 +625,7 @@ class RunLogView(Vertical):
 
     DEFAULT_CSS = """
     RunLogView { height: 1fr; }
-    RunLogView > #log-prompt { display: none; height: 1; border: none; padding: 0 1; }
-    RunLogView > #log-prompt.open { display: block; }
+    RunLogView > #log-prompt { height: 1; border: none; padding: 0 1; }
     """
 
     def __init__(self, **kwargs: object) -> None:
@@ -632,6 +633,7 @@ class RunLogView(Vertical):
         self.title = Static("Select a run to see its log.", id="log-title")
         self.lines = LogLines(id="run-log")
         self.prompt = Input(id="log-prompt")
+        self.prompt.display = False
         self.prompt_mode: PromptMode | None = None
         self._before_prompt: Widget | None = None
 
@@ -651,10 +653,11 @@ class RunLogView(Vertical):
     def show_status(self) -> None:
         if self.lines.run_id is None:
             return
-        title = Text(f"log {self.lines.run_id}", style="bold")
-        status = self.lines.status()
-        if status:
-            title.append(f" · {status}", style="bold red" if self.lines.note else "")
+        lines = self.lines
+        # The run's name goes first while there is room: the runs table shows it too.
+        busy = lines.note or lines.find is not None or lines.filter is not None
+        title = Text("" if busy else f"log {lines.run_id} · ", style="bold")
+        title.append(lines.status(), style="bold red" if lines.note else "")
         title.truncate(max(10, (self.size.width or 80) - 2), overflow="ellipsis")
         self.title.update(title)
 
@@ -664,14 +667,14 @@ class RunLogView(Vertical):
         self.prompt.placeholder = PROMPTS[mode]
         current = self.lines.find if mode == "find" else self.lines.filter
         self.prompt.value = current.label if current is not None else ""
-        self.prompt.add_class("open")
+        self.prompt.display = True  # set at once: a hidden widget cannot take the focus
         self.prompt.focus()
 
     def close_prompt(self) -> bool:
         if self.prompt_mode is None:
             return False
         self.prompt_mode = None
-        self.prompt.remove_class("open")
+        self.prompt.display = False
         if self._before_prompt is not None and self._before_prompt.is_attached:
             self._before_prompt.focus()
         self._before_prompt = None

@@ -82,6 +82,7 @@ class RunLogFeed:
         self.run_of = run_of
         self.poll_s = poll_s
         self.log: OpenLog | None = None
+        self.following: str | None = None  # the run whose log the worker is on
         # Tests wrap the reader to hold a read at a known point (the file stays real).
         self.wrap_reader: Callable[[ByteReader], ByteReader] | None = None
 
@@ -97,6 +98,7 @@ class RunLogFeed:
     async def follow(self, run: Run) -> None:
         """Show the run's log, growing until the run is over, and keep it open for the
         view (the one exclusive log worker: selecting another run cancels it)."""
+        self.following = run.id
         try:
             backend = await self.backend_for(run)
         except CommandError:
@@ -127,6 +129,7 @@ class RunLogFeed:
                 scan.cancel.set()
             if self.log is log:
                 self.log = None
+                self.following = None
             reader.close()
 
     def _current(self, log: OpenLog) -> bool:
@@ -241,7 +244,7 @@ class RunLogFeed:
         """In a thread: the matches, sent in batches with the bytes scanned."""
         end = log.reader.size()
         batch: list[int] = []
-        flushed = [time.monotonic()]
+        flushed = [0.0]  # the first chunk's progress shows at once
         scanned = [0]
 
         def send(done: bool) -> None:

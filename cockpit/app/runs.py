@@ -105,7 +105,9 @@ class RunsController(Controller):
 
     def start(self) -> None:
         self.shell.every(RUN_POLL_S, self._poll)
-        if self.pane.log_run is not None:
+        # The selection may have come before the controllers were wired; once only: a
+        # second start would drop the log the view already reads from (and its searches).
+        if self.pane.log_run is not None and self.log_feed.following != self.pane.log_run:
             self._follow_selected()
 
     async def _reload_flags(self) -> None:
