@@ -24,6 +24,8 @@ from cockpit.ports import ByteReader
 
 CHUNK_BYTES = 4 * 1024 * 1024
 EVERY = 64
+# A screenful's read: over SFTP each is a round trip, and only what is asked for travels.
+WINDOW_BYTES = 16 * 1024
 Progress = Callable[[int, int], None]  # (bytes indexed, bytes in the file)
 
 
@@ -110,7 +112,7 @@ class LogIndex:
         start = self.offsets[base]
         skip = line - base * self.every
         while skip:
-            data = self.reader.read_at(start, CHUNK_BYTES // 16)
+            data = self.reader.read_at(start, WINDOW_BYTES)
             if not data:
                 return start
             pos = 0
@@ -132,7 +134,7 @@ class LogIndex:
         rest = b""
         end = self.indexed_to
         while len(out) < count and start < end:
-            data = self.reader.read_at(start, min(64 * 1024, end - start))
+            data = self.reader.read_at(start, min(WINDOW_BYTES, end - start))
             if not data:
                 break
             start += len(data)

@@ -103,10 +103,9 @@ class RunLogFeed:
             backend = await self.backend_for(run)
         except CommandError:
             return  # a host whose kind runs nothing here has no log to follow
+        reader = await self._seekable(backend, run)
         memory: MemoryReader | None = None
-        if isinstance(backend, LogReaderBackend):
-            reader = await backend.open_log_reader(run)
-        else:
+        if reader is None:
             reader = memory = MemoryReader()
         if self.wrap_reader is not None:
             reader = self.wrap_reader(reader)
@@ -131,6 +130,19 @@ class RunLogFeed:
                 self.log = None
                 self.following = None
             reader.close()
+
+    async def _seekable(self, backend: RunBackend, run: Run) -> ByteReader | None:
+        """A reader that seeks in the run's log, or None to stream it into memory (a
+        backend that cannot seek; a host whose SSH server has no SFTP)."""
+        if not isinstance(backend, LogReaderBackend):
+            return None
+        reader = await backend.open_log_reader(run)
+        try:
+            await asyncio.to_thread(reader.size)
+        except Exception:  # no SFTP there, or the link is down: the stream still works
+            await asyncio.to_thread(reader.close)
+            return None
+        return reader
 
     def _current(self, log: OpenLog) -> bool:
         return self.log is log and self.view.run_id == log.run_id
