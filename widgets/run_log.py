@@ -656,8 +656,11 @@ class RunLogView(Vertical):
         lines = self.lines
         # The run's name goes first while there is room: the runs table shows it too.
         busy = lines.note or lines.find is not None or lines.filter is not None
-        title = Text("" if busy else f"log {lines.run_id} · ", style="bold")
-        title.append(lines.status(), style="bold red" if lines.note else "")
+        status = lines.status()
+        title = Text("" if busy else f"log {lines.run_id}", style="bold")
+        if status and not busy:
+            title.append(" · ")
+        title.append(status, style="bold red" if lines.note else "")
         title.truncate(max(10, (self.size.width or 80) - 2), overflow="ellipsis")
         self.title.update(title)
 
