@@ -49,11 +49,18 @@ def status(app: CockpitApp) -> str:
     return str(app.query_one(RunLogView).title.render())
 
 
-async def ask(pilot: Pilot[object], app: CockpitApp, key: str, text: str) -> None:
-    """Open the / or \\ prompt, put `text` in it (as pasted) and press enter."""
+async def ask(
+    pilot: Pilot[object], app: CockpitApp, key: str, text: str, accepted: bool = True
+) -> None:
+    """Open the / or \\ prompt, put `text` in it (as pasted) and press enter; then wait
+    for the focus to be back where it was (keys pressed at once would go to the prompt)."""
+    prompt = app.query_one(RunLogView).prompt
     await pilot.press(key)
-    app.query_one(RunLogView).prompt.value = text
+    await wait_until(lambda: prompt.has_focus)
+    prompt.value = text
     await pilot.press("enter")
+    if accepted:
+        await wait_until(lambda: not prompt.has_focus)
 
 
 async def open_log(app: CockpitApp, name: str) -> LogLines:
@@ -78,7 +85,7 @@ async def test_search_moves_match_by_match_and_a_bad_regex_is_one_line(store: St
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         log = await open_log(app, "r1")
-        await pilot.press("slash", *"spike", "enter")  # lower case: any case matches
+        await ask(pilot, app, "slash", "spike")  # lower case: any case matches
         await wait_until(lambda: "match 1 of 6" in status(app))
         await wait_until(lambda: "step 40 loss=0.024 SPIKE here" in log.visible_text())
         assert not log.follow  # the view stays on the match
@@ -88,12 +95,12 @@ async def test_search_moves_match_by_match_and_a_bad_regex_is_one_line(store: St
         await pilot.press("N", "N")  # back to the first, then around to the last
         assert "match 6 of 6" in status(app) and "search wrapped" in status(app)
         await wait_until(lambda: lines[290] in log.visible_text())
-        await pilot.press("slash", "ctrl+u", *"SPIKE(", "enter")
+        await ask(pilot, app, "slash", "SPIKE(", accepted=False)
         assert "bad regex 'SPIKE('" in status(app)
         assert app.query_one(RunLogView).prompt_mode == "find"  # still asking, no crash
         await pilot.press("escape")
         assert app.query_one(RunLogView).prompt_mode is None
-        await pilot.press("slash", "ctrl+u", *"Spike", "enter")  # a capital: case matters
+        await ask(pilot, app, "slash", "Spike")  # a capital: case matters
         await wait_until(lambda: "0 matches" in status(app) or "no match" in status(app))
 
 
@@ -105,12 +112,12 @@ async def test_a_level_filter_then_clearing_it_keeps_the_place(store: Store) -> 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         log = await open_log(app, "r1")
-        await pilot.press("backslash", *"error", "enter")
+        await ask(pilot, app, "backslash", "error")
         await wait_until(lambda: "filter error: 100 lines" in status(app))
         shown = log.visible_text()
         assert shown and all("ERROR" in line for line in shown)
         assert shown[-1] == "2024-05-01 ERROR line 699"  # following: the last ones
-        await pilot.press("backslash", "ctrl+u", *"warn", "enter")  # warnings and above
+        await ask(pilot, app, "backslash", "warn")  # warnings and above
         await wait_until(lambda: "filter warn: 200 lines" in status(app))
         assert {line.split()[1] for line in log.visible_text()} == {"WARNING", "ERROR"}
         await pilot.press("g")  # the first filtered line at the top, then 3 down
@@ -118,7 +125,7 @@ async def test_a_level_filter_then_clearing_it_keeps_the_place(store: Store) -> 
         await pilot.press("down", "down", "down")
         top = log.visible_text()[0]
         assert top == "2024-05-01 ERROR line 13"  # lines 3, 6, 10, then 13
-        await pilot.press("backslash", "ctrl+u", "enter")  # empty: every line again
+        await ask(pilot, app, "backslash", "")  # empty: every line again
         assert "filter" not in status(app)
         await wait_until(lambda: log.visible_text()[0] == top)  # at the same place
         assert log.visible_text()[1] == "2024-05-01 INFO line 14"
@@ -202,17 +209,17 @@ async def test_pause_and_resume_follow_while_a_filter_takes_new_lines(
         (run,) = live.list_runs()
         log = await open_log(app, run.id)
         await wait_until(lambda: log.line_count == 40)
-        await pilot.press("backslash", *"error", "enter")
+        await ask(pilot, app, "backslash", "error")
         await wait_until(lambda: log.visible_text() == ["INFO step 7 ERROR early"])
         await pilot.press("f")  # pause: new lines come in, the view stays
         assert not log.follow and "paused" in status(app)
-        await pilot.press("backslash", "ctrl+u", "enter")  # no filter, paused at the top
+        await ask(pilot, app, "backslash", "")  # no filter, paused at the top
         await pilot.press("g")
         before = log.visible_text()
         gate.touch()
         await wait_until(lambda: log.line_count == 60, timeout=20)
         assert log.visible_text() == before
-        await pilot.press("backslash", *"error", "enter")
+        await ask(pilot, app, "backslash", "error")
         await wait_until(lambda: "filter error: 2 lines" in status(app), timeout=20)
         await pilot.press("f")  # follow again: at the end, the new match below the old
         assert log.follow
