@@ -7,8 +7,9 @@ is one seek and a short read away; the end of the log is read backwards from the
 so it shows at once, before the index is done. Search streams the file in chunks and stops
 when asked to.
 
-Reads go through a `ByteReader` (cockpit.ports): a local file here, an SFTP file for a
-remote run, so the same index serves both.
+Reads go through a `ByteReader` (cockpit.ports): a local file or an SFTP file for a remote
+run (backends.runners.log_readers), or the bytes a stream brought (MemoryReader, for
+backends that can only stream), so the same index serves all.
 """
 
 from __future__ import annotations
@@ -18,33 +19,37 @@ import threading
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from cockpit.ports import ByteReader
 
 CHUNK_BYTES = 4 * 1024 * 1024
 EVERY = 64
+# A screenful's read: over SFTP each is a round trip, and only what is asked for travels.
+WINDOW_BYTES = 16 * 1024
 Progress = Callable[[int, int], None]  # (bytes indexed, bytes in the file)
 
 
-class FileReader:
-    """A local file as a ByteReader; it reopens nothing and holds one handle."""
+class MemoryReader:
+    """A log held in memory, growing as chunks arrive: for backends that can only stream a
+    log (the demo's replay), so the same index, window reads and search serve them too."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh = path.open("rb")
-        self._lock = threading.Lock()  # one seek+read at a time: the index and the view share it
+    def __init__(self, data: bytes = b"") -> None:
+        self._data = bytearray(data)
+        self._lock = threading.Lock()  # appends on the event loop, reads in a worker
+
+    def append(self, data: bytes) -> None:
+        with self._lock:
+            self._data += data
 
     def size(self) -> int:
-        return self.path.stat().st_size
+        return len(self._data)
 
     def read_at(self, offset: int, size: int) -> bytes:
         with self._lock:
-            self._fh.seek(offset)
-            return self._fh.read(size)
+            return bytes(self._data[offset : offset + size])
 
     def close(self) -> None:
-        self._fh.close()
+        pass
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ class LogIndex:
         start = self.offsets[base]
         skip = line - base * self.every
         while skip:
-            data = self.reader.read_at(start, CHUNK_BYTES // 16)
+            data = self.reader.read_at(start, WINDOW_BYTES)
             if not data:
                 return start
             pos = 0
@@ -129,7 +134,7 @@ class LogIndex:
         rest = b""
         end = self.indexed_to
         while len(out) < count and start < end:
-            data = self.reader.read_at(start, min(64 * 1024, end - start))
+            data = self.reader.read_at(start, min(WINDOW_BYTES, end - start))
             if not data:
                 break
             start += len(data)
@@ -146,20 +151,36 @@ class LogIndex:
         first: int = 0,
         cancel: threading.Event | None = None,
         chunk: int = CHUNK_BYTES,
+        end: int | None = None,
+        progress: Progress | None = None,
+        state: SearchState | None = None,
     ) -> Iterator[SearchHit]:
-        """Lines matching `pattern` from line `first` on, streamed as the file is read."""
-        line = first
-        pos = self._line_start_exact(first) if first else 0
-        end = self.indexed_to
-        rest = b""
+        """Lines matching `pattern` from line `first` on, streamed as the file is read.
+
+        end: the byte to stop at (default: as far as the index goes); a search may run
+        ahead of the index, as it counts lines itself. progress(bytes scanned, end) after
+        each chunk. state: where to start instead of `first`, kept up to date as the search
+        goes, so a cancelled search or a grown log is searched on from where it stopped
+        (a last line without its newline is searched again once it is whole).
+        """
+        if state is not None:
+            line, pos = state.line, state.byte
+        else:
+            line, pos = first, self._line_start_exact(first) if first else 0
+        end = self.indexed_to if end is None else end
         while pos < end:
             if cancel is not None and cancel.is_set():
                 return
-            data = rest + self.reader.read_at(pos, min(chunk, end - pos))
-            pos += len(data) - len(rest)
-            cut = data.rfind(b"\n") + 1 if pos < end else len(data)
-            block, rest = data[:cut], data[cut:]
-            text = block.decode("utf-8", "replace")
+            data = self.reader.read_at(pos, min(chunk, end - pos))
+            if not data:
+                break  # the file shrank under us (truncated): nothing more to read
+            last = pos + len(data) >= end
+            # Whole lines only, but for the last block (a long line may fill a block).
+            cut = len(data) if last else data.rfind(b"\n") + 1
+            if cut == 0:
+                chunk *= 2  # a line longer than a block: read it whole
+                continue
+            text = data[:cut].decode("utf-8", "replace")
             at, counted, last_begin = line, 0, -1
             for m in pattern.finditer(text):
                 begin = text.rfind("\n", 0, m.start()) + 1
@@ -169,7 +190,23 @@ class LogIndex:
                 counted = last_begin = begin
                 stop = text.find("\n", m.start())
                 yield SearchHit(at, text[begin : stop if stop >= 0 else len(text)])
-            line += text.count("\n")
+            newlines = data.count(b"\n", 0, cut)
+            line += newlines
+            # The next search starts at the line after the last newline read.
+            after_newline = data.rfind(b"\n", 0, cut) + 1 if newlines else 0
+            if state is not None and newlines:
+                state.line, state.byte = line, pos + after_newline
+            pos += cut
+            if progress is not None:
+                progress(pos, end)
+
+
+@dataclass
+class SearchState:
+    """Where a search got to: the line after its last newline, and that line's byte."""
+
+    line: int = 0
+    byte: int = 0
 
 
 def read_tail(reader: ByteReader, count: int, block: int = 64 * 1024) -> list[str]:
@@ -186,3 +223,26 @@ def read_tail(reader: ByteReader, count: int, block: int = 64 * 1024) -> list[st
     if pos > 0:
         lines = lines[1:]  # the first one may be cut
     return [line.decode("utf-8", "replace") for line in lines[-count:]]
+
+
+def tail_offset(reader: ByteReader, count: int, block: int = 64 * 1024) -> int:
+    """The byte where the last `count` lines start, found by reading backwards from the end:
+    over a link only the end of the log travels, however big the log is."""
+    size = reader.size()
+    if count <= 0:
+        return size
+    pos, seen, first_block = size, 0, True
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        data = reader.read_at(pos, step)
+        # A newline that ends the file ends the last line; it starts none.
+        end = len(data) - 1 if first_block else len(data)
+        first_block = False
+        while (nl := data.rfind(b"\n", 0, end)) >= 0:
+            seen += 1
+            if seen == count:
+                return pos + nl + 1
+            end = nl
+        block = min(block * 2, 8 * 1024 * 1024)  # long lines: fewer round trips
+    return 0

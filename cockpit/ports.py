@@ -115,6 +115,18 @@ class ByteReader(Protocol):
         """Up to `size` bytes from `offset`; fewer only at the end of the file."""
         ...
 
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class LogReaderBackend(Protocol):
+    """A backend that can read a run's log anywhere in it (a seek), not only stream it:
+    what huge logs need (the view reads the window on screen, `logs --tail` the end)."""
+
+    async def open_log_reader(self, run: Run) -> ByteReader:
+        """Random access to the run's log; close() it when done."""
+        ...
+
 
 class CommandHandler(Protocol):
     """A backend as the bus sees it: it carries out one command and returns a result."""

@@ -222,6 +222,8 @@ class SshdInstance:
                     "StrictModes no",
                     "PermitRootLogin prohibit-password",
                     "AllowTcpForwarding yes",
+                    # As on a stock OpenSSH host: huge logs are read over SFTP.
+                    "Subsystem sftp internal-sftp",
                     # DEBUG1 also logs direct-tcpip requests (the ProxyJump test reads them),
                     # but leaks debug lines into the stderr of commands: jump hosts only.
                     f"LogLevel {log_level}",

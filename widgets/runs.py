@@ -6,30 +6,21 @@ asks for actions (select, cancel, relaunch) by posting messages.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Log, Static
+from textual.widgets import DataTable, Input, Static
 
 from cockpit.models import Run, RunState
 from cockpit.render.runs import flag_marker
 from widgets.format import config_label, duration, varying_keys
 from widgets.requests import PaneRequest
-
-# What `e`/`E` jump to: a traceback, an error or exception line, a CUDA OOM, a NaN loss.
-LOG_ERROR = re.compile(
-    r"^Traceback \(most recent call last\)|\b(?:\w*Error|Exception|CUDA out of memory)\b"
-    r"|\bloss\b\W*(?:nan|inf)\b",
-    re.IGNORECASE,
-)
-LOG_MAX_LINES = 5000  # the log view is a window; the file on the host keeps everything
+from widgets.run_log import RunLogView
 
 STATE_STYLE = {
     RunState.RUNNING: "bold cyan",
@@ -42,20 +33,6 @@ STATE_STYLE = {
     RunState.QUEUED: "dim",
     RunState.STARTING: "cyan",
 }
-
-
-class RunLog(Log):
-    """Textual's Log, measuring line widths inline instead of in a thread worker.
-
-    Log hands each write to a thread that calls back into the app; a write just before
-    the app quits then fails with NoActiveAppError. The cockpit writes in batches of a few
-    thousand lines at most, which measure in well under a millisecond.
-    """
-
-    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
-        if lines:
-            widest = max(cell_len(self._process_line(line)) for line in lines)
-            self._update_maximum_width(updates, widest)
 
 
 class RunsPane(Vertical):
@@ -71,6 +48,19 @@ class RunsPane(Vertical):
         Binding("E", "next_error", "Next error", id="runs.next_error", show=False),
         Binding("Q", "show_queue", "Host queue", id="runs.queue", show=False),
         Binding("A", "explain", "Ask the LLM: explain this failure", id="runs.ask", show=False),
+        Binding("slash", "log_find", "Search the log", id="runs.log_find", show=False),
+        Binding("n", "log_match(True)", "Next match", id="runs.log_next", show=False),
+        Binding("N", "log_match(False)", "Previous match", id="runs.log_prev", show=False),
+        Binding(
+            "backslash",
+            "log_filter",
+            "Filter the log",
+            tooltip="Filter the log: error, warn, info or a regex",
+            id="runs.log_filter",
+            show=False,
+        ),
+        Binding("w", "log_wrap", "Wrap long lines", id="runs.log_wrap", show=False),
+        Binding("escape", "log_escape", "Cancel a log search", id="runs.log_escape", show=False),
     ]
 
     class LaunchRequested(PaneRequest):
@@ -111,7 +101,6 @@ class RunsPane(Vertical):
         self._runs: dict[str, Run] = {}
         self._log_run: str | None = None
         self._flags: Mapping[str, Sequence[str]] = {}
-        self.error_line: int | None = None  # the log line `e`/`E` last jumped to
         self._label_keys: list[str] = []
         self.table: DataTable[object] = DataTable(id="runs-table", cursor_type="row")
         for key, label in (
@@ -122,13 +111,16 @@ class RunsPane(Vertical):
             ("time", "Time"),
         ):
             self.table.add_column(label, key=key)
-        self.log_title = Static("Select a run to see its log.", id="log-title")
-        self.log_view = RunLog(id="run-log", max_lines=LOG_MAX_LINES, auto_scroll=True)
+        self.log_view = RunLogView(id="log-view")
 
     def compose(self) -> ComposeResult:
         yield self.table
-        yield self.log_title
         yield self.log_view
+
+    @property
+    def error_line(self) -> int | None:
+        """The log line `e`/`E` last jumped to."""
+        return self.log_view.lines.error_line
 
     @property
     def log_run(self) -> str | None:
@@ -197,18 +189,12 @@ class RunsPane(Vertical):
         if run_id == self._log_run:
             return
         self._log_run = run_id
-        self.error_line = None
-        self.log_view.clear()
-        self.log_title.update(Text(f"log: {run_id}", style="bold"))
+        self.log_view.open_run(run_id)
         self.post_message(self.RunSelected(run_id))
 
     def restart_log(self) -> None:
         """The followed run starts a new attempt: its log is written from the start."""
-        self.log_view.clear()
-
-    def append_log(self, run_id: str, lines: Sequence[str]) -> None:
-        if run_id == self._log_run and lines:
-            self.log_view.write_lines(lines)
+        self.log_view.open_run(self._log_run)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.select_run(str(event.row_key.value))
@@ -224,29 +210,35 @@ class RunsPane(Vertical):
 
     def action_log_end(self) -> None:
         """To the end, following again (G)."""
-        self.log_view.auto_scroll = True
-        self.log_view.scroll_end(animate=False)
+        self.log_view.lines.action_end()
 
     def action_log_start(self) -> None:
         """To the first line; following pauses so the view stays there (g)."""
-        self.log_view.auto_scroll = False
-        self.log_view.scroll_home(animate=False)
+        self.log_view.lines.action_start()
 
     def action_first_error(self) -> None:
-        self._jump_to_error(0)
+        self.log_view.lines.jump_to_error(0)
 
     def action_next_error(self) -> None:
-        self._jump_to_error(self.error_line + 1 if self.error_line is not None else 0)
+        line = self.error_line
+        self.log_view.lines.jump_to_error(line + 1 if line is not None else 0)
 
-    def _jump_to_error(self, start: int) -> None:
-        lines = self.log_view.lines
-        found = next((i for i in range(start, len(lines)) if LOG_ERROR.search(lines[i])), None)
-        if found is None:
-            self.notify("No error below." if start else "No error in this log.")
-            return
-        self.error_line = found
-        self.log_view.auto_scroll = False  # stay on the error while lines come in
-        self.log_view.scroll_to(y=max(0, found - 2), animate=False)
+    def action_log_find(self) -> None:
+        self.log_view.ask("find")
+
+    def action_log_filter(self) -> None:
+        self.log_view.ask("filter")
+
+    def action_log_match(self, forward: bool) -> None:
+        self.log_view.lines.next_match(forward)
+
+    def action_log_wrap(self) -> None:
+        self.log_view.lines.toggle_wrap()
+
+    def action_log_escape(self) -> None:
+        """Close the search prompt, else cancel a running search or filter."""
+        if not self.log_view.close_prompt():
+            self.log_view.lines.cancel_scans()
 
     def action_cancel_run(self) -> None:
         run = self.selected_run()
@@ -272,8 +264,9 @@ class RunsPane(Vertical):
         self.post_message(self.LaunchRequested())
 
     def action_toggle_follow(self) -> None:
-        self.log_view.auto_scroll = not self.log_view.auto_scroll
-        self.notify(f"Follow log: {'on' if self.log_view.auto_scroll else 'off'}")
+        lines = self.log_view.lines
+        lines.set_follow(not lines.follow)
+        self.notify(f"Follow log: {'on' if lines.follow else 'off'}")
 
 
 def state_label(run: Run) -> str:

@@ -23,7 +23,7 @@ from backends.remote_shell import RemoteShell, command_line, env_prefix, quote_r
 from backends.runners.agent_session import AgentSessions
 from backends.runners.log_polling import follow_by_polling
 from cockpit.models import Host, Run, RunState
-from cockpit.ports import LogChunk, QueueView, RunStatus
+from cockpit.ports import ByteReader, LogChunk, QueueView, RunStatus
 
 AGENT_PATH = Path(__file__).with_name("host_agent.py")
 # The one-line program that runs the agent sent on stdin (the login shell may be csh:
@@ -294,6 +294,17 @@ class DetachedRunner:
         return LogChunk(
             base64.b64decode(answer["data"]), int(answer["next_offset"]), bool(answer["eof"])
         )
+
+    async def open_log_reader(self, run: Run) -> ByteReader:
+        """The run's out.log over SFTP on the host's pooled connection: seeks, not copies."""
+        from backends.runners.log_readers import SftpReader
+
+        host = await asyncio.to_thread(self.host_of, run.host or "")
+        pool = self.shell.pool
+        if pool is None:
+            raise RunnerError(f"{host.name}: no SSH connection to read the log over")
+        path = f"{self.remote_dir(host, run.id)}/out.log"
+        return SftpReader(pool.connection(host), path, asyncio.get_running_loop())
 
     async def follow(
         self, run: Run, offset: int, *, max_bytes: int = 256 * 1024

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from backends.remote_shell import RemoteShell
 from backends.runners.detached import DetachedRunner, RunnerOptions
+from backends.runners.log_readers import FileReader
 from cockpit.models import Host, Run
-from cockpit.ports import LogChunk
+from cockpit.ports import ByteReader, LogChunk
 
 
 def local_root(data_dir: Path) -> str:
@@ -34,6 +35,9 @@ class LocalRunner(DetachedRunner):
     async def read_log(self, run: Run, offset: int, max_bytes: int = 65536) -> LogChunk:
         # The file is right here: read it without starting the agent for every chunk.
         return await asyncio.to_thread(self._read_log, run.id, offset, max_bytes)
+
+    async def open_log_reader(self, run: Run) -> ByteReader:
+        return FileReader(self.runs_dir / Path(run.id).name / "out.log")
 
     def _read_log(self, run_id: str, offset: int, max_bytes: int) -> LogChunk:
         folder = self.runs_dir / Path(run_id).name

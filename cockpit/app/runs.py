@@ -12,10 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cockpit.app.controller import Controller, RequestHandler, Shell, report_command
-from cockpit.bus import CommandBus, CommandError
+from cockpit.app.run_log import RunLogFeed
+from cockpit.bus import CommandBus
 from cockpit.log_metrics import LogMetrics, stalled_after_s
-from cockpit.logparse import clean_text
-from cockpit.logs import LogFollower
 from cockpit.models import Command, HostKind, Run, RunState
 from cockpit.registry import host_target
 from cockpit.render.runs import plain
@@ -66,7 +65,7 @@ class RunsController(Controller):
         self.runs: list[Run] = []
         self.flags: dict[str, list[str]] = {}  # run id -> kinds of its log flags
         self.log_metrics = LogMetrics(store, stalled_after_s())
-        self.logs = LogFollower()
+        self.log_feed = RunLogFeed(shell, pane.log_view, handler.backend_for, self.run)
         self._listeners: list[RunsListener] = []
         self.channels = notify_channels()
         bus.subscribe(self._on_command)
@@ -87,6 +86,7 @@ class RunsController(Controller):
             RunsPane.RelaunchRequested: self._on_relaunch,
             RunsPane.LaunchRequested: self._on_launch,
             RunsPane.QueueRequested: self._on_queue,
+            **self.log_feed.routes(),
         }
 
     async def load(self) -> None:
@@ -105,7 +105,9 @@ class RunsController(Controller):
 
     def start(self) -> None:
         self.shell.every(RUN_POLL_S, self._poll)
-        if self.pane.log_run is not None:
+        # The selection may have come before the controllers were wired; once only: a
+        # second start would drop the log the view already reads from (and its searches).
+        if self.pane.log_run is not None and self.log_feed.following != self.pane.log_run:
             self._follow_selected()
 
     async def _reload_flags(self) -> None:
@@ -152,8 +154,6 @@ class RunsController(Controller):
     # -- the log of the selected run ------------------------------------------------------
 
     def _on_selected(self, event: RunsPane.RunSelected) -> None:
-        # The log view was cleared: read the run again from its first byte.
-        self.logs.reset(event.run_id)
         self._follow_selected()
 
     def _follow_selected(self) -> None:
@@ -161,17 +161,8 @@ class RunsController(Controller):
 
     async def _follow(self) -> None:
         run = self.run(self.pane.log_run or "")
-        if run is None:
-            return
-        try:
-            backend = await self.handler.backend_for(run)
-        except CommandError:
-            return  # a host whose kind runs nothing here has no log to follow
-        async for chunk in backend.follow(run, self.logs.offset(run.id)):
-            lines = self.logs.feed(run.id, chunk)
-            if lines:
-                # As a terminal would leave them: bars in their last state, no escapes.
-                self.pane.append_log(run.id, [clean_text(line) for line in lines])
+        if run is not None:
+            await self.log_feed.follow(run)
 
     # -- commands -------------------------------------------------------------------------
 
@@ -204,7 +195,6 @@ class RunsController(Controller):
             report_command(self.shell, command)
             if kind == "run.relaunch" and self.pane.log_run == run.id:
                 # A new attempt writes its log from the start: follow it from there.
-                self.logs.reset(run.id)
                 self.pane.restart_log()
                 self._follow_selected()
 

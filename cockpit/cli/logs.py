@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from cockpit.cli.common import Subcommands, add_command, open_store
+from cockpit.log_index import tail_offset
 from cockpit.logparse import clean_text, terminal_text
 from cockpit.logs import DEFAULT_RESUME, ResumePolicy, follow_resuming
 from cockpit.models import Run, RunState
-from cockpit.ports import LogChunk, RunBackend
+from cockpit.ports import LogChunk, LogReaderBackend, RunBackend
 from cockpit.render.safe import printable
 from cockpit.store import Store
 from cockpit.validate import valid_count, valid_regex
@@ -69,6 +70,10 @@ class LogWriter:
             # (not splitlines: a \r inside a progress bar's line does not end the line)
             for line in data[: end - 1].split(b"\n"):
                 self._line(line + b"\n")
+
+    def from_tail(self) -> None:
+        """The reads start where the last --tail lines start: nothing to hold back."""
+        self.held = None
 
     def caught_up(self) -> None:
         """The end of the log as it was when the command started: --tail lines go out."""
@@ -159,7 +164,11 @@ async def write_log(
             return chunk
 
         offset = 0
-        async for chunk in follow_resuming(read, 0, policy, reconnects.failed, follow=False):
+        if writer.tail is not None and writer.grep is None:
+            offset = await _tail_start(backend, run, writer.tail)
+            if offset:
+                writer.from_tail()
+        async for chunk in follow_resuming(read, offset, policy, reconnects.failed, follow=False):
             writer.feed(chunk.data)
             offset = chunk.next_offset
         writer.caught_up()
@@ -170,6 +179,19 @@ async def write_log(
             writer.feed(chunk.data)
         writer.finish()
         return await _exit_code(backend, run, policy, reconnects)
+
+
+async def _tail_start(backend: RunBackend, run: Run, count: int) -> int:
+    """Where the last `count` lines start, read backwards from the end of the log (over
+    SFTP for a remote run): only the end travels. 0 (read it all) where the backend
+    cannot seek."""
+    if not isinstance(backend, LogReaderBackend):
+        return 0
+    reader = await backend.open_log_reader(run)
+    try:
+        return await asyncio.to_thread(tail_offset, reader, count)
+    finally:
+        await asyncio.to_thread(reader.close)
 
 
 async def _exit_code(

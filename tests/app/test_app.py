@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from textual.widgets import DataTable, Log, TabbedContent
+from textual.widgets import DataTable, TabbedContent
 
 from cockpit.app.demo import DemoWiring
 from cockpit.app.shell import PANES, CockpitApp
@@ -17,6 +17,7 @@ from cockpit.models import CommandStatus, RunState
 from cockpit.store import Store
 from tests.conftest import wait_until
 from widgets.dialogs import ConfirmScreen, HelpScreen
+from widgets.run_log import LogLines
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (80, 24)
@@ -95,11 +96,11 @@ async def test_a_log_is_replayed_live(store: Store) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await app.loaded.wait()
         await pilot.press("3")
-        log = app.query_one("#run-log", Log)
+        log = app.query_one("#run-log", LogLines)
         assert app.runs_pane.log_run == live
         now[0] += 10.0  # 10 % through
         await wait_until(lambda: log.line_count == round(0.1 * total))
-        assert any(line.startswith("step") for line in log.lines)
+        await wait_until(lambda: any(line.startswith("step") for line in log.visible_text()))
         now[0] += 40.0  # half way: only the new lines are appended
         await wait_until(lambda: log.line_count == round(0.5 * total))
         assert store.get_run(live).state is RunState.RUNNING
@@ -319,7 +320,7 @@ async def test_the_log_follows_the_cursor_and_jumps_to_errors(tmp_path: Path) ->
         await app.loaded.wait()
         await pilot.press("3")
         runs = table(app, "#runs-table")
-        log = app.query_one("#run-log", Log)
+        log = app.query_one("#run-log", LogLines)
         await wait_until(lambda: all(r.state.terminal for r in store.list_runs()), timeout=20)
         names = {r.id: r.spec.name for r in store.list_runs()}
         ids = column_text(runs, 0)
@@ -327,20 +328,27 @@ async def test_the_log_follows_the_cursor_and_jumps_to_errors(tmp_path: Path) ->
         runs.focus()
         runs.move_cursor(row=broken)  # no enter: the log is the highlighted run's
         await wait_until(lambda: names.get(app.runs_pane.log_run or "") == "broken")
-        await wait_until(lambda: any("RuntimeError" in x for x in log.lines), timeout=10)
-        assert not any("\x1b" in line or "\r" in line for line in log.lines)
-        assert "100%|####| 2/2" in log.lines and "step 3 loss=0.250 ok" in log.lines
+        await wait_until(lambda: any("RuntimeError" in x for x in log.visible_text()), timeout=10)
         await pilot.press("g")
-        assert log.scroll_y == 0 and not log.auto_scroll
+        assert log.top == 0 and not log.follow
+        await wait_until(lambda: "step 3 loss=0.250 ok" in log.visible_text())
         await pilot.press("e")
-        assert log.lines[app.runs_pane.error_line or 0].startswith("Traceback")
+        await wait_until(lambda: app.runs_pane.error_line is not None)
+        assert log.texts[app.runs_pane.error_line or 0].startswith("Traceback")
+        await wait_until(lambda: "100%|####| 2/2" in log.visible_text())  # the bar's last state
+        shown = log.visible_text()
+        assert not any("\x1b" in line or "\r" in line for line in shown)
+        first = app.runs_pane.error_line
         await pilot.press("E")
+        await wait_until(lambda: app.runs_pane.error_line != first)
+        second = app.runs_pane.error_line
         await pilot.press("E")
-        assert log.lines[app.runs_pane.error_line or 0] == "RuntimeError: again"
-        assert log.scroll_y > 0  # the view went down to it
+        await wait_until(lambda: app.runs_pane.error_line != second)
+        assert log.texts[app.runs_pane.error_line or 0] == "RuntimeError: again"
+        assert "RuntimeError: again" in log.visible_text()  # the view went down to it
         await pilot.press("G")
-        assert log.auto_scroll
+        assert log.follow
         await pilot.press("up" if broken else "down")  # the log switches at once
         await wait_until(lambda: names.get(app.runs_pane.log_run or "") == "clean")
-        await wait_until(lambda: log.lines == ["all good"])
+        await wait_until(lambda: log.visible_text() == ["all good"])
     store.close()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.log_index import FileReader, LogIndex, read_tail
+from backends.runners.log_readers import FileReader
+from cockpit.log_index import LogIndex, SearchState, read_tail, tail_offset
 
 
 def make_log(path: Path, n: int, seed: int = 1, partial: bool = True) -> list[str]:
@@ -102,3 +103,63 @@ def test_a_growing_log_extends_its_index(tmp_path: Path) -> None:
     assert index.line_count == 5
     assert index.read_lines(0, 10) == ["a", "b", "half line", "c", "d"]
     assert index.read_lines(4, 1) == ["d"]
+
+
+def test_a_search_goes_on_from_its_state_as_the_log_grows(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+    path.write_bytes(b"a loss\nb\nc loss")  # the last line is not whole yet
+    index = LogIndex(FileReader(path))
+    index.build()
+    state = SearchState()
+    pattern = re.compile("loss")
+    assert [h.line for h in index.search(pattern, state=state)] == [0, 2]
+    assert (state.line, state.byte) == (2, 9)  # the partial line is searched again
+    with path.open("ab") as fh:
+        fh.write(b" done\nd\ne loss\n")
+    index.build()
+    assert [(h.line, h.text) for h in index.search(pattern, state=state)] == [
+        (2, "c loss done"),
+        (4, "e loss"),
+    ]
+    assert [h.line for h in index.search(pattern, state=state)] == []
+
+
+def test_a_line_longer_than_a_block_is_one_hit(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+    long = "x" * 5000 + " loss " + "y" * 5000
+    path.write_text(f"first\n{long}\nlast loss\n")
+    index = LogIndex(FileReader(path))
+    index.build()
+    hits = list(index.search(re.compile("loss|first"), chunk=1024))
+    assert [(h.line, len(h.text)) for h in hits] == [(0, 5), (1, len(long)), (2, 9)]
+
+
+@pytest.mark.parametrize("block", [1, 7, 65536])
+def test_tail_offset_reads_only_the_end(tmp_path: Path, block: int) -> None:
+    path = tmp_path / "out.log"
+    lines = make_log(path, 2000, partial=False)
+    data = path.read_bytes()
+    reader = CountingReader(FileReader(path))
+    for count in (1, 5, 30):
+        start = tail_offset(reader, count, block=block)
+        assert data[start:].decode().splitlines() == lines[-count:]
+    assert tail_offset(reader, 10**6, block=block) == 0
+    reader.read = 0
+    tail_offset(reader, 5, block=65536)
+    assert reader.read <= 65536  # five lines of a 600 kB log: one block
+
+
+class CountingReader:
+    def __init__(self, inner: FileReader) -> None:
+        self.inner, self.read = inner, 0
+
+    def size(self) -> int:
+        return self.inner.size()
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        data = self.inner.read_at(offset, size)
+        self.read += len(data)
+        return data
+
+    def close(self) -> None:
+        self.inner.close()
