@@ -182,10 +182,10 @@ def test_a_long_series_stays_bounded_and_keeps_its_extremes_and_last_point(
     add_run(store, "r1")
     rng = random.Random(5)
     values: dict[int, float] = {}
-    steps = 200_000
-    for start in range(0, steps, 20_000):  # as the log scanner saves: a stretch at a time
+    steps = 60_000
+    for start in range(0, steps, 10_000):  # as the log scanner saves: a stretch at a time
         points = []
-        for step in range(start, start + 20_000):
+        for step in range(start, start + 10_000):
             values[step] = rng.gauss(0, 1)
             points.append(MetricPoint("r1", step, "loss", values[step]))
         store.save_log_scan("r1", start, "{}", None, False, points)
