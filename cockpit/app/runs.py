@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,9 +29,10 @@ from cockpit.validate import ValidationError
 from widgets.format import config_label, varying_keys
 from widgets.requests import PaneRequest
 from widgets.run_queue import QueueEdit, QueueScreen
-from widgets.runs import ChartKey, LaunchPreviewScreen, RunsPane, SpecPathScreen
+from widgets.runs import LOG_MAX_LINES, ChartKey, LaunchPreviewScreen, RunsPane, SpecPathScreen
 
 RUN_POLL_S = 2.0
+LOG_FLUSH_S = 0.05  # the followed log is drawn at most 20 times a second
 LOG_CHUNK_BYTES = 256 * 1024
 # How a run's end is announced: a line in the app, the terminal bell, a desktop
 # notification (notify-send, where it exists). COCKPIT_NOTIFY=line,bell picks some.
@@ -180,11 +182,32 @@ class RunsController(Controller):
             backend = await self.handler.backend_for(run)
         except CommandError:
             return  # a host whose kind runs nothing here has no log to follow
-        async for chunk in backend.follow(run, self.logs.offset(run.id)):
-            lines = self.logs.feed(run.id, chunk)
-            if lines:
-                # As a terminal would leave them: bars in their last state, no escapes.
-                self.pane.append_log(run.id, [clean_text(line) for line in lines])
+        # Lines are drawn in batches, at most every LOG_FLUSH_S, and of a batch only what the
+        # view keeps (its last LOG_MAX_LINES): a log written at thousands of lines a second,
+        # or a long backlog read from the start, costs the event loop a bounded slice.
+        pending: deque[str] = deque(maxlen=LOG_MAX_LINES)
+        flush: asyncio.TimerHandle | None = None
+
+        def draw() -> None:
+            nonlocal flush
+            flush = None
+            lines = list(pending)
+            pending.clear()
+            # As a terminal would leave them: bars in their last state, no escapes.
+            self.pane.append_log(run.id, [clean_text(line) for line in lines])
+
+        try:
+            async for chunk in backend.follow(run, self.logs.offset(run.id)):
+                pending.extend(self.logs.feed(run.id, chunk))
+                if pending and flush is None:
+                    flush = asyncio.get_running_loop().call_later(LOG_FLUSH_S, draw)
+        except asyncio.CancelledError:
+            if flush is not None:  # another run was selected: these lines are not its
+                flush.cancel()
+            raise
+        if flush is not None:  # the run's log ended: its last lines at once
+            flush.cancel()
+            draw()
 
     # -- the metrics chart ----------------------------------------------------------------
 

@@ -6,8 +6,8 @@ The cockpit runs in this process on the demo at 80x24 (Textual's headless driver
 scenarios are measured in the same run, the same keys in the same order:
 
 - baseline: the demo as it is (GPUs sampled at 1 Hz, the recorded run replayed slowly);
-- streaming: the followed run's log grows by 5,000 lines a second (100 lines every 20 ms,
-  training-log lines with metrics in them, which the log scan parses too), and the
+- streaming: the followed run's log grows by 5,000 lines a second (a second process
+  appends 100 training-log lines every 20 ms, with metrics the log scan parses too), and the
   simulated GPUs are sampled 32 times a second (8 GPUs: 256 samples/s).
 
 Keys: cursor moves in the runs table (each switches the log shown, as the cursor does) and
@@ -24,11 +24,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from cockpit.store import Store  # noqa: E402
 SIZE = (80, 24)
 LINES_PER_S = 5000
 LINE_BATCH = 100  # lines a write: 50 writes a second
+FOLLOW_POLL_S = 0.05
 GPU_SAMPLES_PER_S = 256
 DEMO_GPUS = 8
 TARGET_P99_MS = 50.0
@@ -56,45 +58,57 @@ LIVE = "doe-r64-cosine-wd0.2"  # the demo's running run (the last row)
 KEYS = ("up", "down", "up", "down", "m", "up", "down", "m", "up", "down", "m")
 
 
+# The training script: another process, appending LINE_BATCH lines every 20 ms to out.log.
+WRITER = f"""
+import sys, time
+out = open(sys.argv[1], "ab", buffering=0)
+step, interval, next_at = 0, {LINE_BATCH} / {LINES_PER_S}, time.perf_counter()
+while True:
+    lines = []
+    for _ in range({LINE_BATCH}):
+        step += 1
+        lines.append(
+            f"step {{step:>7}}/1000000 | loss {{2.0 / (1 + step / 5e4):.4f}} | lr 1.00e-04 | "
+            f"grad_norm {{1.5 + (step % 7) / 10:.2f}} | tok/s {{10000 + step % 500}}\\n"
+        )
+    out.write("".join(lines).encode())
+    next_at += interval
+    time.sleep(max(0.0, next_at - time.perf_counter()))
+"""
+
+
 @dataclass
 class GrowingLog:
-    """A run's out.log being written at LINES_PER_S: the bytes, and who waits for more."""
+    """The live run's out.log as the training process writes it, read by byte offset."""
 
-    data: bytearray = field(default_factory=bytearray)
-    step: int = 0
-    grew: asyncio.Event = field(default_factory=asyncio.Event)
+    path: Path
+    writer: subprocess.Popen[bytes] | None = None
 
-    def write(self, lines: int) -> None:
-        for _ in range(lines):
-            self.step += 1
-            s = self.step
-            self.data += (
-                f"step {s:>7}/1000000 | loss {2.0 / (1 + s / 5e4):.4f} | lr 1.00e-04 | "
-                f"grad_norm {1.5 + (s % 7) / 10:.2f} | tokens/s {10000 + s % 500} | mem 41.2G\n"
-            ).encode()
-        self.grew.set()
-        self.grew = asyncio.Event()
+    def start(self) -> None:
+        self.path.touch()
+        self.writer = subprocess.Popen([sys.executable, "-c", WRITER, str(self.path)])
 
-    async def writer(self) -> None:
-        interval = LINE_BATCH / LINES_PER_S
-        next_at = time.perf_counter()
-        while True:
-            self.write(LINE_BATCH)
-            next_at += interval
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    def stop(self) -> int:
+        if self.writer is not None:
+            self.writer.kill()
+            self.writer.wait()
+        return sum(1 for _ in self.path.open("rb"))
 
     def read(self, offset: int, max_bytes: int) -> LogChunk:
-        part = bytes(self.data[offset : offset + max_bytes])
+        with self.path.open("rb") as fh:
+            fh.seek(offset)
+            part = fh.read(max_bytes)
         return LogChunk(part, offset + len(part), eof=False)
 
     async def follow(self, offset: int, max_bytes: int) -> AsyncIterator[LogChunk]:
+        """As a follower polls a file: what is new, then a short wait when there is none."""
         while True:
-            chunk = self.read(offset, max_bytes)
+            chunk = await asyncio.to_thread(self.read, offset, max_bytes)
             if chunk.data:
                 offset = chunk.next_offset
                 yield chunk
                 continue
-            await self.grew.wait()
+            await asyncio.sleep(FOLLOW_POLL_S)
 
 
 def stream_into(wiring: DemoWiring, log: GrowingLog) -> None:
@@ -104,7 +118,7 @@ def stream_into(wiring: DemoWiring, log: GrowingLog) -> None:
 
     async def read_live(run: Run, offset: int, max_bytes: int = 65536) -> LogChunk:
         if run.id == LIVE:
-            return log.read(offset, max_bytes)
+            return await asyncio.to_thread(log.read, offset, max_bytes)
         return await read_log(run, offset, max_bytes)
 
     def follow_live(run: Run, offset: int, **kwargs: Any) -> AsyncIterator[LogChunk]:
@@ -149,7 +163,11 @@ class PaintClock:
         self.painted = loop.create_future()
         self.armed = took_effect
         start = time.perf_counter()
-        self.app.post_message(events.Key(key, key if len(key) == 1 else None))
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(self.app)  # exactly as the terminal driver hands a key to the app
+        driver = self.app._driver
+        assert driver is not None
+        driver.send_message(event)
         end = await asyncio.wait_for(self.painted, timeout=10.0)
         return end - start
 
@@ -158,18 +176,17 @@ async def measure(streaming: bool, n_keys: int) -> tuple[list[float], dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "c.db")
         wiring = DemoWiring.create(duration_s=3600.0)
-        log = GrowingLog()
+        log = GrowingLog(Path(tmp) / "out.log")
         if streaming:
             stream_into(wiring, log)
         app = CockpitApp(store, demo=wiring, open_triage=False)
         clock = PaintClock(app)
         latencies: list[float] = []
-        writer: asyncio.Task[None] | None = None
         async with app.run_test(size=SIZE) as pilot:
             await app.loaded.wait()
             await pilot.press("3")
             if streaming:
-                writer = asyncio.create_task(log.writer())
+                log.start()
             await asyncio.sleep(WARMUP_S)
             pane, table = app.runs_pane, app.runs_pane.table
             frames0, t0 = clock.frames, time.perf_counter()
@@ -186,17 +203,19 @@ async def measure(streaming: bool, n_keys: int) -> tuple[list[float], dict[str, 
                     def effect(before: int = before_row) -> bool:
                         return table.cursor_row != before
 
-                latencies.append(await clock.key_to_paint(key, effect))
+                try:
+                    latencies.append(await clock.key_to_paint(key, effect))
+                except TimeoutError:
+                    print(f"key {key!r} not painted within 10 s", file=sys.stderr)
+                    latencies.append(10.0)
                 await asyncio.sleep(KEY_GAP_S[i % 2])
             elapsed = time.perf_counter() - t0
             stats = {
                 "fps": (clock.frames - frames0) / elapsed,
-                "lines": float(log.step),
+                "lines": float(log.stop() if streaming else 0),
                 "gpu_samples_per_s": DEMO_GPUS / wiring.gpu_interval_s,
                 "frame_p50_ms": 1000 * statistics.median(clock.frame_s),
             }
-            if writer is not None:
-                writer.cancel()
         store.close()
     return latencies, stats
 
