@@ -227,7 +227,10 @@ def percentile(values: list[float], q: float) -> float:
 
 def summary(name: str, lat: list[float], stats: dict[str, float]) -> str:
     ms = [1000 * v for v in lat]
+    worst = sorted(range(len(ms)), key=ms.__getitem__)[-3:]
+    slowest = ", ".join(f"#{i} {KEYS[i % len(KEYS)]} {ms[i]:.0f} ms" for i in reversed(worst))
     return (
+        f"{name:<10} slowest keys: {slowest}\n"
         f"{name:<10} keys {len(ms):4d}  p50 {percentile(ms, 50):6.1f} ms  "
         f"p90 {percentile(ms, 90):6.1f}  p99 {percentile(ms, 99):6.1f}  max {max(ms):6.1f}  "
         f"| {stats['fps']:.0f} frames/s, frame p50 {stats['frame_p50_ms']:.1f} ms, "
