@@ -11,6 +11,7 @@ loss spike) to log_flags with their line. A running run whose log has not grown 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import time
@@ -69,7 +70,7 @@ class LogMetrics:
                 continue
             try:
                 backend = await backend_for(run)
-                done = await self.scan(run, backend.read_log, now)
+                done = await self.scan(run, functools.partial(backend.read_log, run), now)
             except Exception:  # a host that is down or has no backend here: next time
                 continue
             if done is not None:

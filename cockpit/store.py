@@ -624,11 +624,19 @@ class Store:
     # -- metrics and per-item evals ------------------------------------------------------
 
     def add_metrics(self, points: Iterable[MetricPoint]) -> None:
+        touched: set[tuple[str, str]] = set()
+
+        def rows() -> Iterator[tuple[str, int, str, float]]:
+            for p in points:
+                touched.add((p.run_id, p.name))
+                yield (p.run_id, p.step, p.name, p.value)
+
         with self.write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
-                ((p.run_id, p.step, p.name, p.value) for p in points),
+                rows(),
             )
+            bound_series(conn, touched)
 
     def final_metrics(self, run_ids: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
         """The last recorded value (highest step) of every metric of each run."""
@@ -663,11 +671,13 @@ class Store:
     ) -> None:
         """One parsed stretch of a log, its points and flags, and where parsing got to, in one
         transaction: a crash never leaves points recorded without the offset past them."""
+        points = list(points)
         with self.write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
                 ((p.run_id, p.step, p.name, p.value) for p in points),
             )
+            bound_series(conn, {(p.run_id, p.name) for p in points})
             for kind in clear_kinds:
                 conn.execute("DELETE FROM log_flags WHERE run_id = ? AND kind = ?", (run_id, kind))
             conn.executemany(
@@ -690,6 +700,21 @@ class Store:
                     {"kind": r["kind"], "line": r["line"], "text": r["text"]}
                 )
         return out
+
+    def metric_names(self, run_ids: Sequence[str], min_points: int = 1) -> list[str]:
+        """Every metric one of these runs logged at least `min_points` times (a chart wants
+        2: a value printed once, like a batch size, is no curve)."""
+        names: set[str] = set()
+        for start in range(0, len(run_ids), 400):
+            chunk = list(run_ids[start : start + 400])
+            marks = ", ".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT name FROM metrics WHERE run_id IN ({marks}) "
+                "GROUP BY run_id, name HAVING COUNT(*) >= ?",
+                [*chunk, min_points],
+            )
+            names.update(r["name"] for r in rows)
+        return sorted(names)
 
     def metric_series(self, run_id: str, name: str) -> list[tuple[int, float]]:
         rows = self._query(
@@ -1238,6 +1263,38 @@ class Store:
                     "VALUES (?, ?, ?, ?)",
                     ((i.run_id, i.task, i.item_id, i.score) for i in items),
                 )
+
+
+# A metric series keeps every point up to SERIES_MAX_POINTS; past it, the step range is cut
+# into SERIES_KEPT_BUCKETS buckets and each keeps its lowest and highest point (plus the
+# series' first and last): a 1M-step run stays a few thousand rows a metric, its curve
+# keeps every spike a plot can show, and its final value (results, triage) is kept exactly.
+# Thinning to half the cap makes it rare: once per doubling of the series.
+SERIES_MAX_POINTS = 4096
+SERIES_KEPT_BUCKETS = SERIES_MAX_POINTS // 4
+THIN_SERIES = """
+    DELETE FROM metrics WHERE run_id = :run AND name = :name AND step NOT IN (:lo, :hi)
+      AND step NOT IN (
+        SELECT step FROM (
+          SELECT step,
+            ROW_NUMBER() OVER (PARTITION BY (step - :lo) / :width ORDER BY value, step) AS low,
+            ROW_NUMBER() OVER (PARTITION BY (step - :lo) / :width ORDER BY value DESC, step)
+              AS high
+          FROM metrics WHERE run_id = :run AND name = :name AND value IS NOT NULL)
+        WHERE low = 1 OR high = 1)"""
+
+
+def bound_series(conn: sqlite3.Connection, series: Iterable[tuple[str, str]]) -> None:
+    """Thin the (run id, metric) series that grew past SERIES_MAX_POINTS (see above)."""
+    for run_id, name in series:
+        count, lo, hi = conn.execute(
+            "SELECT COUNT(*), MIN(step), MAX(step) FROM metrics WHERE run_id = ? AND name = ?",
+            (run_id, name),
+        ).fetchone()
+        if count <= SERIES_MAX_POINTS:
+            continue
+        width = (hi - lo) // SERIES_KEPT_BUCKETS + 1
+        conn.execute(THIN_SERIES, {"run": run_id, "name": name, "lo": lo, "hi": hi, "width": width})
 
 
 def _host_from_row(r: dict[str, Any]) -> Host:

@@ -266,3 +266,16 @@ def valid_regex(value: str, what: str = "grep") -> re.Pattern[str]:
         return re.compile(value)
     except re.error as exc:
         raise ValidationError(f"invalid --{what} {shown(value)}: {exc}") from None
+
+
+def valid_smoothing(value: str | float) -> float:
+    """A chart's EMA weight (--smoothing): 0 draws the raw points, 0.99 the smoothest."""
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            f"invalid --smoothing {shown(value)}: a number from 0 to 0.99"
+        ) from None
+    if not 0.0 <= weight <= 0.99:  # (NaN fails this too)
+        raise ValidationError(f"invalid --smoothing {shown(value)}: must be from 0 to 0.99")
+    return weight

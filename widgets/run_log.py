@@ -631,6 +631,7 @@ class RunLogView(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.title = Static("Select a run to see its log.", id="log-title")
+        self._title_shown: Text | None = None
         self.lines = LogLines(id="run-log")
         self.prompt = Input(id="log-prompt")
         self.prompt.display = False
@@ -662,7 +663,9 @@ class RunLogView(Vertical):
             title.append(" · ")
         title.append(status, style="bold red" if lines.note else "")
         title.truncate(max(10, (self.size.width or 80) - 2), overflow="ellipsis")
-        self.title.update(title)
+        if title != self._title_shown:  # an update lays the screen out again
+            self._title_shown = title
+            self.title.update(title)
 
     def ask(self, mode: PromptMode) -> None:
         self._before_prompt = self.app.focused

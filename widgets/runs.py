@@ -1,13 +1,15 @@
-"""Runs + Logs: the runs table on top, the selected run's log streaming below.
+"""Runs + Logs: the runs table on top, the selected run's log (or its metrics chart) below.
 
-Drawing only. The app feeds runs with `show_runs` and log text with `append_log`; the pane
-asks for actions (select, cancel, relaunch) by posting messages.
+Drawing only. The app feeds runs with `show_runs`, the log view (widgets/run_log.py) asks
+for the lines it draws, and the pane asks for actions (select, cancel, relaunch, chart) by
+posting messages.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,8 +19,10 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from cockpit.models import Run, RunState
+from cockpit.render.chart import ChartData
 from cockpit.render.runs import flag_marker
 from widgets.format import config_label, duration, varying_keys
+from widgets.metric_chart import MetricChart
 from widgets.requests import PaneRequest
 from widgets.run_log import RunLogView
 
@@ -61,6 +65,21 @@ class RunsPane(Vertical):
         ),
         Binding("w", "log_wrap", "Wrap long lines", id="runs.log_wrap", show=False),
         Binding("escape", "log_escape", "Cancel a log search", id="runs.log_escape", show=False),
+        Binding(
+            "m",
+            "toggle_chart",
+            "Chart",
+            tooltip="Metrics chart: of the run, then of its sweep, then the log again",
+            id="runs.chart",
+            show=False,
+        ),
+        # Only while the chart is shown (check_action).
+        Binding("plus", "smoothing(1)", "Smoother", tooltip="Chart: more smoothing (EMA)"),
+        Binding("minus", "smoothing(-1)", "Rougher", tooltip="Chart: less smoothing"),
+        Binding("right_square_bracket", "metric(1)", "Next metric", tooltip="Chart: next metric"),
+        Binding(
+            "left_square_bracket", "metric(-1)", "Prev metric", tooltip="Chart: previous metric"
+        ),
     ]
 
     class LaunchRequested(PaneRequest):
@@ -88,6 +107,13 @@ class RunsPane(Vertical):
             super().__init__()
             self.run_id = run_id
 
+    class ChartRequested(PaneRequest):
+        """The chart needs data: `metric` (None: the first) of the run, or of its sweep."""
+
+        def __init__(self, key: ChartKey) -> None:
+            super().__init__()
+            self.key = key
+
     class QueueRequested(PaneRequest):
         """Q: the queue of the selected run's host (the controller fetches and shows it)."""
 
@@ -112,10 +138,16 @@ class RunsPane(Vertical):
         ):
             self.table.add_column(label, key=key)
         self.log_view = RunLogView(id="log-view")
+        self.chart_title = Static("", id="chart-title")
+        self.chart = MetricChart(id="run-chart")
+        self.chart_title.display = self.chart.display = False
+        self.chart_key: ChartKey | None = None  # what the chart shows; None: the log is shown
 
     def compose(self) -> ComposeResult:
         yield self.table
         yield self.log_view
+        yield self.chart_title
+        yield self.chart
 
     @property
     def error_line(self) -> int | None:
@@ -191,6 +223,9 @@ class RunsPane(Vertical):
         self._log_run = run_id
         self.log_view.open_run(run_id)
         self.post_message(self.RunSelected(run_id))
+        if self.chart_key is not None:  # the chart follows the cursor too
+            sweep = self.chart_key.sweep is not None
+            self._chart(self._runs.get(run_id), sweep, self.chart_key.metric)
 
     def restart_log(self) -> None:
         """The followed run starts a new attempt: its log is written from the start."""
@@ -263,10 +298,82 @@ class RunsPane(Vertical):
     def action_launch_spec(self) -> None:
         self.post_message(self.LaunchRequested())
 
+    # -- the metrics chart (m) --------------------------------------------------------------
+
+    def action_toggle_chart(self) -> None:
+        """m: the run's chart, then its sweep's (when it has one), then the log again."""
+        run = self.selected_run()
+        key = self.chart_key
+        if run is None:
+            return
+        if key is None:
+            self._chart(run, sweep=False, metric=None)
+        elif key.sweep is None and run.spec.sweep:
+            self._chart(run, sweep=True, metric=key.metric)
+        else:
+            self.chart_key = None
+            self.chart_title.display = self.chart.display = False
+            self.log_view.display = True
+
+    def _chart(self, run: Run | None, sweep: bool, metric: str | None) -> None:
+        if run is None:
+            return
+        if sweep and run.spec.sweep:
+            key = ChartKey(None, run.spec.sweep, metric)
+        else:
+            key = ChartKey(run.id, None, metric)
+        if key == self.chart_key:
+            return  # (the cursor moved within the sweep on the chart)
+        old = self.chart_key
+        if old is None or (old.run_id, old.sweep) != (key.run_id, key.sweep):
+            self.chart.clear()  # another run or sweep: no stale curves while it loads
+        self.chart_key = key
+        self.log_view.display = False
+        self.chart_title.display = self.chart.display = True
+        what = f"sweep {key.sweep}" if key.sweep is not None else f"run {key.run_id}"
+        self.chart_title.update(
+            Text.assemble(
+                (f"chart: {what}", "bold"), ("  [ ] metric  + - smoothing  m: more", "dim")
+            )
+        )
+        self.post_message(self.ChartRequested(key))
+
+    def show_chart(self, key: ChartKey, data: ChartData) -> None:
+        """Data for the chart; dropped when the chart has moved on since it was asked for."""
+        if key == self.chart_key:
+            self.chart.show(data)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("smoothing", "metric"):
+            return self.chart_key is not None
+        return True
+
+    def action_smoothing(self, direction: int) -> None:
+        self.chart.smoother(direction)
+
+    def action_metric(self, direction: int) -> None:
+        data, key = self.chart.data, self.chart_key
+        if data is None or key is None or not data.metrics:
+            return
+        at = data.metrics.index(data.metric) if data.metric in data.metrics else -1
+        metric = data.metrics[(at + direction) % len(data.metrics)]
+        self.chart_key = replace(key, metric=metric)
+        self.post_message(self.ChartRequested(self.chart_key))
+
     def action_toggle_follow(self) -> None:
         lines = self.log_view.lines
         lines.set_follow(not lines.follow)
         self.notify(f"Follow log: {'on' if lines.follow else 'off'}")
+
+
+@dataclass(frozen=True)
+class ChartKey:
+    """What the chart shows: one run's metrics (run_id) or a sweep's (sweep), and which
+    metric (None: the first the runs logged)."""
+
+    run_id: str | None
+    sweep: str | None
+    metric: str | None
 
 
 def state_label(run: Run) -> str:

@@ -15,6 +15,7 @@ from cockpit.app.controller import Controller, RequestHandler, Shell, report_com
 from cockpit.app.run_log import RunLogFeed
 from cockpit.bus import CommandBus
 from cockpit.log_metrics import LogMetrics, stalled_after_s
+from cockpit.metric_charts import chart_data
 from cockpit.models import Command, HostKind, Run, RunState
 from cockpit.registry import host_target
 from cockpit.render.runs import plain
@@ -23,9 +24,10 @@ from cockpit.scheduler import LaunchPlan, plan_sweep, runs_by_host
 from cockpit.store import NotFoundError, Store
 from cockpit.sweep import load_spec
 from cockpit.validate import ValidationError
+from widgets.format import config_label, varying_keys
 from widgets.requests import PaneRequest
 from widgets.run_queue import QueueEdit, QueueScreen
-from widgets.runs import LaunchPreviewScreen, RunsPane, SpecPathScreen
+from widgets.runs import ChartKey, LaunchPreviewScreen, RunsPane, SpecPathScreen
 
 RUN_POLL_S = 2.0
 LOG_CHUNK_BYTES = 256 * 1024
@@ -87,6 +89,7 @@ class RunsController(Controller):
             RunsPane.LaunchRequested: self._on_launch,
             RunsPane.QueueRequested: self._on_queue,
             **self.log_feed.routes(),
+            RunsPane.ChartRequested: self._on_chart,
         }
 
     async def load(self) -> None:
@@ -120,7 +123,17 @@ class RunsController(Controller):
             self.announce([r for r in changed if r.state.terminal])
             await self.reload()
         # Every run's new log bytes: metrics for results and triage, flags for the table.
-        await self.log_metrics.scan_runs(self.runs, self.handler.backend_for, self.clock())
+        scanned = await self.log_metrics.scan_runs(
+            self.runs, self.handler.backend_for, self.clock()
+        )
+        key = self.pane.chart_key
+        if key is not None:
+            # The chart is read again only when one of its runs has new points.
+            charted = {r.id for r in self.chart_runs(key)}
+            fresh = {o.run_id for o in scanned if o.result.points}
+            fresh |= {r.id for r in changed if r.state.terminal}  # results collected
+            if charted & fresh:
+                await self.load_chart(key)
         if self.runs:  # new flags, and elapsed times that keep moving
             await self._reload_flags()
             self.pane.show_runs(self.runs, now=self.clock(), flags=self.flags)
@@ -163,6 +176,27 @@ class RunsController(Controller):
         run = self.run(self.pane.log_run or "")
         if run is not None:
             await self.log_feed.follow(run)
+
+    # -- the metrics chart ----------------------------------------------------------------
+
+    def chart_runs(self, key: ChartKey) -> list[Run]:
+        if key.sweep is not None:
+            return [r for r in self.runs if r.spec.sweep == key.sweep]
+        return [r for r in self.runs if r.id == key.run_id]
+
+    def _on_chart(self, event: RunsPane.ChartRequested) -> None:
+        self.shell.start(lambda: self.load_chart(event.key), group="chart", exclusive=True)
+
+    async def load_chart(self, key: ChartKey) -> None:
+        runs = self.chart_runs(key)
+        if key.sweep is not None:
+            keys = varying_keys(r.spec.config for r in runs)
+            labels = {r.id: config_label(r.spec.config, keys) or r.id for r in runs}
+            scope = f"sweep {key.sweep}"
+        else:
+            labels, scope = {}, f"run {key.run_id}"
+        data = await asyncio.to_thread(chart_data, self.store, runs, scope, key.metric, labels)
+        self.pane.show_chart(key, data)
 
     # -- commands -------------------------------------------------------------------------
 

@@ -70,6 +70,14 @@ def import_controller_modules() -> None:
 
 
 # (tab id, title, key): the order is the number-key order.
+# Key names as the help shows them: the character the user types.
+KEY_SHOWN = {
+    "question_mark": "?",
+    "plus": "+",
+    "minus": "-",
+    "right_square_bracket": "]",
+    "left_square_bracket": "[",
+}
 PANES: tuple[tuple[str, str, str], ...] = (
     ("ideas", "Ideas", "1"),
     ("gpus", "GPUs", "2"),
@@ -350,7 +358,7 @@ class CockpitApp(App[None]):
             for b in bindings:
                 if not isinstance(b, Binding) or not b.description:
                     continue
-                key = b.key.replace("question_mark", "?")
+                key = ",".join(KEY_SHOWN.get(k, k) for k in b.key.split(","))
                 if (key, scope) not in seen:
                     seen.add((key, scope))
                     # The footer's short word, or the longer tooltip where there is one.

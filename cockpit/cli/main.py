@@ -10,13 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cockpit.cli import gpus, hosts, ideas, llm, logs, paper, results, runs, triage, tui
+from cockpit.cli import chart, gpus, hosts, ideas, llm, logs, paper, results, runs, triage, tui
 from cockpit.cli.common import EXIT_USAGE, OneLineArgumentParser
 from cockpit.store import StoreError
 from cockpit.validate import ValidationError
 
 # Each group registers its own subcommands; the order is the order of `cockpit --help`.
-GROUPS = (tui, hosts, gpus, runs, logs, llm, ideas, results, triage, paper)
+GROUPS = (tui, hosts, gpus, runs, logs, chart, llm, ideas, results, triage, paper)
 
 
 def package_version() -> str:
