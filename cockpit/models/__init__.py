@@ -18,6 +18,8 @@ from cockpit.models.llm import (
     LlmReply,
 )
 from cockpit.models.paper import (
+    REVIEW_SCORE_RANGES,
+    REVIEW_TEXT_FIELDS,
     Claim,
     ClaimReport,
     ClaimSource,
@@ -26,6 +28,7 @@ from cockpit.models.paper import (
     Draft,
     DraftDiff,
     DraftVersion,
+    EditTarget,
     GitVersion,
     Hunk,
     Review,
@@ -33,6 +36,8 @@ from cockpit.models.paper import (
 from cockpit.models.runs import EvalItem, MetricPoint, Run, RunSpec, RunState, Sweep
 
 __all__ = [
+    "REVIEW_SCORE_RANGES",
+    "REVIEW_TEXT_FIELDS",
     "ChatMessage",
     "Claim",
     "ClaimReport",
@@ -46,6 +51,7 @@ __all__ = [
     "Draft",
     "DraftDiff",
     "DraftVersion",
+    "EditTarget",
     "EvalItem",
     "GitVersion",
     "GpuProcess",
