@@ -133,10 +133,10 @@ def draft_edit_targets(main_file: Path) -> list[EditTarget]:
 def find_target(targets: Sequence[EditTarget], section: str, paragraph: int | None) -> EditTarget:
     """The section titled `section` (case as written, or any case), or its n-th paragraph."""
     label = section if paragraph is None else f"{section} ¶{paragraph}"
-    for wanted in (label, label.lower()):
-        for target in targets:
-            if (target.label if wanted == label else target.label.lower()) == wanted:
-                return target
+    exact = next((t for t in targets if t.label == label), None)
+    found = exact or next((t for t in targets if t.label.lower() == label.lower()), None)
+    if found is not None:
+        return found
     known = ", ".join(t.label for t in targets if t.kind == "section") or "none"
     where = f"paragraph {paragraph} in section" if paragraph is not None else "section"
     raise DraftError(f"no {where} {section!r} (sections: {known})")
@@ -147,16 +147,19 @@ def write_edit(
 ) -> DraftVersion | None:
     """Write the accepted hunks into the target's file, through `write_with_snapshot` (a
     snapshot first, then one rename). The rest of the file may have changed meanwhile and is
-    kept; the selection itself must be as it was, or nothing is written."""
+    kept; the selection itself must be as it was (found once), or nothing is written."""
     file = Path(target.file)
     current = file.read_text(encoding="utf-8")
-    if current[target.start : target.end] != target.text:
-        raise DraftError(
-            f"{file.name} changed on disk where the edit was asked for: nothing written"
-        )
-    new_text = (
-        current[: target.start] + apply_hunks(target.text, hunks, accepted) + current[target.end :]
-    )
+    start = target.start
+    if current[start : target.end] != target.text:
+        # Text typed before the selection moves it: found again only where it is unique.
+        start = current.find(target.text)
+        if start < 0 or current.find(target.text, start + 1) >= 0:
+            raise DraftError(
+                f"{file.name} changed on disk where the edit was asked for: nothing written"
+            )
+    end = start + len(target.text)
+    new_text = current[:start] + apply_hunks(target.text, hunks, accepted) + current[end:]
     return write_with_snapshot(store, draft, file, new_text)
 
 
