@@ -194,7 +194,14 @@ class PaperPane(Vertical):
             tooltip="Diff the snapshot taken when the file changed on disk",
             id="paper.disk",
         ),
-        Binding("escape", "cancel", "Cancel LLM", show=False, id="paper.cancel"),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            show=False,
+            tooltip="Cancel the LLM call, or drop the edit's hunks",
+            id="paper.cancel",
+        ),
     ]
 
     class VersionSelected(PaneRequest):
@@ -421,7 +428,7 @@ class PaperPane(Vertical):
 
     def action_reviews(self) -> None:
         chosen = self.selected()
-        if chosen is not None:
+        if chosen is not None and not self.streaming:
             self.post_message(self.ReviewsRequested(*chosen))
 
     def action_review(self) -> None:
@@ -430,8 +437,15 @@ class PaperPane(Vertical):
             self.post_message(self.ReviewRequested(*chosen))
 
     def action_cancel(self) -> None:
+        """Cancel the LLM call in flight; or drop an edit's undecided hunks (nothing is
+        written) and go back to the diff."""
         if self.streaming:
             self.post_message(self.CancelRequested())
+        elif self._hunks:
+            self._hunks = []
+            self.post_message(self.CancelRequested())
+            self.status.update(Text("edit dropped: nothing written", style="bold"))
+            self._request_diff()
 
     def start_stream(self, title: str) -> None:
         """An LLM call began: its answer streams into the diff area."""

@@ -287,18 +287,19 @@ class PaperController(Controller):
         accepted = {i for i, ok in proposal.decisions.items() if ok}
         if not accepted:
             self.shell.notify("every hunk rejected: nothing written")
-            return
-        draft = await asyncio.to_thread(self.store.get_draft, proposal.draft)
-        try:
-            await asyncio.to_thread(
-                write_edit, self.store, draft, proposal.target, proposal.hunks, accepted
-            )
-        except DraftError as exc:
-            self.shell.notify(str(exc), severity="error")
-            return
-        # What was just written is the draft's newest version, not a change on disk.
-        await asyncio.to_thread(self._snapshot_changed_files)
-        self.shell.notify(f"wrote {len(accepted)} of {len(proposal.hunks)} hunk(s)")
+        else:
+            draft = await asyncio.to_thread(self.store.get_draft, proposal.draft)
+            try:
+                await asyncio.to_thread(
+                    write_edit, self.store, draft, proposal.target, proposal.hunks, accepted
+                )
+            except DraftError as exc:
+                self.shell.notify(str(exc), severity="error")
+            else:
+                # What was just written is the draft's newest version, not a change on disk.
+                await asyncio.to_thread(self._snapshot_changed_files)
+                self.shell.notify(f"wrote {len(accepted)} of {len(proposal.hunks)} hunk(s)")
+        # Back to the diffs (the hunks are done with), with the new version if one was made.
         self.pane.show_versions(await asyncio.to_thread(self.store.list_draft_versions))
 
     # -- reviews -------------------------------------------------------------------------
@@ -387,6 +388,8 @@ class PaperController(Controller):
     def _on_cancel(self, event: PaperPane.CancelRequested) -> None:
         if self.job is not None and self.llm.cancel(self.job):
             self.pane.show_progress("cancelling…")
+        elif self.proposal is not None:
+            self.proposal = None  # the pane dropped the hunks: nothing is written
 
 
 def _results_table(store: Store) -> str:
