@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Log, Static
+from textual.widgets.data_table import RowDoesNotExist
 
 from cockpit.models import ClaimReport, DraftDiff, DraftVersion, EditTarget, Hunk, Review
 from cockpit.render.paper import (
@@ -80,6 +81,7 @@ class EditScreen(ModalScreen[EditChoice | None]):
                     key=str(i),
                 )
             yield table
+            yield Static(Text(f"ask: {EDIT_ASK_HINT}; notes; LLM backend", style="dim"))
             yield Input(value="tighten", placeholder=EDIT_ASK_HINT, id="paper-edit-ask")
             yield Input(placeholder="notes (for rewrite)", id="paper-edit-notes")
             yield Input(value=self.llm, placeholder="LLM backend name", id="paper-edit-llm")
@@ -304,7 +306,7 @@ class PaperPane(Vertical):
         """Move the cursor to a version (its diff against the one before follows)."""
         try:
             row = self.table.get_row_index(f"{draft}:{version}")
-        except Exception:  # the row is gone (the list was reloaded): nothing to move to
+        except RowDoesNotExist:  # the row is gone (the list was reloaded): nothing to move to
             return
         self.table.move_cursor(row=row)
         self._request_diff()

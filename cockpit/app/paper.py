@@ -10,7 +10,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cockpit.app.controller import Controller, RequestHandler, Shell, report_command
+from cockpit.app.controller import (
+    Controller,
+    RequestHandler,
+    Shell,
+    job_progress_line,
+    report_command,
+)
 from cockpit.bus import CommandBus
 from cockpit.llm_jobs import JobProgress, LlmCommandHandler, estimate_job
 from cockpit.models import Draft, EditTarget, Hunk
@@ -382,8 +388,9 @@ class PaperController(Controller):
         if event.delta:
             self.pane.stream_text(event.delta)
         elif event.message:
-            done = f" [{event.calls_done}/{event.calls_total} calls]" if event.calls_total else ""
-            self.pane.show_progress(f"{event.message}{done} (esc cancels)")
+            self.pane.show_progress(
+                job_progress_line(event.message, event.calls_done, event.calls_total)
+            )
 
     def _on_cancel(self, event: PaperPane.CancelRequested) -> None:
         if self.job is not None and self.llm.cancel(self.job):

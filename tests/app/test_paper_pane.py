@@ -127,7 +127,9 @@ def register_draft(store: Store, tmp_path: Path, server: ChatServer) -> Path:
     return main
 
 
-async def open_edit_screen(app: CockpitApp, pilot: object, label: str) -> EditScreen:
+async def ask_for_edit(app: CockpitApp, pilot: object, label: str) -> str:
+    """Open the edit screen on the draft "mine", choose `label` with the arrows, press enter:
+    the question with the cost estimate that comes back (nothing is sent before a yes)."""
     pane = app.query_one(PaperPane)
     pane.select_version("mine", 1)
     pane.table.focus()
@@ -136,11 +138,17 @@ async def open_edit_screen(app: CockpitApp, pilot: object, label: str) -> EditSc
     screen = app.screen
     assert isinstance(screen, EditScreen)
     table = screen.query_one("#paper-edit-targets", DataTable)
-    # The arrows choose: move down to the wanted section or paragraph.
     while screen.targets[table.cursor_row].label != label:
         await pilot.press("down")  # type: ignore[attr-defined]
     screen.query_one("#paper-edit-llm", Input).value = "loop"
-    return screen
+    await pilot.press("enter")  # type: ignore[attr-defined]
+    try:
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=60)
+    except AssertionError:
+        # Say why: an error the cockpit notified, or the screen it is stuck on.
+        said = [n.message for n in app._notifications]
+        raise AssertionError(f"no estimate to confirm; screen {app.screen!r}; {said}") from None
+    return str(app.screen.question)  # type: ignore[attr-defined]
 
 
 async def test_llm_edit_of_a_paragraph_estimated_streamed_and_written_by_hunk(
@@ -153,11 +161,7 @@ async def test_llm_edit_of_a_paragraph_estimated_streamed_and_written_by_hunk(
         await app.loaded.wait()
         await pilot.press("5")
         pane = app.query_one(PaperPane)
-        await open_edit_screen(app, pilot, "Method ¶1")
-        await pilot.press("enter")
-        # The estimate comes first, and nothing is sent before a person says yes.
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=60)
-        question = app.screen.question  # type: ignore[attr-defined]
+        question = await ask_for_edit(app, pilot, "Method ¶1")
         assert "Method ¶1" in question and "1 call(s)" in question
         assert llm_server.received == []
         await pilot.press("y")
@@ -188,9 +192,7 @@ async def test_escape_cancels_the_edit_and_writes_nothing(
         await app.loaded.wait()
         await pilot.press("5")
         pane = app.query_one(PaperPane)
-        await open_edit_screen(app, pilot, "Intro")
-        await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=60)
+        assert "Intro" in await ask_for_edit(app, pilot, "Intro")
         await pilot.press("y")
         await wait_until(
             lambda: pane.stream is not None and "word5" in "\n".join(pane.stream.lines),
