@@ -298,9 +298,14 @@ class PaperPane(Vertical):
             )
         self._request_diff()
 
+    @property
+    def editing(self) -> bool:
+        """An LLM call streams, or an edit's hunks wait for decisions: nothing may replace
+        them (a diff, the claims, a reload of the versions) until they are done."""
+        return self.streaming or len(self._hunk_state) < len(self._hunks)
+
     def on_data_table_row_highlighted(self) -> None:
-        if not self.streaming and not self._hunks:
-            self._request_diff()  # an edit's stream or hunks stay until they are done
+        self._request_diff()
 
     def select_version(self, draft: str, version: int) -> None:
         """Move the cursor to a version (its diff against the one before follows)."""
@@ -321,7 +326,7 @@ class PaperPane(Vertical):
 
     def _request_diff(self) -> None:
         chosen = self.selected()
-        if chosen is None:
+        if chosen is None or self.editing:
             return
         draft, version = chosen
         base = self.base[1] if self.base and self.base[0] == draft else None
@@ -330,6 +335,8 @@ class PaperPane(Vertical):
     # -- the diff ------------------------------------------------------------------------
 
     def show_diff(self, diff: DraftDiff) -> None:
+        if self.editing:
+            return  # asked for before the edit began: the edit stays on screen
         self._diff = diff
         self._hunks = []
         self.current = -1
@@ -395,18 +402,19 @@ class PaperPane(Vertical):
         )
 
     def action_diff_changed(self) -> None:
-        if self.changed_on_disk is not None and not self.streaming:
-            self._hunks = []
+        if self.changed_on_disk is not None and not self.editing:
             self.select_version(*self.changed_on_disk)
 
     # -- claim check ---------------------------------------------------------------------
 
     def action_check(self) -> None:
         chosen = self.selected()
-        if chosen is not None:
+        if chosen is not None and not self.editing:
             self.post_message(self.CheckRequested(*chosen))
 
     def show_claims(self, report: ClaimReport) -> None:
+        if self.editing:
+            return
         self._diff = None
         self._hunks = []
         self.current = -1
@@ -425,17 +433,17 @@ class PaperPane(Vertical):
 
     def action_edit(self) -> None:
         chosen = self.selected()
-        if chosen is not None and not self.streaming:
+        if chosen is not None and not self.editing:
             self.post_message(self.EditRequested(chosen[0]))
 
     def action_reviews(self) -> None:
         chosen = self.selected()
-        if chosen is not None and not self.streaming:
+        if chosen is not None and not self.editing:
             self.post_message(self.ReviewsRequested(*chosen))
 
     def action_review(self) -> None:
         chosen = self.selected()
-        if chosen is not None and not self.streaming:
+        if chosen is not None and not self.editing:
             self.post_message(self.ReviewRequested(*chosen))
 
     def action_cancel(self) -> None:
@@ -443,8 +451,9 @@ class PaperPane(Vertical):
         written) and go back to the diff."""
         if self.streaming:
             self.post_message(self.CancelRequested())
-        elif self._hunks:
+        elif self.editing:
             self._hunks = []
+            self._hunk_state = {}
             self.post_message(self.CancelRequested())
             self.status.update(Text("edit dropped: nothing written", style="bold"))
             self._request_diff()
@@ -482,6 +491,8 @@ class PaperPane(Vertical):
     ) -> None:
         """The score history of the draft (one row per reviewed version) and this version's
         reviews and meta-review, each with its scores and text."""
+        if self.editing:
+            return
         self._diff = None
         self._hunks = []
         self.current = -1

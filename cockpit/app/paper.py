@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.markup import escape
+
 from cockpit.app.controller import (
     Controller,
     RequestHandler,
@@ -23,6 +25,7 @@ from cockpit.models import Draft, EditTarget, Hunk
 from cockpit.paper.diff import diff_drafts
 from cockpit.ports import LlmClient
 from cockpit.registry import llm_target
+from cockpit.render.safe import printable
 from cockpit.store import NotFoundError, Store
 from cockpit.validate import ValidationError, valid_count, valid_name
 from widgets.paper import EditChoice, EditScreen, PaperPane, ReviewScreen
@@ -245,8 +248,10 @@ class PaperController(Controller):
         cost = await estimate_job(self.client, backend, edit_calls(target.text, choice.ask, notes))
         self.pane.show_progress("")
         payload = {"draft": draft.name, "selection": target.text, "ask": choice.ask, "notes": notes}
+        # The title comes from the file: no control sequences, no markup in the question.
+        label = escape(printable(target.label))
         self.shell.confirm(
-            f"{choice.ask} {target.label} of {draft.name} with {backend.name}?\n{cost.describe()}",
+            f"{choice.ask} {label} of {draft.name} with {backend.name}?\n{cost.describe()}",
             lambda: self.shell.start(
                 lambda: self._edit(draft.name, backend.name, target, payload), group="llm"
             ),
@@ -312,7 +317,8 @@ class PaperController(Controller):
 
     def _on_reviews(self, event: PaperPane.ReviewsRequested) -> None:
         draft, version = event.draft, event.version
-        self.shell.start(lambda: self._show_reviews(draft, version), group="paper")
+        # Exclusive in the group: a diff still being computed must not land over the reviews.
+        self.shell.start(lambda: self._show_reviews(draft, version), group="paper", exclusive=True)
 
     async def _show_reviews(self, draft: str, version: int) -> None:
         from cockpit.paper.review import score_history

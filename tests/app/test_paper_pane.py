@@ -97,6 +97,15 @@ async def test_hunks_are_accepted_and_rejected_with_keys(store: Store, tmp_path:
         pane.focus()
         await pilot.press("x")  # reject the first hunk
         assert "[rejected]" in str(blocks(pane)[0].render())
+        # A reload of the versions (as when a draft changes on disk) leaves the hunks be.
+        pane.show_versions(store.list_draft_versions())
+        await pilot.pause()
+        # A diff it asked for would have landed once the pane's workers are done.
+        await wait_until(
+            lambda: not any(w.group == "paper" and not w.is_finished for w in app.workers)
+        )
+        await pilot.pause()
+        assert len(blocks(pane)) == 2 and "[rejected]" in str(blocks(pane)[0].render())
         await pilot.press("y")  # accept the second: every hunk decided, the file is written
         await wait_until(lambda: main.read_text() != old)
         assert main.read_text() == "\\section{Method}\nline one\nline two\nLINE THREE\n"
