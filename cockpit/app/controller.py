@@ -73,6 +73,12 @@ class Controller:
         """Release connections when the cockpit closes."""
 
 
+def job_progress_line(message: str, calls_done: int, calls_total: int) -> str:
+    """An LLM job's progress as a pane shows it: "review 2 of 3 [1/4 calls] (esc cancels)"."""
+    done = f" [{calls_done}/{calls_total} calls]" if calls_total else ""
+    return f"{message}{done} (esc cancels)"
+
+
 def report_command(shell: Shell, command: Command) -> None:
     """One line on how a command ended."""
     if command.error:

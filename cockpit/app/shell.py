@@ -271,7 +271,7 @@ class CockpitApp(App[None]):
             self.runs,
             self.results,
             self.triage,
-            PaperController(store, self.paper_pane, shell),
+            PaperController(store, bus, self.paper_pane, shell, llm, client),
             CommandsController(store, bus, self.commands_pane, shell),
             self.ideas,
             self.ask,
@@ -370,6 +370,7 @@ class CockpitApp(App[None]):
             ("GPUs", GpuPane),
             ("Runs+Logs", RunsPane),
             ("Results", ResultsPane),
+            ("Paper", PaperPane),
             ("Commands", CommandsPane),
             ("Triage", TriageScreen),
         )

@@ -204,16 +204,17 @@ def _estimate(backend: Any, prompts: list[tuple[str, int]]) -> str:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    """Ask the LLM to edit one section; show the proposal as hunks; write the accepted ones
-    (a snapshot of the draft is taken first, and the file is replaced in one rename)."""
-    from cockpit.paper import drafts
+    """Ask the LLM to edit one section or paragraph; show the proposal as hunks; write the
+    accepted ones (a snapshot of the draft is taken first, and the file is replaced in one
+    rename)."""
     from cockpit.paper.review import (
         EDIT_ASKS,
-        EDIT_MAX_TOKENS,
-        apply_hunks,
-        edit_prompt,
+        draft_edit_targets,
+        edit_calls,
+        find_target,
+        fit_proposal,
         hunks_between,
-        section_span,
+        write_edit,
     )
 
     notes = ""
@@ -224,23 +225,19 @@ def cmd_edit(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read --notes {args.notes}: {exc}") from None
     if args.ask not in EDIT_ASKS:
         raise UsageError(f"--ask must be one of {', '.join(EDIT_ASKS)}")
+    paragraph = None
+    if args.paragraph is not None:
+        from cockpit.validate import valid_count
+
+        paragraph = valid_count(args.paragraph, "paragraph", 1, 10_000)
     with open_store(args) as store:
         draft = store.get_draft(args.name)
         if not draft.path:
             raise UsageError(f"draft {draft.name} has no file to edit")
         backend = store.get_llm_backend(args.llm)
-        for file in drafts.draft_files(Path(draft.path)):
-            text = file.read_text(encoding="utf-8")
-            try:
-                start, end = section_span(text, args.section)
-                break
-            except ValueError:
-                continue
-        else:
-            raise UsageError(f"no section {args.section!r} in draft {draft.name}")
-        selection = text[start:end]
-        prompt = edit_prompt(selection, args.ask, notes)
-        estimate = _estimate(backend, [("\n".join(m.content for m in prompt), EDIT_MAX_TOKENS)])
+        targets = draft_edit_targets(Path(draft.path))
+        target = find_target(targets, args.section, paragraph)
+        estimate = _estimate(backend, edit_calls(target.text, args.ask, notes))
         print(f"estimate: {estimate}", file=sys.stderr)
         if args.dry_run:
             return 0
@@ -248,13 +245,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
             store,
             args.llm,
             "llm.paper_edit",
-            {"draft": draft.name, "selection": selection, "ask": args.ask, "notes": notes},
+            {"draft": draft.name, "selection": target.text, "ask": args.ask, "notes": notes},
         )
         if command.error:
             print(f"cockpit: command #{command.id} failed: {command.error}", file=sys.stderr)
             return 1
-        proposal = str(command.result["proposal"])
-        hunks = hunks_between(selection, proposal if proposal.endswith("\n") else proposal + "\n")
+        proposal = fit_proposal(target.text, str(command.result["proposal"]))
+        hunks = hunks_between(target.text, proposal)
         for hunk in hunks:
             print(f"@@ hunk {hunk.index + 1}")
             for line in hunk.old.splitlines():
@@ -265,13 +262,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
         if not accepted:
             print(f"{len(hunks)} hunk(s) proposed, none accepted: nothing written")
             return 0
-        new_selection = apply_hunks(selection, hunks, accepted)
-        version = drafts.write_with_snapshot(
-            store, draft, file, text[:start] + new_selection + text[end:]
-        )
+        version = write_edit(store, draft, target, hunks, accepted)
     shown = ", ".join(str(i + 1) for i in sorted(accepted))
     after = f" (draft version {version.version})" if version else ""
-    print(f"accepted hunk(s) {shown} of {len(hunks)}; wrote {file}{after}")
+    print(f"accepted hunk(s) {shown} of {len(hunks)}; wrote {target.file}{after}")
     return 0
 
 
@@ -291,7 +285,7 @@ def _accepted(spec: str | None, count: int) -> set[int]:
 
 def cmd_review(args: argparse.Namespace) -> int:
     from cockpit.paper import drafts
-    from cockpit.paper.review import REVIEW_MAX_TOKENS, review_calls, review_prompt
+    from cockpit.paper.review import review_estimate_calls
     from cockpit.validate import valid_count
 
     n = valid_count(args.n, "n", 1, 10)
@@ -300,12 +294,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         if target.draft is None or target.version is None:
             raise UsageError(f"{args.ref}: review a stored version (NAME or NAME@N)")
         backend = store.get_llm_backend(args.llm)
-        prompt = "\n".join(m.content for m in review_prompt(target.text))
-        # The meta-review's prompt is the n reviews: at most n answers' worth of text.
-        meta_prompt = "x" * (4 * REVIEW_MAX_TOKENS * n)
-        calls = [(prompt, REVIEW_MAX_TOKENS)] * (review_calls(n) - 1)
-        calls.append((meta_prompt, REVIEW_MAX_TOKENS))
-        print(f"estimate: {_estimate(backend, calls)}", file=sys.stderr)
+        estimate = _estimate(backend, review_estimate_calls(target.text, n))
+        print(f"estimate: {estimate}", file=sys.stderr)
         if args.dry_run:
             return 0
         payload = {"draft": target.draft, "version": target.version, "n": n}
@@ -374,6 +364,7 @@ def register(sub: Subcommands) -> None:
     p = add_command(group, "edit", cmd_edit, "LLM edit of a section, as hunks to accept")
     p.add_argument("name", help="the draft")
     p.add_argument("--section", required=True, help="the section title to edit")
+    p.add_argument("--paragraph", metavar="N", help="only the section's N-th paragraph")
     p.add_argument("--llm", required=True, metavar="BACKEND")
     p.add_argument("--ask", default="tighten", help="tighten, grammar, rewrite or results")
     p.add_argument("--notes", metavar="FILE", help="notes or a results table for the prompt")

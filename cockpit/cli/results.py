@@ -116,6 +116,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 metrics=args.metric or None,
                 baseline=args.baseline,
                 directions=directions_of(args),
+                pgfplots=args.pgfplots,
             )
         except ResultsError as exc:
             if created:
@@ -189,4 +190,9 @@ def register(sub: Subcommands) -> None:
     )
     exp.add_argument("--sweep", metavar="NAME", required=True)
     exp.add_argument("--out", metavar="DIR", required=True, help="folder to write into")
+    exp.add_argument(
+        "--pgfplots",
+        choices=("inline", "dat"),
+        help="also write each figure as pgfplots/TikZ source, data inline or in .dat files",
+    )
     add_view_options(exp)

@@ -30,9 +30,13 @@ def export_sweep(
     figure_metric: str | None = None,
     baseline: str | None = None,
     directions: Mapping[str, bool] | None = None,
+    pgfplots: str | None = None,
 ) -> list[Path]:
     """Write a sweep's results to ``out_dir``: results.csv, results.json, results.tex, the
     figures (PDF + PNG, legends apart) and figures.tex. Returns the files written.
+
+    ``pgfplots`` ("inline" or "dat"): also each figure as pgfplots source, its data inline
+    or in .dat files, and figures_pgfplots.tex that inputs them.
 
     ``metrics`` are the table's metrics (default: all, Holm-corrected together);
     ``figure_metric`` the one the bar chart and effects plot show (default: the first of
@@ -70,4 +74,12 @@ def export_sweep(
         snippet = out / "figures.tex"
         snippet.write_text(figure_snippet(figures, group.name), encoding="utf-8")
         written.append(snippet)
+        if pgfplots is not None:
+            from cockpit.export.pgfplots import write_pgfplots
+
+            files, names = write_pgfplots(matrix, group, focus, series, out, pgfplots)
+            written += files
+            snippet = out / "figures_pgfplots.tex"
+            snippet.write_text(figure_snippet(figures, group.name, names), encoding="utf-8")
+            written.append(snippet)
     return written

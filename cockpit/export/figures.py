@@ -269,16 +269,7 @@ def _draw_all(
 
     # Learning curves: smoothed, with the raw series faint behind.
     chosen = curve_configs(group, metric, hib)
-    curve_metrics: list[str] = []
-    for c in chosen:
-        for name, points in series.get(c.run_ids[0], {}).items():
-            if (
-                len(points) > 2
-                and name not in curve_metrics
-                and not NOT_A_LEARNING_CURVE.search(name.lower())
-            ):
-                curve_metrics.append(name)
-    for name in curve_metrics:
+    for name in curve_metric_names(chosen, series):
         fig, ax = plt.subplots(figsize=(width, width * 0.62), layout="constrained")
         handles, labels = [], []
         for i, c in enumerate(chosen):
@@ -361,17 +352,52 @@ def curve_configs(group: SweepResults, metric: str, hib: bool) -> list[ConfigRes
     return ([base] if base else []) + ranked[: MAX_CURVES - 1]
 
 
-def figure_snippet(figures: Iterable[tuple[str, str, str]], sweep: str) -> str:
-    """LaTeX that includes the figures (PDFs next to it; add the folder to \\graphicspath)."""
-    lines = [
-        f"% Lab Cockpit figures for sweep {sweep}. Needs \\usepackage{{graphicx}};",
-        "% the files sit next to this snippet: \\graphicspath{{path/to/this/folder/}}.",
-    ]
+def curve_metric_names(
+    chosen: Sequence[ConfigResult],
+    series: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]],
+) -> list[str]:
+    """The logged series of the chosen configs' runs that get a learning-curve figure."""
+    names: list[str] = []
+    for c in chosen:
+        for name, points in series.get(c.run_ids[0], {}).items():
+            if (
+                len(points) > 2
+                and name not in names
+                and not NOT_A_LEARNING_CURVE.search(name.lower())
+            ):
+                names.append(name)
+    return names
+
+
+def figure_snippet(
+    figures: Iterable[tuple[str, str, str]],
+    sweep: str,
+    pgfplots: Mapping[str, str] | None = None,
+) -> str:
+    """LaTeX that includes the figures (PDFs next to it; add the folder to \\graphicspath);
+    with `pgfplots` (stem -> .tex name), the pgfplots source of each figure instead."""
+    if pgfplots is None:
+        lines = [
+            f"% Lab Cockpit figures for sweep {sweep}. Needs \\usepackage{{graphicx}};",
+            "% the files sit next to this snippet: \\graphicspath{{path/to/this/folder/}}.",
+        ]
+    else:
+        lines = [
+            f"% Lab Cockpit figures for sweep {sweep} as pgfplots. Needs \\usepackage{{pgfplots}}",
+            "% and \\pgfplotsset{compat=1.17}; \\input paths are relative to the main file.",
+        ]
     for stem, caption, label in figures:
+        if pgfplots is not None and stem not in pgfplots:
+            continue
+        include = (
+            f"  \\includegraphics[width=\\linewidth]{{{stem}.pdf}}"
+            if pgfplots is None
+            else f"  \\input{{{pgfplots[stem]}}}"
+        )
         lines += [
             "\\begin{figure}[t]",
             "  \\centering",
-            f"  \\includegraphics[width=\\linewidth]{{{stem}.pdf}}",
+            include,
             f"  \\caption{{{caption}}}",
             f"  \\label{{{label}}}",
             "\\end{figure}",

@@ -21,6 +21,8 @@ from cockpit.models.llm import (
     UsageRow,
 )
 from cockpit.models.paper import (
+    REVIEW_SCORE_RANGES,
+    REVIEW_TEXT_FIELDS,
     Claim,
     ClaimReport,
     ClaimSource,
@@ -29,6 +31,7 @@ from cockpit.models.paper import (
     Draft,
     DraftDiff,
     DraftVersion,
+    EditTarget,
     GitVersion,
     Hunk,
     Review,
@@ -36,6 +39,8 @@ from cockpit.models.paper import (
 from cockpit.models.runs import EvalItem, MetricPoint, Run, RunSpec, RunState, Sweep
 
 __all__ = [
+    "REVIEW_SCORE_RANGES",
+    "REVIEW_TEXT_FIELDS",
     "ChatMessage",
     "Claim",
     "ClaimReport",
@@ -49,6 +54,7 @@ __all__ = [
     "Draft",
     "DraftDiff",
     "DraftVersion",
+    "EditTarget",
     "EvalItem",
     "GitVersion",
     "GpuProcess",

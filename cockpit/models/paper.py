@@ -118,6 +118,30 @@ class Hunk:
 
 
 @dataclass(frozen=True)
+class EditTarget:
+    """A section or paragraph of a draft's file that an LLM edit can replace: the text
+    file[start:end] as it was read (`text`)."""
+
+    file: str
+    label: str  # "Method" for a section, "Method ¶2" for its second paragraph
+    kind: str  # "section" or "paragraph"
+    start: int
+    end: int
+    text: str
+
+
+# The NeurIPS reviewer form: text fields, then scores with their ranges.
+REVIEW_TEXT_FIELDS = ("summary", "strengths", "weaknesses", "questions", "limitations")
+REVIEW_SCORE_RANGES = {
+    "soundness": (1, 4),
+    "presentation": (1, 4),
+    "contribution": (1, 4),
+    "overall": (1, 10),
+    "confidence": (1, 5),
+}
+
+
+@dataclass(frozen=True)
 class Review:
     draft: str
     version: int

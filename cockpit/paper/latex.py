@@ -103,6 +103,26 @@ def sections(text: str) -> list[Section]:
 
 
 @dataclass(frozen=True)
+class Heading:
+    start: int  # offsets into the text as written (comments kept)
+    end: int  # just past the closing brace of the title
+    title: str
+
+
+def headings(text: str) -> list[Heading]:
+    """Section headings where they stand in the file as written, for edits; a heading after
+    a % on its line is a comment and is left out."""
+    found = []
+    for match in _SECTION.finditer(text):
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        if _COMMENT.search(text[line_start : match.start()]):
+            continue
+        end = _balanced(text, match.end())
+        found.append(Heading(match.start(), end, collapse(text[match.end() : end - 1])))
+    return found
+
+
+@dataclass(frozen=True)
 class Token:
     norm: str  # what is compared: whitespace collapsed inside math and commands
     start: int

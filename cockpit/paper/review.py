@@ -9,11 +9,22 @@ import json
 import re
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from cockpit.llm_jobs import JobContext, LlmCommandHandler
-from cockpit.models import ChatMessage, Hunk, Review
-from cockpit.paper.latex import sections
+from cockpit.models import (
+    REVIEW_SCORE_RANGES,
+    REVIEW_TEXT_FIELDS,
+    ChatMessage,
+    Draft,
+    DraftVersion,
+    EditTarget,
+    Hunk,
+    Review,
+)
+from cockpit.paper.drafts import DraftError, write_with_snapshot
+from cockpit.paper.latex import headings
 from cockpit.store import Store
 
 # -- edits as hunks --------------------------------------------------------------------------
@@ -66,16 +77,107 @@ def apply_hunks(old: str, hunks: Iterable[Hunk], accepted: set[int]) -> str:
     return "".join(out)
 
 
-def section_span(text: str, title: str) -> tuple[int, int]:
-    """Character offsets of a section's body in `text` (comments kept: the file is edited)."""
-    pattern = re.compile(r"\\(?:sub)*section\*?\{" + re.escape(title) + r"\}")
-    match = pattern.search(text)
-    if match is None:
-        known = ", ".join(s.title for s in sections(text)[1:])
-        raise ValueError(f"no section {title!r} (sections: {known})")
-    after = re.compile(r"\\(?:sub)*section\*?\{|\\end\{document\}|\\bibliography")
-    end = after.search(text, match.end())
-    return match.end(), end.start() if end else len(text)
+# Where a section's text ends besides the next heading: what follows is not its prose.
+_BODY_END = re.compile(r"\\end\{document\}|\\bibliography|\\appendix\b")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+
+
+def edit_targets(file: str, text: str) -> list[EditTarget]:
+    """Each section of a file and each of its paragraphs, with the offsets an edit replaces:
+    a section from just after its heading to the next heading; a paragraph from its first
+    character to the end of its last line."""
+    found: list[EditTarget] = []
+    marks = headings(text)
+    for i, heading in enumerate(marks):
+        end = marks[i + 1].start if i + 1 < len(marks) else len(text)
+        stop = _BODY_END.search(text, heading.end, end)
+        end = stop.start() if stop else end
+        body = text[heading.end : end]
+        if not body.strip():
+            continue
+        found.append(EditTarget(file, heading.title, "section", heading.end, end, body))
+        at, number = heading.end, 0
+        for brk in [*_PARAGRAPH_BREAK.finditer(text, heading.end, end), None]:
+            para_end = brk.start() + 1 if brk else end
+            chunk = text[at:para_end]
+            if chunk.strip():
+                lead = len(chunk) - len(chunk.lstrip())
+                number += 1
+                start = at + lead
+                found.append(
+                    EditTarget(
+                        file,
+                        f"{heading.title} ¶{number}",
+                        "paragraph",
+                        start,
+                        para_end,
+                        text[start:para_end],
+                    )
+                )
+            if brk:
+                at = brk.end()
+    return found
+
+
+def draft_edit_targets(main_file: Path) -> list[EditTarget]:
+    """The edit targets of every file of a draft (the main file and what it includes)."""
+    from cockpit.paper.drafts import draft_files
+
+    return [
+        t
+        for file in draft_files(main_file)
+        for t in edit_targets(str(file), file.read_text(encoding="utf-8"))
+    ]
+
+
+def find_target(targets: Sequence[EditTarget], section: str, paragraph: int | None) -> EditTarget:
+    """The section titled `section` (case as written, or any case), or its n-th paragraph."""
+    label = section if paragraph is None else f"{section} ¶{paragraph}"
+    exact = next((t for t in targets if t.label == label), None)
+    found = exact or next((t for t in targets if t.label.lower() == label.lower()), None)
+    if found is not None:
+        return found
+    known = ", ".join(t.label for t in targets if t.kind == "section") or "none"
+    where = f"paragraph {paragraph} in section" if paragraph is not None else "section"
+    raise DraftError(f"no {where} {section!r} (sections: {known})")
+
+
+def write_edit(
+    store: Store, draft: Draft, target: EditTarget, hunks: Sequence[Hunk], accepted: set[int]
+) -> DraftVersion | None:
+    """Write the accepted hunks into the target's file, through `write_with_snapshot` (a
+    snapshot first, then one rename). The rest of the file may have changed meanwhile and is
+    kept; the selection itself must be as it was (found once), or nothing is written."""
+    file = Path(target.file)
+    current = file.read_text(encoding="utf-8")
+    start = target.start
+    if current[start : target.end] != target.text:
+        # Text typed before the selection moves it: found again only where it is unique.
+        start = current.find(target.text)
+        if start < 0 or current.find(target.text, start + 1) >= 0:
+            raise DraftError(
+                f"{file.name} changed on disk where the edit was asked for: nothing written"
+            )
+    end = start + len(target.text)
+    new_text = current[:start] + apply_hunks(target.text, hunks, accepted) + current[end:]
+    return write_with_snapshot(store, draft, file, new_text)
+
+
+def fit_proposal(selection: str, proposal: str) -> str:
+    """The proposal with the selection's own leading and trailing whitespace: a model drops
+    or adds blank lines at the ends, which are not edits anyone asked for."""
+    body = selection.strip()
+    if not body:
+        return proposal
+    lead = selection[: selection.index(body[0])]
+    trail = selection[len(selection.rstrip()) :]
+    return lead + proposal.strip() + trail
+
+
+def edit_calls(selection: str, ask: str, notes: str = "") -> list[tuple[str, int]]:
+    """An edit's one call as the cost estimate needs it: prompt text and max answer tokens."""
+    prompt = "\n".join(m.content for m in edit_prompt(selection, ask, notes))
+    return [(prompt, EDIT_MAX_TOKENS)]
 
 
 def edit_prompt(selection: str, ask: str, notes: str = "") -> list[ChatMessage]:
@@ -115,15 +217,8 @@ async def propose_edit(ctx: JobContext) -> dict[str, Any]:
 
 # -- reviews ---------------------------------------------------------------------------------
 
-# The NeurIPS reviewer form: text fields, then scores with their ranges.
-TEXT_FIELDS = ("summary", "strengths", "weaknesses", "questions", "limitations")
-SCORE_FIELDS = {
-    "soundness": (1, 4),
-    "presentation": (1, 4),
-    "contribution": (1, 4),
-    "overall": (1, 10),
-    "confidence": (1, 5),
-}
+TEXT_FIELDS = REVIEW_TEXT_FIELDS
+SCORE_FIELDS = REVIEW_SCORE_RANGES
 DECISIONS = ("accept", "reject")
 REVIEW_MAX_TOKENS = 1500
 # The draft is cut to this many characters: a 60-page draft would not fit most contexts.
@@ -189,8 +284,12 @@ def parse_review(answer: str) -> dict[str, Any]:
     return fields
 
 
-def review_calls(n: int) -> int:
-    return n + 1  # n reviewers and the meta-review
+def review_estimate_calls(text: str, n: int) -> list[tuple[str, int]]:
+    """A review job's calls as the cost estimate needs them: n reviews of the draft, and a
+    meta-review whose prompt is at most the n answers."""
+    prompt = "\n".join(m.content for m in review_prompt(text))
+    meta_prompt = "x" * (4 * REVIEW_MAX_TOKENS * n)
+    return [(prompt, REVIEW_MAX_TOKENS)] * n + [(meta_prompt, REVIEW_MAX_TOKENS)]
 
 
 async def review_draft(ctx: JobContext, store: Store) -> dict[str, Any]:

@@ -6,12 +6,20 @@ Pure functions: widgets may import this module."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from cockpit.models import ClaimReport, DiffChange, DraftDiff
+from cockpit.models import (
+    REVIEW_SCORE_RANGES,
+    REVIEW_TEXT_FIELDS,
+    ClaimReport,
+    DiffChange,
+    DraftDiff,
+    Review,
+)
 from cockpit.render.safe import printable
 
 KIND_STYLE = {
@@ -172,4 +180,65 @@ def claims_text(report: ClaimReport, *, all_claims: bool = True) -> Text:
         + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
         style="bold red" if report.problems else "bold green",
     )
+    return text
+
+
+def _score(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value:g}" if isinstance(value, int | float) else printable(str(value))
+
+
+def review_history_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    """How the scores moved between versions: per reviewed version, each score as the
+    reviewers' mean / the meta-review's, and the overall mean's move from the version before
+    (rows as `cockpit.paper.review.score_history` gives them)."""
+    scores = [k[: -len("_mean")] for k in rows[0] if k.endswith("_mean")] if rows else []
+    table = Table(box=None, pad_edge=False, header_style="bold", title="scores: mean / meta")
+    table.add_column("v", justify="right")
+    table.add_column("n", justify="right")
+    for name in scores:
+        table.add_column(name[:7], justify="right")
+    table.add_column("Δ overall", justify="right")
+    table.add_column("decision")
+    before: float | None = None
+    for row in rows:
+        overall = row.get("overall_mean")
+        move = Text("")
+        if isinstance(overall, int | float) and before is not None:
+            delta = overall - before
+            move = Text(f"{delta:+.2g}", style="green" if delta > 0 else "red" if delta else "")
+        if isinstance(overall, int | float):
+            before = overall
+        table.add_row(
+            str(row["version"]),
+            str(row.get("reviews", 0)),
+            *(f"{_score(row.get(f'{k}_mean'))}/{_score(row.get(f'{k}_meta'))}" for k in scores),
+            move,
+            _score(row.get("decision")),
+        )
+    return table
+
+
+def review_text(review: Review) -> Text:
+    """One stored review: who, its scores and decision, its problems, then its text fields."""
+    fields = review.fields
+    who = "meta-review" if review.index < 0 else f"review {review.index + 1}"
+    text = Text.assemble(
+        (f"{who} of v{review.version}", "bold"),
+        f"  {printable(review.backend)}  ${review.cost_usd:.4f}\n",
+    )
+    text.append(" ".join(f"{k} {_score(fields.get(k))}" for k in REVIEW_SCORE_RANGES))
+    decision = fields.get("decision")
+    text.append(
+        f"  {_score(decision)}",
+        style="bold green" if decision == "accept" else "bold red" if decision else "dim",
+    )
+    for problem in fields.get("problems", []):
+        text.append(f"\nproblem: {printable(str(problem))}", style="yellow")
+    for key in REVIEW_TEXT_FIELDS:
+        value = str(fields.get(key) or "").strip()
+        if value:
+            text.append(f"\n{key}: ", style="bold")
+            text.append(printable(value, newlines=True))
     return text

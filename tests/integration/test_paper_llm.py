@@ -140,3 +140,17 @@ def test_review_ensemble_and_meta_review_are_stored_per_version(
     # a bad --n is one line and exit 2, before any call
     assert main(["--db", str(db), "paper", "review", "d", "--llm", "loop", "--n", "0"]) == 2
     assert len(llm_server.received) == 3
+
+
+def test_edit_of_one_paragraph_and_a_missing_one(
+    db: Path, tmp_path: Path, llm_server: ChatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    llm_server.script = [Reply(text="Bye now.")]
+    args = ["--db", str(db), "paper", "edit", "d", "--section", "end", "--llm", "loop"]
+    assert main([*args, "--paragraph", "2"]) == 2  # no such paragraph: one line, no call
+    err = capsys.readouterr().err
+    assert "no paragraph 2 in section 'end'" in err and len(err.strip().splitlines()) == 1
+    assert llm_server.received == []
+    assert main([*args, "--paragraph", "1", "--accept", "all"]) == 0
+    assert (tmp_path / "main.tex").read_text() == TEX.replace("Bye.", "Bye now.")
+    assert llm_server.received[0].body["messages"][-1]["content"].endswith("Text:\nBye.\n")

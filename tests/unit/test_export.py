@@ -233,3 +233,90 @@ def test_smoothing_keeps_level_and_reduces_noise() -> None:
     assert abs(sum(tail) / len(tail) - 1.0) < 0.05
     # Okabe-Ito: the colour-blind-safe palette, eight distinct colours.
     assert len(set(OKABE_ITO)) == 8 and OKABE_ITO[0] == "#0072B2"
+
+
+ADDPLOT = re.compile(
+    r"\\addplot\+\[(?P<options>[^\n]*)\] table\[(?P<columns>[^\]]*)\] \{(?P<body>.*?)\};",
+    re.DOTALL,
+)
+
+
+def assert_compiles_structurally(tex: str) -> None:
+    """What LaTeX would trip on first: environments that do not nest, unbalanced braces
+    (escaped ones aside), an \\addplot without its closing semicolon."""
+    stack: list[str] = []
+    for m in re.finditer(r"\\(begin|end)\{([^}]+)\}", tex):
+        if m.group(1) == "begin":
+            stack.append(m.group(2))
+        else:
+            assert stack and stack.pop() == m.group(2), m.group(0)
+    assert not stack, stack
+    depth = 0
+    for line in tex.splitlines():
+        line = re.sub(r"(?<!\\)%.*", "", line.replace("\\{", "").replace("\\}", ""))
+        for ch in line:
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            assert depth >= 0, line
+    assert depth == 0
+    assert tex.count("\\addplot") == len(ADDPLOT.findall(tex))
+
+
+def pgf_tables(tex: str, folder: Path) -> list[tuple[str, list[dict[str, float]]]]:
+    """Each \\addplot's table options and rows, read inline or from its .dat file."""
+    out = []
+    for m in ADDPLOT.finditer(tex):
+        body = m.group("body")
+        text = body if "\n" in body else (folder / body).read_text()
+        header, *rows = [line.split() for line in text.strip().splitlines()]
+        out.append(
+            (m.group("columns"), [dict(zip(header, map(float, r), strict=True)) for r in rows])
+        )
+    return out
+
+
+@pytest.mark.parametrize("data", ["inline", "dat"])
+def test_pgfplots_figures_hold_the_data_and_compile_structurally(
+    demo: Store, tmp_path: Path, data: str
+) -> None:
+    out = tmp_path / "paper"
+    written = export_sweep(demo, out, sweep=SWEEP, metrics=["mmlu_acc"], pgfplots=data)
+    names = {p.name for p in written}
+    assert {"values_mmlu-acc.pdf", "values_mmlu-acc_pgfplots.tex"} <= names  # beside the PDF
+    assert any(n.endswith(".dat") for n in names) is (data == "dat")
+    snippet = (out / "figures_pgfplots.tex").read_text()
+    assert_compiles_structurally(snippet)
+    inputs = re.findall(r"\\input\{([^}]+)\}", snippet)
+    assert set(inputs) == {n for n in names if n.endswith("_pgfplots.tex")} - {
+        "figures_pgfplots.tex"
+    }
+    assert len(inputs) >= 3  # values, a learning curve, effects
+    for name in inputs:
+        figure = (out / name).read_text()
+        assert_compiles_structurally(figure)
+        assert "\\begin{axis}" in figure and ADDPLOT.search(figure)
+
+    # The values figure: each config's mean and CI, at its tick, as the results say.
+    matrix = results_matrix(demo, sweep=SWEEP, metric=["mmlu_acc"])
+    configs = [c for c in matrix.sweeps[0].configs if "mmlu_acc" in c.summaries]
+    tex = (out / "values_mmlu-acc_pgfplots.tex").read_text()
+    points = {int(row["y"]): row for _, rows in pgf_tables(tex, out) for row in rows}
+    assert sorted(points) == list(range(len(configs)))
+    for y, config in enumerate(configs):
+        s = config.summaries["mmlu_acc"]
+        assert points[y]["mean"] == pytest.approx(s.mean, rel=1e-12)
+        assert points[y]["mean"] - points[y]["below"] == pytest.approx(s.ci_low, rel=1e-9)
+        assert points[y]["mean"] + points[y]["above"] == pytest.approx(s.ci_high, rel=1e-9)
+    ticks = re.search(r"yticklabels=\{(.*)\},\n", tex)
+    assert ticks is not None and ticks.group(1).count("},{") == len(configs) - 1
+
+    # A learning curve: the logged (step, value) pairs of each drawn run, every one.
+    tex = (out / "curves_train-loss_pgfplots.tex").read_text()
+    tables = pgf_tables(tex, out)
+    raw = [rows for columns, rows in tables if "y=value" in columns]
+    logged = demo.metric_series_for_runs([c.run_ids[0] for c in configs], ["train_loss"])
+    expected = sorted(
+        [(float(s), v) for s, v in series["train_loss"]]
+        for series in logged.values()
+        if len(series.get("train_loss", ())) > 1
+    )
+    assert sorted([(r["step"], r["value"]) for r in rows] for rows in raw) == expected

@@ -7,8 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cockpit.paper import drafts
-from cockpit.paper.review import apply_hunks, hunks_between, parse_review
+from cockpit.paper.drafts import DraftError
+from cockpit.paper.review import (
+    apply_hunks,
+    edit_targets,
+    find_target,
+    fit_proposal,
+    hunks_between,
+    parse_review,
+    write_edit,
+)
 from cockpit.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +101,71 @@ def test_review_answers_are_validated_against_the_form() -> None:
     assert bad["soundness"] is None and bad["overall"] is None and bad["decision"] is None
     assert len(bad["problems"]) == 6  # soundness, presentation, contribution, overall, ...
     assert parse_review("no json here")["problems"] == ["the answer holds no JSON object"]
+
+
+EDITABLE = """\\documentclass{article}
+\\begin{document}
+\\section{Intro}
+We study things.
+% \\section{Not a section}
+
+\\section{Method}
+We use a V100 GPU.
+Our method is good.
+
+Second paragraph.
+\\subsection{Setup {with braces}}
+Eight seeds.
+
+\\bibliography{refs}
+\\end{document}
+"""
+
+
+def test_edit_targets_are_sections_and_paragraphs_at_their_offsets() -> None:
+    targets = edit_targets("main.tex", EDITABLE)
+    assert [(t.kind, t.label) for t in targets] == [
+        ("section", "Intro"),
+        ("paragraph", "Intro ¶1"),
+        ("section", "Method"),
+        ("paragraph", "Method ¶1"),
+        ("paragraph", "Method ¶2"),
+        ("section", "Setup {with braces}"),
+        ("paragraph", "Setup {with braces} ¶1"),
+    ]
+    for t in targets:
+        assert EDITABLE[t.start : t.end] == t.text
+    method = find_target(targets, "method", 1)  # any case
+    assert method.text == "We use a V100 GPU.\nOur method is good.\n"
+    last = find_target(targets, "Setup {with braces}", None)
+    assert "bibliography" not in last.text and "Eight seeds." in last.text
+    with pytest.raises(DraftError, match="no paragraph 3 in section 'Method'"):
+        find_target(targets, "Method", 3)
+
+
+def test_a_proposal_keeps_the_selection_s_own_blank_lines() -> None:
+    assert fit_proposal("\nold text\n\n", "```\nnew text```") == "\n```\nnew text```\n\n"
+    assert fit_proposal("old\n", "\n\nnew\n\n") == "new\n"
+
+
+def test_write_edit_keeps_other_changes_and_refuses_a_changed_selection(tmp_path: Path) -> None:
+    main = tmp_path / "main.tex"
+    main.write_text(EDITABLE)
+    with Store.open(tmp_path / "c.db") as store:
+        drafts.register(store, "d", main)
+        draft = store.get_draft("d")
+        target = find_target(edit_targets(str(main), EDITABLE), "Method", 1)
+        proposal = fit_proposal(target.text, "We use an H100 GPU.\nOur method is good.")
+        hunks = hunks_between(target.text, proposal)
+        # Someone typed elsewhere in the file meanwhile: kept.
+        main.write_text(EDITABLE.replace("We study things.", "We study many things."))
+        version = write_edit(store, draft, target, hunks, {0})
+        expected = EDITABLE.replace("We study things.", "We study many things.").replace(
+            "a V100", "an H100"
+        )
+        assert main.read_text() == expected
+        assert version is not None and version.text == expected
+        # The selection itself changed: nothing written.
+        with pytest.raises(DraftError, match="changed on disk"):
+            write_edit(store, draft, target, hunks, {0})
+        assert main.read_text() == expected
