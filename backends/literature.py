@@ -2,8 +2,9 @@
 
 Both are public HTTP APIs that rate-limit hard. A 429 is retried after its Retry-After
 (seconds or an HTTP date), a 5xx or a timeout after an exponential backoff, each wait capped
-and the number of tries bounded, so a check never hangs. An API key is optional and read
-from the named environment variable at call time.
+and the number of tries bounded, so a check never hangs. An empty answer is asked once more
+after the backoff: Semantic Scholar answers an overloaded search with no papers. An API
+key is optional and read from the named environment variable at call time.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class HttpLiteratureClient:
         max_tries: int = 4,
         backoff_s: float = 1.0,
         max_wait_s: float = 30.0,
+        empty_tries: int = 2,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if source not in BASE_URLS:
@@ -128,6 +130,7 @@ class HttpLiteratureClient:
         self.max_tries = max_tries
         self.backoff_s = backoff_s
         self.max_wait_s = max_wait_s
+        self.empty_tries = empty_tries  # of max_tries, how many may come back empty
         self._sleep = sleep
 
     def _request(self, query: str, limit: int) -> tuple[str, dict[str, Any], dict[str, str]]:
@@ -143,6 +146,7 @@ class HttpLiteratureClient:
     async def search(self, query: str, limit: int = 10) -> list[Paper]:
         url, params, headers = self._request(query, limit)
         last = "no answer"
+        empties = 0
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
             for attempt in range(self.max_tries):
                 wait: float | None = None
@@ -154,13 +158,18 @@ class HttpLiteratureClient:
                     last = f"cannot connect ({type(exc).__name__})"
                 else:
                     if response.status_code == 200:
-                        return self._papers(response)
-                    last = f"HTTP {response.status_code}"
-                    if response.status_code == 429:
+                        found = self._papers(response)
+                        empties += 1
+                        if found or empties >= self.empty_tries or attempt + 1 >= self.max_tries:
+                            return found
+                        last = "no results"
+                    elif response.status_code == 429:
                         last = "rate limited (HTTP 429)"
                         wait = retry_after_s(response.headers.get("Retry-After"), time.time())
-                    elif response.status_code < 500:
-                        raise LiteratureError(f"{self.source}: {last}: {_reason(response)}")
+                    else:
+                        last = f"HTTP {response.status_code}"
+                        if response.status_code < 500:
+                            raise LiteratureError(f"{self.source}: {last}: {_reason(response)}")
                 if attempt + 1 < self.max_tries:
                     delay = wait if wait is not None else self.backoff_s * 2**attempt
                     await self._sleep(min(delay, self.max_wait_s))

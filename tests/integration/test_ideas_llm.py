@@ -65,7 +65,13 @@ async def test_empty_malformed_and_persistent_failures(
 ) -> None:
     waits: list[float] = []
     papers.script = [Canned(200, S2_EMPTY)]
+    asked = len(papers.queries)
     assert await client(SEMANTIC_SCHOLAR, papers.url, waits).search("nothing") == []
+    assert len(papers.queries) - asked == 2 and waits == [1]  # asked again once, after a wait
+    papers.script = [Canned(200, S2_EMPTY), Canned(200, S2_HIT)]  # empty when overloaded
+    found = await client(SEMANTIC_SCHOLAR, papers.url, waits).search("lars")
+    assert [p.title for p in found] == ["Layer-wise Adaptive Rate Scaling"]
+    waits.clear()
     papers.script = [Canned(200, raw=b"{not json")]
     with pytest.raises(LiteratureError, match="not valid JSON"):
         await client(SEMANTIC_SCHOLAR, papers.url, waits).search("x")
