@@ -122,13 +122,18 @@ class ShellServices:
 
     def every(self, seconds: float, tick: Work) -> None:
         # Chained, not an interval: a slow tick never piles up behind itself (dolphie's way).
-        async def fire() -> None:
+        # The tick runs as a worker: a timer's callback is awaited in the app's message
+        # loop, and a poll that takes a second there holds every key pressed meanwhile.
+        async def run() -> None:
             try:
                 await tick()
             except Exception as exc:
                 self._app.report_failure(getattr(tick, "__name__", "timer"), exc)
             finally:
                 self._app.set_timer(seconds, fire)
+
+        def fire() -> None:
+            self._app.run_worker(run, group="every", exit_on_error=False)
 
         self._app.set_timer(seconds, fire)
 

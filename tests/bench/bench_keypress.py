@@ -7,7 +7,8 @@ scenarios are measured in the same run, the same keys in the same order:
 
 - baseline: the demo as it is (GPUs sampled at 1 Hz, the recorded run replayed slowly);
 - streaming: the followed run's log grows by 5,000 lines a second (a second process
-  appends 100 training-log lines every 20 ms, with metrics the log scan parses too), and the
+  appends 100 training-log lines every 20 ms, with metrics the log scan parses too; the
+  view reads the file by offset, as for a local or SSH run), and the
   simulated GPUs are sampled 32 times a second (8 GPUs: 256 samples/s).
 
 Keys: cursor moves in the runs table (each switches the log shown, as the cursor does) and
@@ -38,10 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 from textual import events  # noqa: E402
 
+from backends.runners.log_readers import FileReader  # noqa: E402
 from cockpit.app.demo import DemoWiring  # noqa: E402
 from cockpit.app.shell import CockpitApp  # noqa: E402
 from cockpit.models import Run  # noqa: E402
-from cockpit.ports import LogChunk  # noqa: E402
+from cockpit.ports import ByteReader, LogChunk  # noqa: E402
 from cockpit.store import Store  # noqa: E402
 
 SIZE = (80, 24)
@@ -126,9 +128,28 @@ def stream_into(wiring: DemoWiring, log: GrowingLog) -> None:
             return log.follow(offset, kwargs.get("max_bytes", 256 * 1024))
         return follow(run, offset, **kwargs)
 
+    async def open_log_reader(run: Run) -> ByteReader:
+        # The live run's log is a file the view reads where it looks, as for a local or
+        # SSH run; the demo's other runs stream (a reader that cannot size falls back).
+        return FileReader(log.path) if run.id == LIVE else Unseekable()
+
     runner.read_log = read_live  # type: ignore[method-assign]
     runner.follow = follow_live  # type: ignore[method-assign]
+    runner.open_log_reader = open_log_reader  # type: ignore[attr-defined]
     wiring.gpu_interval_s = DEMO_GPUS / GPU_SAMPLES_PER_S
+
+
+class Unseekable:
+    """A ByteReader that cannot be used: the view streams that run's log instead."""
+
+    def size(self) -> int:
+        raise OSError("not seekable")
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        raise OSError("not seekable")
+
+    def close(self) -> None:
+        pass
 
 
 class PaintClock:

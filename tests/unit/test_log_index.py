@@ -52,7 +52,7 @@ def test_any_line_reads_as_the_file_says(
 
 
 def test_search_finds_what_grep_finds(log: tuple[Path, list[str]]) -> None:
-    path, _ = log
+    path, lines = log
     index = LogIndex(FileReader(path))
     index.build()
     grep = subprocess.run(
@@ -67,6 +67,13 @@ def test_search_finds_what_grep_finds(log: tuple[Path, list[str]]) -> None:
     ]
     hits = [(h.line, h.text) for h in index.search(re.compile(r"ERROR|loss=0\.99"), chunk=5000)]
     assert hits == expected
+    # The file (~1.3 MB) in one read, the regex run a slice of whole lines at a time.
+    whole = [(h.line, h.text) for h in index.search(re.compile(r"ERROR|loss=0\.99"))]
+    assert whole == expected
+    starts = re.compile(r"^\d+5 step", re.MULTILINE)  # ^ at every slice's first line too
+    assert [h.line for h in index.search(starts)] == [
+        n for n, line in enumerate(lines) if re.match(r"\d+5 step", line)
+    ]
     later = [h.line for h in index.search(re.compile("ERROR"), first=10_000)]
     assert later and min(later) >= 10_000
     assert later == [n for n, text in expected if n >= 10_000 and "ERROR" in text]
