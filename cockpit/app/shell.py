@@ -55,6 +55,7 @@ CONTROLLER_MODULES = (
     "cockpit.app.results",
     "cockpit.app.runs",
     "cockpit.app.triage",
+    "backends.literature",
     "backends.llm",
     "backends.runners.by_kind",
     "cockpit.paths",
@@ -69,7 +70,6 @@ def import_controller_modules() -> None:
         importlib.import_module(name)
 
 
-# (tab id, title, key): the order is the number-key order.
 # Key names as the help shows them: the character the user types.
 KEY_SHOWN = {
     "question_mark": "?",
@@ -78,6 +78,7 @@ KEY_SHOWN = {
     "right_square_bracket": "]",
     "left_square_bracket": "[",
 }
+# (tab id, title, key): the order is the number-key order.
 PANES: tuple[tuple[str, str, str], ...] = (
     ("ideas", "Ideas", "1"),
     ("gpus", "GPUs", "2"),
