@@ -652,7 +652,9 @@ class RunLogView(Vertical):
         self.lines.reset(run_id)
 
     def show_status(self) -> None:
-        if self.lines.run_id is None:
+        # Hidden (the chart is shown): a title set now would lay the screen out again for
+        # nothing; the pane calls this when the log is shown again.
+        if self.lines.run_id is None or not self.display:
             return
         lines = self.lines
         # The run's name goes first while there is room: the runs table shows it too.

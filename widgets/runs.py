@@ -314,6 +314,7 @@ class RunsPane(Vertical):
             self.chart_key = None
             self.chart_title.display = self.chart.display = False
             self.log_view.display = True
+            self.log_view.show_status()
 
     def _chart(self, run: Run | None, sweep: bool, metric: str | None) -> None:
         if run is None:
