@@ -112,6 +112,10 @@ class GpuPane(Vertical):
         for key, label in COLUMNS:
             self.table.add_column(label, key=key)
         self.detail = Static("", id="gpu-detail")
+        # While another pane is shown, samples are kept but not drawn: each draw lays the
+        # screen out again (10-25 ms), many times a second as GPUs stream.
+        self._hidden = False
+        self._stale = False
 
     def compose(self) -> ComposeResult:
         yield self.hosts_line
@@ -143,7 +147,19 @@ class GpuPane(Vertical):
             # A GPU that fell off the bus disappears from the host's samples: drop it.
             for key in [k for k in self._latest if k[0] == snap.host and k not in seen]:
                 del self._latest[key]
-        self._redraw()
+        if self._hidden:
+            self._stale = True
+        else:
+            self._redraw()
+
+    def on_hide(self) -> None:
+        self._hidden = True
+
+    def on_show(self) -> None:
+        self._hidden = False
+        if self._stale:
+            self._stale = False
+            self._redraw()
 
     def history(self, host: str, index: int) -> list[float | None]:
         return list(self._util_history.get((host, index), ()))

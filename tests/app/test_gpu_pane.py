@@ -154,3 +154,47 @@ async def test_gpu_history_reaches_the_store(store: Store) -> None:
     with sqlite3.connect(store.path) as db:  # what another reader of the file sees
         rows = db.execute("SELECT host, gpu_index, utilization_pct FROM gpu_samples").fetchall()
     assert rows == [("a", 0, 50.0)]
+
+
+class QueuedSource:
+    """A GpuSource the test feeds one snapshot at a time."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[HostSnapshot | None] = asyncio.Queue()
+
+    async def stream(self) -> AsyncIterator[HostSnapshot]:
+        while (snap := await self.queue.get()) is not None:
+            yield snap
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+
+
+async def test_samples_that_arrive_behind_another_pane_show_when_it_comes_back(
+    store: Store,
+) -> None:
+    source = QueuedSource()
+    app = CockpitApp(store, gpu_source=source, open_triage=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.loaded.wait()
+        await pilot.press("2")
+        pane = app.query_one(GpuPane)
+        source.queue.put_nowait(
+            HostSnapshot("alpha", HostState.LIVE, NOW, (gpu("alpha", 0, 10, 1),))
+        )
+        await wait_until(lambda: pane.table.row_count == 1)
+        util = pane.table.get_row_at(0)[1]
+        assert "10" in str(util)
+
+        await pilot.press("3")  # the Runs pane: the GPU pane is hidden
+        await wait_until(lambda: not pane.is_on_screen)
+        updates = pane.table.row_count, str(pane.table.get_row_at(0)[1])
+        source.queue.put_nowait(
+            HostSnapshot("alpha", HostState.LIVE, NOW + 1, (gpu("alpha", 0, 95, 1),))
+        )
+        await wait_until(lambda: len(pane.history("alpha", 0)) == 2)  # kept, not drawn
+        await pilot.pause()
+        assert (pane.table.row_count, str(pane.table.get_row_at(0)[1])) == updates
+
+        await pilot.press("2")  # back: the latest sample is on screen
+        await wait_until(lambda: "95" in str(pane.table.get_row_at(0)[1]))
