@@ -54,11 +54,14 @@ async def test_the_chart_of_a_live_run_its_keys_and_its_sweep(store: Store) -> N
 
         await pilot.press("m")
         await wait_until(lambda: chart.data is not None and chart.data.metric == "loss")
+        await wait_until(lambda: chart.drawn)  # drawn in a thread, then painted
         await pilot.pause()
         assert chart.display and not log.display
         assert chart.data is not None and chart.data.scope == f"run {LIVE}"
         assert [line.label for line in chart.data.lines] == [LIVE]
-        drawn = [line.plain for line in chart.lines()]
+        assert chart.drawing is not None
+        drawn = [line.plain for line in chart.drawing.lines]
+        assert drawn == [line.plain for line in chart.lines()]  # what the screen shows
         assert chart.region.width <= 80 and chart.region.height >= 6
         assert drawn[0].startswith("loss") and "ema 0.60" in drawn[0]
         assert all(len(line) <= chart.content_region.width for line in drawn)
@@ -68,7 +71,8 @@ async def test_the_chart_of_a_live_run_its_keys_and_its_sweep(store: Store) -> N
         # Live: the run writes more metric lines, the curve grows (only then is it read).
         before = last_step(chart)
         now[0] += 20.0
-        await wait_until(lambda: last_step(chart) > before, timeout=15)
+        await wait_until(lambda: last_step(chart) > before and chart.drawn, timeout=15)
+        await pilot.pause()
         paints = chart.paints
         shown = chart.data
         passes = scan_passes(app)
@@ -79,8 +83,9 @@ async def test_the_chart_of_a_live_run_its_keys_and_its_sweep(store: Store) -> N
 
         # Smoothing: + and - change the weight and the title, without a reload.
         await pilot.press("plus")
-        await pilot.pause()
-        assert chart.smoothing == 0.7 and "ema 0.70" in chart.lines()[0].plain
+        await wait_until(lambda: chart.drawn)
+        assert chart.drawing is not None
+        assert chart.smoothing == 0.7 and "ema 0.70" in chart.drawing.lines[0].plain
         assert chart.data is shown
         for _ in range(8):
             await pilot.press("minus")
