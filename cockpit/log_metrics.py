@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from cockpit.logparse import FlagKind, LogScanner, ScanResult, metric_points, stalled_flag
+from cockpit.logparse import FlagKind, LogScanner, ScanResult, metric_rows, stalled_flag
 from cockpit.models import Run, RunState
 from cockpit.ports import LogChunk, RunBackend
 from cockpit.runs import RunCommandHandler
@@ -125,7 +125,7 @@ class LogMetrics:
                 json.dumps(scanner.state()),
                 grew_at,
                 finished,
-                metric_points(run.id, total),
+                metric_rows(run.id, total),
                 flags,
                 (str(FlagKind.STALLED),),  # stalled is a state, not an event: redrawn each pass
             )

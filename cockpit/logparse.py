@@ -43,7 +43,7 @@ from itertools import accumulate, chain, compress, count, repeat
 from operator import call, gt, itemgetter
 from typing import Any
 
-from cockpit.models import MetricPoint
+from cockpit.models import MetricRow
 
 # Possessive quantifiers (*+, ++) and one look-behind at word starts keep the engine from
 # retrying every suffix of every word: 3-4x faster on dense logs than the plain pattern.
@@ -762,9 +762,14 @@ def ema(average: float, value: float) -> float:
     return average + SPIKE_SMOOTHING * (value - average)
 
 
-def metric_points(run_id: str, result: ScanResult) -> list[MetricPoint]:
-    """The points as the store records them."""
-    return [MetricPoint(run_id, step, name, value) for step, name, value in result.points()]
+def metric_rows(run_id: str, result: ScanResult) -> list[MetricRow]:
+    """The points as the store records them, as tuples made in C (no object a point)."""
+    return list(
+        chain.from_iterable(
+            zip(repeat(run_id), s.steps, repeat(name), s.values)
+            for name, s in result.series.items()
+        )
+    )
 
 
 def stalled_flag(last_growth: float, now: float, lines: int, after_s: float) -> LogFlag | None:

@@ -32,5 +32,5 @@ def chart_data(
         points = series.get(run_id, {}).get(chosen or "", [])
         if points:
             label = (labels or {}).get(run_id, run_id)
-            lines.append(ChartLine(label, tuple((float(s), float(v)) for s, v in points)))
+            lines.append(ChartLine(label, tuple(points)))
     return ChartData(scope, chosen, tuple(lines), metrics)

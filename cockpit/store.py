@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,7 @@ from cockpit.models import (
     LlmCallStatus,
     LlmReservation,
     MetricPoint,
+    MetricRow,
     NoveltyCheck,
     Paper,
     Review,
@@ -665,19 +668,18 @@ class Store:
         state: str,
         grew_at: float | None,
         finished: bool,
-        points: Iterable[MetricPoint] = (),
+        points: Sequence[MetricRow] = (),
         flags: Iterable[tuple[str, int, str]] = (),
         clear_kinds: Iterable[str] = (),
     ) -> None:
         """One parsed stretch of a log, its points and flags, and where parsing got to, in one
         transaction: a crash never leaves points recorded without the offset past them."""
-        points = list(points)
         with self.write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
-                ((p.run_id, p.step, p.name, p.value) for p in points),
+                points,
             )
-            bound_series(conn, {(p.run_id, p.name) for p in points})
+            bound_series(conn, set(map(itemgetter(0, 2), points)))
             for kind in clear_kinds:
                 conn.execute("DELETE FROM log_flags WHERE run_id = ? AND kind = ?", (run_id, kind))
             conn.executemany(
@@ -1205,15 +1207,16 @@ class Store:
             chunk = ids[start : start + 400]
             marks = ", ".join("?" * len(chunk))
             with self._lock:
-                cursor = self._conn.execute(
+                rows = self._conn.execute(
                     f"SELECT run_id, name, step, value FROM metrics "
                     f"WHERE run_id IN ({marks}) AND name IN ({name_marks}) "
-                    f"ORDER BY run_id, name, step",
+                    f"AND value IS NOT NULL ORDER BY run_id, name, step",
                     [*chunk, *wanted],
-                )
-                for run_id, name, step, value in cursor:
-                    if value is not None:
-                        out.setdefault(run_id, {}).setdefault(name, []).append((step, value))
+                ).fetchall()
+            # A series at a time, its pairs cut out in C: the live chart reads this each
+            # time a run logs more, in a thread that shares the GIL with the UI.
+            for (run_id, name), series in groupby(rows, itemgetter(0, 1)):
+                out.setdefault(run_id, {})[name] = list(map(itemgetter(2, 3), series))
         return out
 
     def import_runs(

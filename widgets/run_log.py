@@ -667,7 +667,7 @@ class RunLogView(Vertical):
         title.truncate(max(10, (self.size.width or 80) - 2), overflow="ellipsis")
         if title != self._title_shown:  # an update lays the screen out again
             self._title_shown = title
-            self.title.update(title)
+            self.title.update(title, layout=False)  # one row, whatever it says
 
     def ask(self, mode: PromptMode) -> None:
         self._before_prompt = self.app.focused

@@ -335,7 +335,8 @@ class RunsPane(Vertical):
         self.chart_title.update(
             Text.assemble(
                 (f"chart: {what}", "bold"), ("  [ ] metric  + - smoothing  m: more", "dim")
-            )
+            ),
+            layout=False,  # one row, whatever it says
         )
         self.post_message(self.ChartRequested(key))
 

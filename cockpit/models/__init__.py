@@ -36,7 +36,7 @@ from cockpit.models.paper import (
     Hunk,
     Review,
 )
-from cockpit.models.runs import EvalItem, MetricPoint, Run, RunSpec, RunState, Sweep
+from cockpit.models.runs import EvalItem, MetricPoint, MetricRow, Run, RunSpec, RunState, Sweep
 
 __all__ = [
     "REVIEW_SCORE_RANGES",
@@ -72,6 +72,7 @@ __all__ = [
     "LlmReply",
     "LlmReservation",
     "MetricPoint",
+    "MetricRow",
     "NoveltyCheck",
     "Paper",
     "Review",

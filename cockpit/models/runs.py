@@ -80,6 +80,11 @@ class MetricPoint:
     value: float
 
 
+# A MetricPoint as a plain tuple, in the same order: how a log scan hands the store
+# hundreds of thousands of points without an object each.
+MetricRow = tuple[str, int, str, float]
+
+
 @dataclass(frozen=True)
 class EvalItem:
     run_id: str

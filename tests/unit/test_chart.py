@@ -187,7 +187,7 @@ def test_a_long_series_stays_bounded_and_keeps_its_extremes_and_last_point(
         points = []
         for step in range(start, start + 10_000):
             values[step] = rng.gauss(0, 1)
-            points.append(MetricPoint("r1", step, "loss", values[step]))
+            points.append(("r1", step, "loss", values[step]))
         store.save_log_scan("r1", start, "{}", None, False, points)
         assert len(store.metric_series("r1", "loss")) <= SERIES_MAX_POINTS
     series = store.metric_series("r1", "loss")
@@ -204,7 +204,7 @@ def test_a_long_series_stays_bounded_and_keeps_its_extremes_and_last_point(
 
 def test_a_short_series_keeps_every_point(store: Store) -> None:
     add_run(store, "r1")
-    points = [MetricPoint("r1", s, "loss", 1.0 / (s + 1)) for s in range(SERIES_MAX_POINTS)]
+    points = [("r1", s, "loss", 1.0 / (s + 1)) for s in range(SERIES_MAX_POINTS)]
     store.save_log_scan("r1", 0, "{}", None, False, points)
     assert len(store.metric_series("r1", "loss")) == SERIES_MAX_POINTS
 
