@@ -1261,6 +1261,8 @@ class Store:
                     "INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
                     ((p.run_id, p.step, p.name, p.value) for p in points),
                 )
+                # An imported history (MLflow keeps every step) is bounded like a log's.
+                bound_series(conn, {(p.run_id, p.name) for p in points})
                 conn.executemany(
                     "INSERT OR REPLACE INTO eval_items(run_id, task, item_id, score) "
                     "VALUES (?, ?, ?, ?)",

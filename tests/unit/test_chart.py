@@ -202,6 +202,20 @@ def test_a_long_series_stays_bounded_and_keeps_its_extremes_and_last_point(
     assert len(store.metric_series("r1", "loss")) <= SERIES_MAX_POINTS
 
 
+def test_an_imported_history_is_bounded_like_a_logged_one(store: Store) -> None:
+    rng = random.Random(7)
+    values = {step: rng.gauss(0, 1) for step in range(0, 90_000, 3)}
+    spec = RunSpec(name="mlf", command="x")
+    run = Run(id="mlf", spec=spec, host=None, state=RunState.SUCCEEDED)
+    points = [MetricPoint("mlf", s, "loss", v) for s, v in values.items()]
+    store.import_runs(None, [(run, points, [])])
+    series = store.metric_series("mlf", "loss")
+    assert len(series) <= SERIES_MAX_POINTS
+    assert series[0] == (0, values[0]) and series[-1] == (89_997, values[89_997])
+    assert {min(values.values()), max(values.values())} <= {v for _, v in series}
+    assert all(values[s] == v for s, v in series)  # thinned, never altered
+
+
 def test_a_short_series_keeps_every_point(store: Store) -> None:
     add_run(store, "r1")
     points = [("r1", s, "loss", 1.0 / (s + 1)) for s in range(SERIES_MAX_POINTS)]
