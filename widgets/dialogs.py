@@ -26,7 +26,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Static(self.question, id="confirm-question")
+            # Plain text: questions quote hosts, files and models (a process's command
+            # line, a run's name), whose brackets are not markup and must not break it.
+            yield Static(self.question, id="confirm-question", markup=False)
             yield Static("[b]y[/b] yes    [b]n[/b] no", id="confirm-keys")
 
     def action_answer(self, answer: bool) -> None:

@@ -20,6 +20,7 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.lazy import Lazy
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
@@ -391,6 +392,19 @@ class CockpitApp(App[None]):
         rows.append(BindingRow("tab / shift+tab", "Move focus", "everywhere"))
         rows.append(BindingRow("↑ ↓ enter", "Move in a table, select", "tables"))
         return rows
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast, always as plain text: messages quote errors, paths, hosts and run names,
+        whose brackets are not markup (`[/scratch/x]` would even stop the app)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_rows()))
