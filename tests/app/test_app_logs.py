@@ -319,3 +319,61 @@ async def test_a_huge_log_shows_its_end_and_index_progress_and_a_search_can_be_c
         await pilot.press("g")
         await wait_until(lambda: log.visible_text()[0].startswith("0000000 step=0"))
         assert time.monotonic() - started < 2
+
+
+TRUNCATING = """
+import os, sys, time
+gates = sys.argv[1]
+def wait(name):  # (a test that failed touches no gate: the script ends anyway)
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(gates, name)) and time.time() < deadline:
+        time.sleep(0.02)
+for i in range(40):
+    print(f"INFO step {i}" + (" ERROR before" if i == 7 else ""), flush=True)
+wait("truncate")
+with open(os.readlink("/proc/self/fd/1"), "w") as log:  # logrotate's copytruncate, in short
+    log.write("")
+print("INFO step 0 again", flush=True)
+print("INFO step 1 ERROR after", flush=True)
+wait("end")
+"""
+
+
+async def test_a_local_log_truncated_while_filtered_is_shown_from_its_new_start(
+    store: Store, tmp_path: Path
+) -> None:
+    from cockpit.cli.main import main
+
+    db = tmp_path / "c.db"
+    with Store.open(db) as setup:
+        setup.add_host(Host(name="me", kind=HostKind.LOCAL, address="localhost"))
+    script, gates = tmp_path / "w.py", tmp_path / "gates"
+    script.write_text(TRUNCATING)
+    gates.mkdir()
+    argv = ["--db", str(db), "run", "--host", "me", "--gpus", "0", "--name", "live"]
+    assert (
+        await asyncio.to_thread(main, [*argv, "--", sys.executable, str(script), str(gates)]) == 0
+    )
+    live = Store.open(db)
+    app = CockpitApp(live, open_triage=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.loaded.wait()
+            app.runs.log_feed.poll_s = 0.05
+            await pilot.press("3")
+            (run,) = live.list_runs()
+            log = await open_log(app, run.id)
+            await wait_until(lambda: log.line_count == 40)
+            await ask(pilot, app, "backslash", "error")
+            await wait_until(lambda: log.visible_text() == ["INFO step 7 ERROR before"])
+            (gates / "truncate").touch()
+            # the filter runs again over the log as it is now, and keeps following
+            await wait_until(lambda: log.visible_text() == ["INFO step 1 ERROR after"])
+            assert log.line_count == 2 and "filter error: 1 lines" in status(app)
+            await ask(pilot, app, "backslash", "")
+            await wait_until(
+                lambda: log.visible_text() == ["INFO step 0 again", "INFO step 1 ERROR after"]
+            )
+            (gates / "end").touch()
+    finally:
+        live.close()
