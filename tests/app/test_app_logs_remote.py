@@ -6,6 +6,7 @@ a log the script truncates mid-run, shown again from its new start."""
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,12 @@ from backends.runners.detached import RunnerOptions
 from backends.runners.ssh import SshRunner
 from backends.ssh.connection import SshPool
 from cockpit.app.shell import CockpitApp
-from cockpit.models import HostKind
+from cockpit.models import HostKind, Run
 from cockpit.store import Store
 from tests.app.test_app_logs import SIZE, ask, open_log, status
 from tests.conftest import wait_until
 from tests.integration.runs_helpers import agent_options, make_run
-from tests.sshd_server import SshdInstance, sshd  # noqa: F401
+from tests.sshd_server import SshdInstance, sshd, start_sshd  # noqa: F401
 from widgets.run_log import RunLogView
 
 pytestmark = pytest.mark.sshd
@@ -69,12 +70,28 @@ def lines_of(path: Path) -> list[str]:
     return path.read_text().splitlines()
 
 
-async def test_a_remote_log_is_followed_searched_filtered_and_jumped_in(
+@dataclass
+class RemoteRun:
+    pool: SshPool
+    launcher: SshRunner
+    run: Run
+    out_log: Path  # as the host sees it
+    gates: Path  # the script waits for files here
+
+    async def close(self) -> None:
+        await self.launcher.sessions.close()
+        await self.pool.close()
+
+
+async def launch_remote(
     sshd: SshdInstance,  # noqa: F811
     tmp_path: Path,
     store: Store,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+    script_text: str,
+) -> RemoteRun:
+    """The script as a run of the SSH host gpu-a (the sshd); the app's own runner for SSH
+    hosts gets the same agent options."""
     host = sshd.host("gpu-a", kind=HostKind.SSH)
     store.add_host(host)
     root = tmp_path / "root"  # the host's ~/.cockpit, here in the test's folder
@@ -85,13 +102,23 @@ async def test_a_remote_log_is_followed_searched_filtered_and_jumped_in(
 
     monkeypatch.setattr(by_kind, "options_from_env", with_options)
     script, gates = tmp_path / "train.py", tmp_path / "gates"
-    script.write_text(SCRIPT)
+    script.write_text(script_text)
     gates.mkdir()
     pool = SshPool(sshd.settings())
     launcher = SshRunner(pool, store.get_host, options)
     (run,) = await launcher.launch_many([make_run("gpu-a", f"{sys.executable} {script} {gates}")])
     store.upsert_run(run)
-    out_log = root / "runs" / run.id / "out.log"
+    return RemoteRun(pool, launcher, run, root / "runs" / run.id / "out.log", gates)
+
+
+async def test_a_remote_log_is_followed_searched_filtered_and_jumped_in(
+    sshd: SshdInstance,  # noqa: F811
+    tmp_path: Path,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    remote = await launch_remote(sshd, tmp_path, store, monkeypatch, SCRIPT)
+    run, out_log, gates, pool = remote.run, remote.out_log, remote.gates, remote.pool
     app = LoopbackCockpit(store, pool)
     try:
         async with app.run_test(size=SIZE) as pilot:
@@ -151,5 +178,46 @@ async def test_a_remote_log_is_followed_searched_filtered_and_jumped_in(
             (gates / "end").touch()
             assert app.query_one(RunLogView).run_id == run.id
     finally:
-        await launcher.sessions.close()
-        await pool.close()
+        await remote.close()
+
+
+STREAMED = """
+import os, sys, time
+gates = sys.argv[1]
+def wait(name):  # (a test that failed touches no gate: the script ends anyway)
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(gates, name)) and time.time() < deadline:
+        time.sleep(0.02)
+for i in range(20):
+    print("INFO step %d" % i, flush=True)
+wait("truncate")
+with open(os.readlink("/proc/self/fd/1"), "w") as log:
+    log.write("reopened\\n")
+print("INFO step 0 again", flush=True)
+wait("end")
+"""
+
+
+async def test_without_sftp_the_streamed_log_also_starts_again_when_truncated(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_sshd(tmp_path / "sshd", sftp=False)  # the log comes by polled reads
+    try:
+        remote = await launch_remote(server, tmp_path, store, monkeypatch, STREAMED)
+        app = LoopbackCockpit(store, remote.pool)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.loaded.wait()
+            await pilot.press("3")
+            log = await open_log(app, remote.run.id)
+            await wait_until(lambda: log.visible_text()[-1:] == ["INFO step 19"], timeout=20)
+            opened = app.runs.log_feed.log
+            assert opened is not None and opened.memory is not None  # streamed, not SFTP
+            (remote.gates / "truncate").touch()
+            await wait_until(
+                lambda: log.visible_text() == ["reopened", "INFO step 0 again"], timeout=20
+            )
+            assert log.line_count == 2
+            (remote.gates / "end").touch()
+        await remote.close()
+    finally:
+        server.stop()
