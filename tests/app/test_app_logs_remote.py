@@ -20,19 +20,15 @@ from cockpit.models import HostKind, Run
 from cockpit.store import Store
 from tests.app.test_app_logs import SIZE, ask, open_log, status
 from tests.conftest import wait_until
-from tests.integration.runs_helpers import agent_options, make_run
+from tests.integration.runs_helpers import GATED_SCRIPT, agent_options, make_run
 from tests.sshd_server import SshdInstance, sshd, start_sshd  # noqa: F401
 from widgets.run_log import RunLogView
 
 pytestmark = pytest.mark.sshd
 
-SCRIPT = """
-import os, sys, time
-gates = sys.argv[1]
-def wait(name):  # (a test that failed touches no gate: the script ends anyway)
-    deadline = time.time() + 120
-    while not os.path.exists(os.path.join(gates, name)) and time.time() < deadline:
-        time.sleep(0.02)
+SCRIPT = (
+    GATED_SCRIPT
+    + """
 def say(text):
     sys.stdout.write(text + "\\n")
     sys.stdout.flush()
@@ -53,6 +49,7 @@ with open(os.readlink("/proc/self/fd/1"), "w") as log:  # the script reopens its
 say("INFO step 0 SPIKE again")
 wait("end")
 """
+)
 
 
 class LoopbackCockpit(CockpitApp):
@@ -181,13 +178,9 @@ async def test_a_remote_log_is_followed_searched_filtered_and_jumped_in(
         await remote.close()
 
 
-STREAMED = """
-import os, sys, time
-gates = sys.argv[1]
-def wait(name):  # (a test that failed touches no gate: the script ends anyway)
-    deadline = time.time() + 120
-    while not os.path.exists(os.path.join(gates, name)) and time.time() < deadline:
-        time.sleep(0.02)
+STREAMED = (
+    GATED_SCRIPT
+    + """
 for i in range(20):
     print("INFO step %d" % i, flush=True)
 wait("truncate")
@@ -196,6 +189,7 @@ with open(os.readlink("/proc/self/fd/1"), "w") as log:
 print("INFO step 0 again", flush=True)
 wait("end")
 """
+)
 
 
 async def test_without_sftp_the_streamed_log_also_starts_again_when_truncated(

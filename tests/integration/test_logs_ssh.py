@@ -17,17 +17,19 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+from backends.runners.detached import RunnerOptions
 from backends.runners.ssh import SshRunner
 from backends.ssh.connection import SshPool
 from cockpit.cli.logs import LogWriter, write_log
 from cockpit.log_metrics import LogMetrics
 from cockpit.logs import ResumePolicy
-from cockpit.models import HostKind, RunState
+from cockpit.models import HostKind, Run, RunState
 from cockpit.store import Store
-from tests.integration.runs_helpers import agent_options, make_run
+from tests.integration.runs_helpers import GATED_SCRIPT, agent_options, make_run
 from tests.sshd_server import SshdInstance, sshd  # noqa: F401
 from tests.unit.logparse_reference import reference_scan
 
@@ -56,6 +58,62 @@ sys.exit(3)
 """.replace("PHASES", str(PHASES))
 
 
+class RemoteRun(NamedTuple):
+    store: Store
+    pool: SshPool
+    runner: SshRunner
+    options: RunnerOptions
+    run: Run
+    log: Path  # its out.log, as the host sees it
+    gates: Path  # the script is given this folder: it waits for files there
+
+
+async def launch_remote(
+    sshd: SshdInstance,  # noqa: F811
+    tmp_path: Path,
+    script_text: str,
+) -> RemoteRun:
+    """The script as a run of the SSH host gpu-a (the sshd), in a store of its own, its
+    folder under tmp_path/root."""
+    host = sshd.host("gpu-a", kind=HostKind.SSH)
+    root = tmp_path / "root"
+    options = agent_options(lambda h: str(root), gpus=False)
+    store = Store.open(tmp_path / "c.db")
+    store.add_host(host)
+    script, gates = tmp_path / "train.py", tmp_path / "gates"
+    script.write_text(script_text)
+    gates.mkdir()
+    pool = SshPool(sshd.settings())
+    runner = SshRunner(pool, {"gpu-a": host}.__getitem__, options)
+    try:
+        (run,) = await runner.launch_many([make_run("gpu-a", f"{sys.executable} {script} {gates}")])
+    except BaseException:
+        await pool.close()
+        raise
+    store.upsert_run(run)
+    return RemoteRun(store, pool, runner, options, run, root / "runs" / run.id / "out.log", gates)
+
+
+def follow_into(
+    writer: LogWriter,
+    remote: RemoteRun,
+    sshd: SshdInstance,  # noqa: F811
+) -> asyncio.Task[int]:
+    """`cockpit logs RUN --follow` into the writer, as a task; its result is the exit code."""
+    policy = ResumePolicy(poll_s=0.05, retry_initial_s=0.05, retry_max_s=0.2)
+    return asyncio.create_task(
+        write_log(
+            remote.store,
+            remote.run,
+            writer,
+            follow=True,
+            policy=policy,
+            settings=sshd.settings(),
+            options=remote.options,
+        )
+    )
+
+
 async def wait_for(path: Path, needle: bytes, timeout: float = 30.0) -> None:
     """Until the file holds `needle` (the run writes it: another process, no event)."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -69,34 +127,11 @@ async def test_follow_survives_killed_sessions_byte_for_byte(
     sshd: SshdInstance,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    host = sshd.host("gpu-a", kind=HostKind.SSH)
-    root = tmp_path / "root"
-    options = agent_options(lambda h: str(root), gpus=False)
-    store = Store.open(tmp_path / "c.db")
-    store.add_host(host)
-    script, gates = tmp_path / "train.py", tmp_path / "gates"
-    script.write_text(SCRIPT)
-    gates.mkdir()
-    pool = SshPool(sshd.settings())
-    runner = SshRunner(pool, {"gpu-a": host}.__getitem__, options)
+    remote = await launch_remote(sshd, tmp_path, SCRIPT)
+    store, pool, log, gates = remote.store, remote.pool, remote.log, remote.gates
     try:
-        (run,) = await runner.launch_many([make_run("gpu-a", f"{sys.executable} {script} {gates}")])
-        store.upsert_run(run)
-        log = root / "runs" / run.id / "out.log"
         sink = io.BytesIO()
-        writer = LogWriter(sink)
-        policy = ResumePolicy(poll_s=0.05, retry_initial_s=0.05, retry_max_s=0.2)
-        follow = asyncio.create_task(
-            write_log(
-                store,
-                run,
-                writer,
-                follow=True,
-                policy=policy,
-                settings=sshd.settings(),
-                options=options,
-            )
-        )
+        follow = follow_into(LogWriter(sink), remote, sshd)
         accepted_before = sshd.log_text().count("Accepted publickey")
         for phase in range(PHASES):
             await wait_for(log, f"phase {phase} done".encode())
@@ -125,14 +160,10 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0)
         await asyncio.sleep(0.02)
 
 
-TRUNCATING = """
-import os, sys, time
-gates = sys.argv[1]
+TRUNCATING = (
+    GATED_SCRIPT
+    + """
 out = sys.stdout.buffer
-def wait(name):  # (a test that failed touches no gate: the script ends anyway)
-    deadline = time.time() + 120
-    while not os.path.exists(os.path.join(gates, name)) and time.time() < deadline:
-        time.sleep(0.02)
 for i in range(300):
     out.write(("step %d | loss=%.4f tokens/s %d ünï\\n" % (i, 9 - i / 100, 2000 + i)).encode())
 out.write("cut before its newline é".encode())
@@ -150,6 +181,7 @@ out.write(b"last")
 out.flush()
 sys.exit(5)
 """
+)
 
 
 async def test_a_log_truncated_mid_run_is_followed_from_its_start_over_ssh(
@@ -157,34 +189,13 @@ async def test_a_log_truncated_mid_run_is_followed_from_its_start_over_ssh(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    host = sshd.host("gpu-a", kind=HostKind.SSH)
-    root = tmp_path / "root"
-    options = agent_options(lambda h: str(root), gpus=False)
-    store = Store.open(tmp_path / "c.db")
-    store.add_host(host)
-    script, gates = tmp_path / "train.py", tmp_path / "gates"
-    script.write_text(TRUNCATING)
-    gates.mkdir()
-    pool = SshPool(sshd.settings())
-    runner = SshRunner(pool, {"gpu-a": host}.__getitem__, options)
+    remote = await launch_remote(sshd, tmp_path, TRUNCATING)
+    store, pool, runner, run, log = remote.store, remote.pool, remote.runner, remote.run, remote.log
+    gates = remote.gates
     metrics = LogMetrics(store)
     try:
-        (run,) = await runner.launch_many([make_run("gpu-a", f"{sys.executable} {script} {gates}")])
-        store.upsert_run(run)
-        log = root / "runs" / run.id / "out.log"
         sink = io.BytesIO()
-        policy = ResumePolicy(poll_s=0.05, retry_initial_s=0.05, retry_max_s=0.2)
-        follow = asyncio.create_task(
-            write_log(
-                store,
-                run,
-                LogWriter(sink),
-                follow=True,
-                policy=policy,
-                settings=sshd.settings(),
-                options=options,
-            )
-        )
+        follow = follow_into(LogWriter(sink), remote, sshd)
         await wait_for(log, "cut before its newline é".encode())
         before = log.read_bytes()  # the script waits: this is all it wrote before truncating
         await until(lambda: sink.getvalue() == before, "the follower read it all")
