@@ -159,10 +159,8 @@ class Truncations:
     run: Run
     writer: LogWriter
     follow: bool
-    count: int = 0
 
     def truncated(self, offset: int, size: int) -> None:
-        self.count += 1
         self.writer.truncated()
         self.writer.out.flush()  # what came before goes out before the notice
         going_on = "following" if self.follow else "reading it"
