@@ -44,6 +44,11 @@ class MemoryReader:
         with self._lock:
             self._data += data
 
+    def clear(self) -> None:
+        """The log was truncated: its stream starts again from the first byte."""
+        with self._lock:
+            self._data = bytearray()
+
     def size(self) -> int:
         return len(self._data)
 
@@ -176,7 +181,7 @@ class LogIndex:
                 return
             data = self.reader.read_at(pos, min(chunk, end - pos))
             if not data:
-                break  # the file shrank under us (truncated): nothing more to read
+                break  # the file shrank under us (truncated): the feed indexes it again
             last = pos + len(data) >= end
             # Whole lines only, but for the last block (a long line may fill a block).
             cut = len(data) if last else data.rfind(b"\n") + 1

@@ -6,6 +6,16 @@ restart does not parse a log again, and a finished log is parsed to its end once
 go to the metrics table (results and triage see them); flags (NaN loss, OOM, traceback,
 loss spike) to log_flags with their line. A running run whose log has not grown for
 `stalled_after_s` is flagged stalled until it writes again.
+
+A log found shorter than where parsing got to was truncated under it (a script reopening
+it with 'w', logrotate's copytruncate): parsing starts again from the log's first byte with
+a fresh scanner (steps, counts, the loss trend and which flags were raised all restart).
+A last line the truncation cut short before its newline is not parsed: the store keeps
+where it starts, not its bytes, and they are gone. Points and flags already stored stay:
+a point the new log gives again at the same step and name replaces the old one (the store
+keeps one value per run, metric and step), the others are kept, so a run restarted from
+a checkpoint keeps the curve before it. Flags found before keep the line numbers they had
+in the log as it was.
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ class LogScanOutcome:
     result: ScanResult
     finished: bool
     stalled: bool
+    truncated: bool = False  # the log was found truncated: parsed again from its start
 
 
 BackendFor = Callable[[Run], Awaitable[RunBackend]]
@@ -91,11 +102,14 @@ class LogMetrics:
             offset, grew_at = int(saved["byte_offset"]), saved["grew_at"]
         total = ScanResult()
         read_bytes = 0
-        finished = False
+        finished = truncated = False
         # The scanner holds (the last state of) a partial last line back; the saved offset
         # is where that starts.
         while read_bytes < SCAN_BYTES_PER_PASS:
             chunk = await read(offset + len(scanner.partial), SCAN_CHUNK_BYTES)
+            if chunk.truncated_before(offset + len(scanner.partial)):
+                scanner, offset, truncated = LogScanner(), 0, True
+                continue
             if chunk.data:
                 read_bytes += len(chunk.data)
                 grew_at = now
@@ -131,7 +145,7 @@ class LogMetrics:
             )
 
         await asyncio.to_thread(save)
-        return LogScanOutcome(run.id, read_bytes, total, finished, stalled is not None)
+        return LogScanOutcome(run.id, read_bytes, total, finished, stalled is not None, truncated)
 
 
 async def scan_logs(store: Store, handler: RunCommandHandler, now: float | None = None) -> None:

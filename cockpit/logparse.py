@@ -10,6 +10,8 @@ boundaries:
 - tqdm and PyTorch Lightning progress bars (`450/1000 [00:10<00:12, 44.5it/s, loss=0.32]`):
   the iteration is the step, `it/s` the throughput; a bar redrawn with `\\r` counts once, in
   its last state;
+- throughput written as `<word>/s N` outside a bar (`tokens/s 2834`, `tok/s 45`,
+  `samples/s 12.5`, `it/s 3.1`), as `<word>_per_s` (`tokens_per_s`, `it_per_s` …);
 - `step N` / `iter N` / `Step N/M` markers, which set the step of the lines after them;
 - lm-eval-harness result tables (`|mmlu|1|none|0|acc|↑|0.4512|±|0.0041|`), as `task/metric`.
 
@@ -63,6 +65,8 @@ TOKEN = re.compile(
     + "|"
     + QUALIFIER.format("wqual")
     + rf"(?P<wkey>{BARE_WORDS})\s++(?P<wvalue>{NUMBER}|nan|inf)(?![\d:])"
+    # tokens/s 2834, samples/sec 12.5 (letters only: the name needs no cutting per line)
+    + rf"|(?P<rkey>[A-Za-z_]++)/s(?:ec)?+\s++(?P<rvalue>{NUMBER})(?![\d:])"
     # a tqdm / Lightning bar: n/total [elapsed<left, rate it/s
     + r"|(?P<bar>(?P<n>\d++)/(?P<total>\d++|\?)\s*+\[[^\]\n]*?"
     + rf"(?P<rate>{NUMBER})\s*+(?P<unit>it/s|s/it))"
@@ -79,7 +83,8 @@ TOKEN = re.compile(
 Span = tuple[int, int]
 # What a line holds, where: ("point", value span, name or None, key span), ("step", span),
 # ("bar", n span, rate span, rate is s/it), ("table", task, metric, value spans), ("oom",),
-# ("traceback",). A name is None when it holds digits and must be cut from each line.
+# ("rate", value span, key span), ("traceback",). A name is None when it holds digits and
+# must be cut from each line.
 PlanStep = tuple[Any, ...]
 Plan = tuple[PlanStep, ...]
 # Digits all look alike to TOKEN, so lines equal but for their digits parse alike, at the
@@ -90,6 +95,15 @@ MAX_SHAPES = 4096
 
 def metric_name(key: str, qual: str | None) -> str:
     return f"{qual}_{key}" if qual and not key.lower().startswith(qual.lower()) else key
+
+
+# Spellings of one unit, so `tok/s` and `tokens/s` are one series (as a chart names it).
+RATE_UNITS = {"tok": "tokens", "toks": "tokens", "token": "tokens", "sample": "samples"}
+
+
+def rate_name(unit: str) -> str:
+    """The metric a `<unit>/s N` throughput is: tokens/s -> tokens_per_s, it/s -> it_per_s."""
+    return f"{RATE_UNITS.get(unit.lower(), unit)}_per_s"
 
 
 def plan_of(line: str) -> Plan:
@@ -106,6 +120,8 @@ def plan_of(line: str) -> Plan:
                 # (a source location like trainer.py:2134 is no metric either)
                 static = None if any(c.isdigit() for c in name) else name
                 plan.append(("point", m.span(value), static, m.span(key), m[qual]))
+        elif m["rvalue"] is not None:
+            plan.append(("rate", m.span("rvalue"), m.span("rkey")))
         elif m["bar"] is not None:
             plan.append(("bar", m.span("n"), m.span("rate"), m["unit"] == "s/it"))
         elif m["marker"] is not None:
@@ -360,6 +376,13 @@ def fast_plan(line: bytes) -> FastPlan | None:
             values.append(
                 ValueSlot(slot, rate_at, "it_per_s", None, None, len(steps) - 1, entry[3], None)
             )
+        elif kind == "rate":
+            number = cleaned[entry[1][0] : entry[1][1]]
+            where = at(entry[1])
+            if where is None or not always_finite(number):
+                return None
+            name = rate_name(cleaned[entry[2][0] : entry[2][1]])
+            values.append(ValueSlot(slot, where, name, None, None, len(steps) - 1, False, None))
         else:  # a table row, an OOM, a traceback: rare lines, read one by one
             return None
     return FastPlan(tuple(steps), tuple(values))
@@ -653,6 +676,9 @@ class LogScanner:
                     if entry[3] and rate > 0:
                         rate = 1.0 / rate
                     point("it_per_s", rate, pos, step_here)
+                elif kind == "rate":
+                    (v0, v1), (k0, k1) = entry[1], entry[2]
+                    point(rate_name(line[k0:k1]), float(line[v0:v1]), pos, step_here)
                 elif kind == "table":
                     (t0, t1), (m0, m1), (v0, v1) = entry[1], entry[2], entry[3]
                     # A task's second metric row leaves the task cell empty.

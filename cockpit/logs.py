@@ -4,7 +4,8 @@ A reader remembers, per run, the byte offset it has read up to and the bytes of 
 that has no newline yet. Chunks from a backend go in; whole lines come out, each exactly
 once, whatever the chunk boundaries (a multi-byte UTF-8 character or a line split across
 two chunks is held back until it is whole). Resuming is asking the backend for the log from
-`offset(run)`.
+`offset(run)`. A log truncated under the reader (shorter than the offset read to) is
+followed again from its first byte, as `tail -F` does.
 """
 
 from __future__ import annotations
@@ -46,22 +47,31 @@ class LogFollower:
         self.cursors.pop(run_id, None)
 
     def feed(self, run_id: str, chunk: LogChunk) -> list[str]:
-        """Take a chunk read at `offset(run_id)`; return the lines it completes."""
+        """Take a chunk read at `offset(run_id)` (or at 0, the log having been truncated
+        since); return the lines it completes."""
         cursor = self.cursors.setdefault(run_id, LogCursor())
+        before: list[str] = []
+        if chunk.next_offset - len(chunk.data) < cursor.offset:
+            # Read from the start again: the line cut short by the truncation ends there.
+            if cursor.partial:
+                before = [cursor.partial.decode("utf-8", "replace")]
+            cursor.partial = b""
         cursor.offset = chunk.next_offset
         data = cursor.partial + chunk.data
         text, sep, rest = data.rpartition(b"\n")
         if not sep:
             cursor.partial = data
-            return []
+            return before
         cursor.partial = rest
         # Splitting on b"\n" before decoding never cuts a UTF-8 character in two.
-        return text.decode("utf-8", "replace").split("\n")
+        return before + text.decode("utf-8", "replace").split("\n")
 
 
 ReadLog = Callable[[int], Awaitable[LogChunk]]
 # Told each failed read (the error, the seconds until the next try), e.g. to say so once.
 OnReadError = Callable[[Exception, float], None]
+# Told the log was truncated: (the offset read to, the log's size now); reads go on from 0.
+OnTruncated = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -83,13 +93,16 @@ async def follow_resuming(
     on_error: OnReadError | None = None,
     *,
     follow: bool = True,
+    on_truncated: OnTruncated | None = None,
 ) -> AsyncIterator[LogChunk]:
     """The log from `offset`, chunk after chunk, surviving failed reads.
 
     A read that raises (the SSH link dropped, the host rebooting) is retried from the same
     byte offset with a growing delay, so no byte is lost or repeated however often the link
-    drops. With follow=False it ends at the current end of the log; else once the run is over
-    and all is read.
+    drops. A log found shorter than `offset` was truncated: on_truncated is told, and the
+    chunks go on from its first byte (the one after the truncation starts at next_offset -
+    len(data) == 0). With follow=False it ends at the current end of the log; else once the
+    run is over and all is read.
     """
     policy = policy or DEFAULT_RESUME
     delay = policy.retry_initial_s
@@ -105,6 +118,11 @@ async def follow_resuming(
             delay = min(policy.retry_max_s, delay * 2)
             continue
         delay = policy.retry_initial_s
+        if chunk.truncated_before(offset):
+            if on_truncated is not None:
+                on_truncated(offset, chunk.size or 0)
+            offset = 0
+            continue  # (checked before eof: a run that ended after truncating is read too)
         if chunk.data:
             offset = chunk.next_offset
             yield chunk

@@ -48,6 +48,14 @@ class LogChunk:
     data: bytes
     next_offset: int
     eof: bool  # True when the run is over and nothing more will be written
+    # The log's size in bytes when it was read; None where the backend cannot tell.
+    size: int | None = None
+
+    def truncated_before(self, offset: int) -> bool:
+        """Whether the log is now shorter than `offset`, the byte this chunk was read from:
+        it was truncated under the reader (a script reopening it with 'w', logrotate's
+        copytruncate), so following it goes on from its first byte, as `tail -F` does."""
+        return self.size is not None and self.size < offset
 
 
 @runtime_checkable

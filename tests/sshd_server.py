@@ -206,7 +206,7 @@ class SshdInstance:
 
     # -- lifecycle
 
-    def start(self, extra_config: str = "", log_level: str = "VERBOSE") -> None:
+    def start(self, extra_config: str = "", log_level: str = "VERBOSE", sftp: bool = True) -> None:
         config = self.root / "sshd_config"
         config.write_text(
             "\n".join(
@@ -222,8 +222,9 @@ class SshdInstance:
                     "StrictModes no",
                     "PermitRootLogin prohibit-password",
                     "AllowTcpForwarding yes",
-                    # As on a stock OpenSSH host: huge logs are read over SFTP.
-                    "Subsystem sftp internal-sftp",
+                    # As on a stock OpenSSH host: huge logs are read over SFTP (sftp=False:
+                    # a host whose admin turned it off, where logs are streamed instead).
+                    "Subsystem sftp internal-sftp" if sftp else "",
                     # DEBUG1 also logs direct-tcpip requests (the ProxyJump test reads them),
                     # but leaks debug lines into the stderr of commands: jump hosts only.
                     f"LogLevel {log_level}",
@@ -282,6 +283,7 @@ def start_sshd(
     extra_config: str = "",
     log_level: str = "VERBOSE",
     attempts: int = 3,
+    sftp: bool = True,
 ) -> SshdInstance:
     """Start one sshd under root/ (created). user_key: share a key between servers."""
     require_openssh()
@@ -304,7 +306,7 @@ def start_sshd(
             user=getpass.getuser(),
         )
         try:
-            inst.start(extra_config, log_level)
+            inst.start(extra_config, log_level, sftp)
         except RuntimeError as exc:
             last = exc
             continue

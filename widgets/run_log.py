@@ -192,6 +192,26 @@ class LogLines(Widget, can_focus=True):
         self._wanted = ()
         self._changed()
 
+    def restart(self) -> None:
+        """The log was truncated: it starts again with no line known, following its end;
+        the search and the filter stay, their matches found again as it is indexed."""
+        self.line_count, self.complete, self.indexing = 0, True, None
+        self.tail, self.texts = [], {}
+        self.follow, self.top = True, 0
+        # (one stopped with escape is no longer run: it goes, with its old matches)
+        if self.find is not None and self.find.cancelled:
+            self.find = None
+        if self.filter is not None and self.filter.cancelled:
+            self.filter = None
+        for scan in (self.find, self.filter):
+            if scan is not None:
+                scan.lines, scan.scanned, scan.total = array("q"), 0, 0
+                scan.done = scan.capped = False
+        self.error_scan = None
+        self.current = self.error_line = None
+        self._wanted = ()
+        self._changed()
+
     def set_progress(self, done: int, total: int, lines: int) -> None:
         """The index is being built: `done` of `total` bytes, `lines` lines so far."""
         self.indexing = (done, total) if done < total else None

@@ -291,8 +291,12 @@ class DetachedRunner:
         answer = await self.call(
             host, "read-log", {"id": run.id, "offset": offset, "max_bytes": max_bytes}
         )
+        size = answer.get("size")  # (an agent from before sizes were sent has none)
         return LogChunk(
-            base64.b64decode(answer["data"]), int(answer["next_offset"]), bool(answer["eof"])
+            base64.b64decode(answer["data"]),
+            int(answer["next_offset"]),
+            bool(answer["eof"]),
+            int(size) if size is not None else None,
         )
 
     async def open_log_reader(self, run: Run) -> ByteReader:

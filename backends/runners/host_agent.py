@@ -556,6 +556,7 @@ def cmd_read_log(root, request):
         "data": base64.b64encode(data).decode("ascii"),
         "next_offset": nxt,
         "eof": done and nxt >= size,
+        "size": size,  # smaller than offset: the log was truncated under the reader
     }
 
 

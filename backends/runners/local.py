@@ -50,4 +50,4 @@ class LocalRunner(DetachedRunner):
         except OSError:
             data, size = b"", 0
         end = offset + len(data)
-        return LogChunk(data, end, eof=done and end >= size)
+        return LogChunk(data, end, eof=done and end >= size, size=size)

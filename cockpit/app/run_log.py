@@ -8,6 +8,9 @@ indexed before anything shows (a few milliseconds). Searches and filters stream 
 file in a thread, their matches sent as they are found, `escape` stops them, and a growing
 log's new lines are searched as they arrive, so a filter keeps following. Backends that
 can only stream a log (the demo) fill an in-memory reader that the same index serves.
+A log truncated under the view (a script reopening it with 'w', logrotate's copytruncate)
+is shown again from its first line, as `tail -F` would, with a notice; its search and
+filter run again over what it holds now.
 """
 
 from __future__ import annotations
@@ -114,6 +117,8 @@ class RunLogFeed:
         try:
             if memory is not None:
                 async for chunk in backend.follow(run, 0):
+                    if chunk.next_offset - len(chunk.data) < memory.size():
+                        self._truncated(log)  # the stream went back to the first byte
                     memory.append(chunk.data)
                     await self._index(log)
             else:
@@ -190,6 +195,8 @@ class RunLogFeed:
             run = self.run_of(log.run_id)
             try:
                 size = await asyncio.to_thread(log.reader.size)
+                if size < log.index.indexed_to:
+                    self._truncated(log)
                 if size != log.index.indexed_to:
                     await self._index(log)
             except Exception as exc:  # the link dropped: the view keeps what it has
@@ -202,6 +209,25 @@ class RunLogFeed:
             if run is None or (run.state.terminal and size == log.index.indexed_to):
                 return
 
+    def _truncated(self, log: OpenLog) -> None:
+        """The log is shorter than what was indexed: it was truncated, and is indexed again
+        from its first byte; live searches and the filter start over, an error jump ends."""
+        for scan in log.scans.values():
+            scan.cancel.set()
+        log.scans = {
+            token: LogScan(token, scan.pattern, live=True, state=SearchState())
+            for token, scan in log.scans.items()
+            if scan.live
+        }
+        if log.memory is not None:
+            log.memory.clear()
+        log.index = LogIndex(log.reader)
+        if self._current(log):
+            self.view.lines.restart()
+        self.shell.notify(
+            f"out.log of {log.run_id} was truncated; following from its start", severity="warning"
+        )
+
     # -- what the view asks for ---------------------------------------------------------------
 
     def _on_lines_wanted(self, request: LinesWanted) -> None:
@@ -210,8 +236,9 @@ class RunLogFeed:
             return
 
         async def read() -> None:
-            texts = await asyncio.to_thread(read_numbered, log.index, request.numbers)
-            if self._current(log):
+            index = log.index
+            texts = await asyncio.to_thread(read_numbered, index, request.numbers)
+            if self._current(log) and log.index is index:  # (not from before a truncation)
                 self.view.lines.put_lines(texts)
 
         self.shell.start(read, group="log-lines", exclusive=True)
@@ -299,7 +326,7 @@ class RunLogFeed:
         total: int,
         done: bool,
     ) -> None:
-        if self._current(log) and scan.token in log.scans:
+        if self._current(log) and log.scans.get(scan.token) is scan:  # (not a restarted one)
             self.view.lines.add_matches(scan.token, numbers, scanned, total, done)
 
 

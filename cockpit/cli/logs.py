@@ -4,7 +4,10 @@ Into a pipe or a file the log's bytes go out unchanged, byte for byte what the r
 however often the link to its host drops (reads resume from their byte offset). To a
 terminal, each line is shown as the terminal would leave it: progress bars in their last
 state, colours kept, every other escape sequence dropped. `--follow` ends when the run
-does, with the run's exit code.
+does, with the run's exit code. A log truncated while it is read (a script reopening it
+with 'w', logrotate's copytruncate) is read again from its start, as `tail -F` does, after
+one line on stderr; into a pipe that is the bytes read before the truncation, then the
+log's bytes from its first.
 """
 
 from __future__ import annotations
@@ -86,6 +89,15 @@ class LogWriter:
             rest, self.partial = self.partial, b""
             self._emit(rest)
 
+    def truncated(self) -> None:
+        """The log was truncated and is read again from its start: a line it cut short ends
+        here (as it is into a pipe; as a line of its own otherwise)."""
+        if self.raw and self.held is None:
+            return
+        rest, self.partial = self.partial, b""
+        if rest:
+            self._line(rest if self.raw else rest + b"\n")
+
     def finish(self) -> None:
         """The run is over: a last line without a newline counts too."""
         rest, self.partial = self.partial, b""
@@ -140,6 +152,26 @@ class Reconnects:
         self.reported = False
 
 
+@dataclass
+class Truncations:
+    """Says on stderr that the log was truncated, and ends the line it cut short."""
+
+    run: Run
+    writer: LogWriter
+    follow: bool
+
+    def truncated(self, offset: int, size: int) -> None:
+        self.writer.truncated()
+        self.writer.out.flush()  # what came before goes out before the notice
+        going_on = "following" if self.follow else "reading it"
+        print(
+            f"cockpit: out.log of {printable(self.run.id)} was truncated; "
+            f"{going_on} from its start",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 async def write_log(
     store: Store,
     run: Run,
@@ -157,6 +189,7 @@ async def write_log(
     async with runtime(store, settings=settings, options=options) as rt:
         backend = await rt.handler.backend_for(run)
         reconnects = Reconnects(run)
+        truncations = Truncations(run, writer, follow)
 
         async def read(offset: int) -> LogChunk:
             chunk = await backend.read_log(run, offset, READ_BYTES)
@@ -168,14 +201,19 @@ async def write_log(
             offset = await _tail_start(backend, run, writer.tail)
             if offset:
                 writer.from_tail()
-        async for chunk in follow_resuming(read, offset, policy, reconnects.failed, follow=False):
+        on_truncated = truncations.truncated
+        async for chunk in follow_resuming(
+            read, offset, policy, reconnects.failed, follow=False, on_truncated=on_truncated
+        ):
             writer.feed(chunk.data)
             offset = chunk.next_offset
         writer.caught_up()
         if not follow:
             writer.out.flush()
             return 0
-        async for chunk in follow_resuming(read, offset, policy, reconnects.failed):
+        async for chunk in follow_resuming(
+            read, offset, policy, reconnects.failed, on_truncated=on_truncated
+        ):
             writer.feed(chunk.data)
         writer.finish()
         return await _exit_code(backend, run, policy, reconnects)

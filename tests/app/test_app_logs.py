@@ -20,6 +20,7 @@ from cockpit.paths import data_dir
 from cockpit.ports import ByteReader
 from cockpit.store import Store
 from tests.conftest import wait_until
+from tests.integration.runs_helpers import GATED_SCRIPT
 from widgets.run_log import LogLines, RunLogView
 
 SIZE = (80, 24)
@@ -175,6 +176,22 @@ async def test_jump_to_end_and_start_and_errors_in_a_long_log(store: Store) -> N
         assert log.follow and "end of 5,000" in status(app)
 
 
+async def launch_local(tmp_path: Path, script_text: str, argument: Path) -> Store:
+    """The script as a run of the local host (`cockpit run`, a real detached process), in a
+    store of its own that the test opens the app on."""
+    from cockpit.cli.main import main
+
+    db = tmp_path / "c.db"
+    with Store.open(db) as setup:
+        setup.add_host(Host(name="me", kind=HostKind.LOCAL, address="localhost"))
+    script = tmp_path / "w.py"
+    script.write_text(script_text)
+    argv = ["--db", str(db), "run", "--host", "me", "--gpus", "0", "--name", "live"]
+    command = ["--", sys.executable, str(script), str(argument)]
+    assert await asyncio.to_thread(main, [*argv, *command]) == 0
+    return Store.open(db)
+
+
 WRITER = """
 import os, sys, time
 gate = sys.argv[1]
@@ -190,16 +207,8 @@ for i in range(40, 60):
 async def test_pause_and_resume_follow_while_a_filter_takes_new_lines(
     store: Store, tmp_path: Path
 ) -> None:
-    from cockpit.cli.main import main
-
-    db = tmp_path / "c.db"
-    with Store.open(db) as setup:
-        setup.add_host(Host(name="me", kind=HostKind.LOCAL, address="localhost"))
-    script, gate = tmp_path / "w.py", tmp_path / "gate"
-    script.write_text(WRITER)
-    argv = ["--db", str(db), "run", "--host", "me", "--gpus", "0", "--name", "live"]
-    assert await asyncio.to_thread(main, [*argv, "--", sys.executable, str(script), str(gate)]) == 0
-    live = Store.open(db)
+    gate = tmp_path / "gate"
+    live = await launch_local(tmp_path, WRITER, gate)
     app = CockpitApp(live, open_triage=False)
     app_feed_poll = 0.05
     async with app.run_test(size=SIZE) as pilot:
@@ -319,3 +328,48 @@ async def test_a_huge_log_shows_its_end_and_index_progress_and_a_search_can_be_c
         await pilot.press("g")
         await wait_until(lambda: log.visible_text()[0].startswith("0000000 step=0"))
         assert time.monotonic() - started < 2
+
+
+TRUNCATING = (
+    GATED_SCRIPT
+    + """
+for i in range(40):
+    print(f"INFO step {i}" + (" ERROR before" if i == 7 else ""), flush=True)
+wait("truncate")
+with open(os.readlink("/proc/self/fd/1"), "w") as log:  # logrotate's copytruncate, in short
+    log.write("")
+print("INFO step 0 again", flush=True)
+print("INFO step 1 ERROR after", flush=True)
+wait("end")
+"""
+)
+
+
+async def test_a_local_log_truncated_while_filtered_is_shown_from_its_new_start(
+    store: Store, tmp_path: Path
+) -> None:
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    live = await launch_local(tmp_path, TRUNCATING, gates)
+    app = CockpitApp(live, open_triage=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.loaded.wait()
+            app.runs.log_feed.poll_s = 0.05
+            await pilot.press("3")
+            (run,) = live.list_runs()
+            log = await open_log(app, run.id)
+            await wait_until(lambda: log.line_count == 40)
+            await ask(pilot, app, "backslash", "error")
+            await wait_until(lambda: log.visible_text() == ["INFO step 7 ERROR before"])
+            (gates / "truncate").touch()
+            # the filter runs again over the log as it is now, and keeps following
+            await wait_until(lambda: log.visible_text() == ["INFO step 1 ERROR after"])
+            assert log.line_count == 2 and "filter error: 1 lines" in status(app)
+            await ask(pilot, app, "backslash", "")
+            await wait_until(
+                lambda: log.visible_text() == ["INFO step 0 again", "INFO step 1 ERROR after"]
+            )
+            (gates / "end").touch()
+    finally:
+        live.close()

@@ -14,6 +14,16 @@ from cockpit.scheduler import new_run_id
 
 FAKE = Path(__file__).parents[1] / "fake_gpu"
 WAIT_S = 30.0
+# The start of a test script that waits at gates: wait(NAME) returns once the test has made
+# the file NAME in the folder given as its first argument.
+GATED_SCRIPT = """
+import os, sys, time
+gates = sys.argv[1]
+def wait(name):  # (a test that failed touches no gate: the script ends anyway)
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(gates, name)) and time.time() < deadline:
+        time.sleep(0.02)
+"""
 
 
 def agent_options(

@@ -18,6 +18,8 @@ from cockpit.logparse import (
 )
 
 Point = tuple[int, str, float]
+# `tok/s 45` and `tokens/s 45` are one throughput series, tokens_per_s.
+UNIT_SPELLINGS = {"tok": "tokens", "toks": "tokens", "token": "tokens", "sample": "samples"}
 
 
 def reference_scan(data: bytes) -> tuple[list[Point], list[LogFlag]]:
@@ -78,6 +80,11 @@ def reference_scan(data: bytes) -> tuple[list[Point], list[LogFlag]]:
                 if entry[3] and rate > 0:
                     rate = 1.0 / rate
                 point("it_per_s", rate, line_no, step_here)
+            elif kind == "rate":  # tokens/s 2834, outside a bar
+                (v0, v1), (k0, k1) = entry[1], entry[2]
+                unit = line[k0:k1]
+                name = UNIT_SPELLINGS.get(unit.lower(), unit) + "_per_s"
+                point(name, float(line[v0:v1]), line_no, step_here)
             elif kind == "table":
                 (t0, t1), (m0, m1), (v0, v1) = entry[1], entry[2], entry[3]
                 task = line[t0:t1].strip(" -") or table_task

@@ -65,6 +65,24 @@ def test_tail_writes_the_last_lines_then_goes_on_raw() -> None:
     assert writer.out.getvalue().endswith(b"last without newline now\n")  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("writer", "expected"),
+    [
+        (LogWriter(io.BytesIO()), b"one\ntwo half" + b"new\n"),  # a pipe: the bytes
+        (LogWriter(io.BytesIO(), terminal=True), b"one\ntwo half\nnew\n"),  # lines
+        (LogWriter(io.BytesIO(), grep=re.compile("half|new")), b"two half\nnew\n"),
+    ],
+)
+def test_a_line_cut_short_by_a_truncation_ends_where_the_log_starts_again(
+    writer: LogWriter, expected: bytes
+) -> None:
+    writer.feed(b"one\ntwo half")
+    writer.truncated()
+    writer.feed(b"new\n")
+    writer.finish()
+    assert writer.out.getvalue() == expected  # type: ignore[attr-defined]
+
+
 def test_bad_regex_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

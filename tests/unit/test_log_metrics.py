@@ -27,7 +27,7 @@ class GrowingLog:
         self.reads.append(offset)
         part = self.data[offset : offset + max_bytes]
         end = offset + len(part)
-        return LogChunk(part, end, eof=self.ended and end >= len(self.data))
+        return LogChunk(part, end, self.ended and end >= len(self.data), len(self.data))
 
 
 def run(state: RunState = RunState.RUNNING) -> Run:
@@ -205,3 +205,47 @@ async def test_a_growing_log_read_across_restarts_stores_what_a_reading_of_the_w
     assert sorted((f["kind"], f["line"], f["text"]) for f in stored) == sorted(
         (str(f.kind), f.line, f.text) for f in flags
     )
+
+
+async def test_a_truncated_log_is_parsed_again_from_its_start_and_stored_points_stay(
+    store: Store,
+) -> None:
+    from tests.unit.logparse_reference import reference_scan
+
+    log = GrowingLog()
+    store.upsert_run(run())
+    metrics = LogMetrics(store)
+    log.data = b"".join(b"step %d loss=%d.5\n" % (i, 9 - i) for i in range(1, 6))
+    log.data += b"Traceback (most recent call last):\nstep 6 val_acc=0.7 lo"
+    first = await metrics.scan(run(), log.read, now=1.0)
+    assert first is not None and not first.truncated
+    seen = log.data  # what the scanner had when the script reopened its log with 'w'
+    log.data = b"resumed from step 4\nstep 4 loss=3.25\nstep 7 loss=1.5\nstep 8 lo"
+    again = await metrics.scan(run(), log.read, now=2.0)
+    assert again is not None and again.truncated
+    saved = store.log_scan("r1")
+    assert saved is not None and saved["byte_offset"] == len(log.data) - len(b"step 8 lo")
+    log.data += b"ss=1.25\nTraceback (most recent call last):\n"
+    log.ended = True
+    await metrics.scan(run(RunState.FAILED), log.read, now=3.0)
+    # The reference: the whole lines seen before (the one cut short before its newline is
+    # gone), then the log as it is now; at a step both gave, the later value.
+    expected: dict[str, dict[int, float]] = {}
+    for part in (seen[: seen.rindex(b"\n") + 1], log.data):
+        for step, name, value in reference_scan(part)[0]:
+            expected.setdefault(name, {})[step] = value
+    for name, by_step in expected.items():
+        assert store.metric_series("r1", name) == sorted(by_step.items())
+    assert store.metric_series("r1", "loss") == [
+        (1, 8.5),
+        (2, 7.5),
+        (3, 6.5),
+        (4, 3.25),
+        (5, 4.5),
+        (7, 1.5),
+        (8, 1.25),
+    ]
+    assert store.metric_series("r1", "val_acc") == []  # its line was cut short
+    # the traceback before keeps its line (6); the one after is flagged at its line now (5)
+    flags = [(f["kind"], f["line"]) for f in store.log_flags()["r1"]]
+    assert flags == [("traceback", 5), ("traceback", 6)]

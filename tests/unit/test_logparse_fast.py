@@ -58,6 +58,8 @@ def log_line(rng: random.Random, i: int) -> str:
         f"step {i} loss={loss}\r",
         "{" + ", ".join(f"'m{k}': {n()}" for k in range(3)) + "}",
         f"Step {i}/1000 val_loss={loss}",
+        f"iter {i} | tokens/s {n()} | samples/sec {n()} | it/s {n()} | tok/s: {n()}",
+        f"\x1b[2mthroughput\x1b[0m token/s {n()} ex2/s {n()} gb/s nan",
     ]
     return rng.choice(lines)
 
