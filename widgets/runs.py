@@ -39,9 +39,6 @@ STATE_STYLE = {
 }
 
 
-SHORT_SCREEN_ROWS = 30
-
-
 class RunsPane(Vertical):
     BINDINGS = [
         Binding("c", "cancel_run", "Cancel", tooltip="Cancel run", id="runs.cancel"),
@@ -315,17 +312,9 @@ class RunsPane(Vertical):
             self._chart(run, sweep=True, metric=key.metric)
         else:
             self.chart_key = None
-            self.remove_class("-short-chart")
             self.chart_title.display = self.chart.display = False
             self.log_view.display = True
             self.log_view.show_status()
-
-    def _cursor_into_view(self) -> None:
-        """The table just lost rows to the chart: keep the selected run among those left."""
-        table = self.table
-        shown = max(1, table.size.height - 1)  # under the header
-        if not table.scroll_y <= table.cursor_row < table.scroll_y + shown:
-            table.scroll_to(y=max(0, table.cursor_row - shown + 1), animate=False)
 
     def _chart(self, run: Run | None, sweep: bool, metric: str | None) -> None:
         if run is None:
@@ -340,10 +329,6 @@ class RunsPane(Vertical):
         if old is None or (old.run_id, old.sweep) != (key.run_id, key.sweep):
             self.chart.clear()  # another run or sweep: no stale curves while it loads
         self.chart_key = key
-        # Under SHORT_SCREEN_ROWS (80x24) the table's ten rows would leave the plot five.
-        if self.app.size.height < SHORT_SCREEN_ROWS and not self.has_class("-short-chart"):
-            self.add_class("-short-chart")
-            self.call_after_refresh(self._cursor_into_view)
         self.log_view.display = False
         self.chart_title.display = self.chart.display = True
         what = f"sweep {key.sweep}" if key.sweep is not None else f"run {key.run_id}"
