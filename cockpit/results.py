@@ -590,15 +590,19 @@ def _gc_paused() -> Iterator[None]:
     re-enabling it would pay the same scan at once (30 to 70 ms after each build, on the
     event loop if it is the next to allocate): gc.freeze() then gc.unfreeze() moves what
     survives straight to the oldest generation, whose (rare) full collections still find
-    any cycle among it. Garbage is freed by reference counting as ever.
+    any cycle among it. Garbage is freed by reference counting as ever. When the process
+    has frozen objects already (the cockpit freezes what start-up built), unfreezing would
+    hand all of them back to the collector: what the build made stays frozen with them.
     """
     was_enabled = gc.isenabled()
+    frozen_before = gc.get_freeze_count()
     gc.disable()
     try:
         yield
     finally:
         gc.freeze()
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
         if was_enabled:
             gc.enable()
 

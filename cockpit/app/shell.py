@@ -9,14 +9,13 @@ event loop never waits on I/O. A failed worker or timer is reported in one place
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.lazy import Lazy
@@ -26,6 +25,7 @@ from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from cockpit.app.collector import IdleCollector
 from cockpit.app.controller import Controller, RequestHandler, Severity, Work
 from cockpit.app.themes import DEFAULT_THEME, THEME_SETTING, load_themes, themes_dir
 from cockpit.bus import CommandBus
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 # The controllers and what they bring (statistics wiring, runners, LLM jobs, LaTeX) load in
 # a thread after the first frame is painted: the cockpit shows at once, then fills in.
+GC_TICK_S = 1.0  # how often the idle collector looks
+
 CONTROLLER_MODULES = (
     "cockpit.app.ask",
     "cockpit.app.commands",
@@ -191,6 +193,7 @@ class CockpitApp(App[None]):
         # (tests that drive the cockpit by key from the first frame turn it off).
         self.open_triage = open_triage
         self.loaded = asyncio.Event()
+        self.collector = IdleCollector()
         self._routes: dict[type[PaneRequest], RequestHandler] = {}
         self.controllers: list[Controller] = []  # wired once the first frame is painted
         self.export_root: Path | None = None  # `x` in Results exports under here (default ./)
@@ -323,11 +326,9 @@ class CockpitApp(App[None]):
                 await self.triage.open(only_news=True)
             except Exception as exc:  # the report is a convenience: start-up goes on
                 self.notify(f"triage: {exc}", severity="error", timeout=10)
-        # What start-up built (modules, classes, widgets, CSS) lives as long as the app.
-        # Left to the collector, every full collection walks it all again: 130-190 ms
-        # with the GIL held, a frozen UI several times a minute while logs and GPU samples
-        # stream in. Frozen, a full collection walks only what was made since (10-30 ms).
-        gc.freeze()
+        # What start-up built lives as long as the app: out of the collector's walks.
+        self.collector.start()
+        self.set_interval(GC_TICK_S, self.collector.tick, name="idle-collector")
         self.loaded.set()
         for controller in self.controllers:
             controller.start()
@@ -455,3 +456,9 @@ class CockpitApp(App[None]):
     async def on_unmount(self) -> None:
         for controller in self.controllers:
             await controller.close()
+        self.collector.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):  # (every key reaches the app first)
+            self.collector.key_pressed()
+        await super().on_event(event)
