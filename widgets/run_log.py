@@ -404,10 +404,13 @@ class LogLines(Widget, can_focus=True):
                 k = bisect_left(self.find.lines, self.current) + 1
                 parts.append(f"/{self.find.label}/ match {k} of {found:,}")
             else:
-                parts.append(f"/{self.find.label}/ {found:,} matches")
+                parts.append(
+                    f"/{self.find.label}/ {found:,} {'match' if found == 1 else 'matches'}"
+                )
             parts[-1] += self.find.progress
         if self.filter is not None:
-            parts.append(f"filter {self.filter.label}: {len(self.filter.lines):,} lines")
+            kept = len(self.filter.lines)
+            parts.append(f"filter {self.filter.label}: {kept:,} {'line' if kept == 1 else 'lines'}")
             parts[-1] += self.filter.progress
         if self.indexing is not None:
             done, total = self.indexing

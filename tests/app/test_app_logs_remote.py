@@ -169,7 +169,8 @@ async def test_a_remote_log_is_followed_searched_filtered_and_jumped_in(
             )
             # the search's old matches went; the new log's one is found
             await wait_until(lambda: log.find is not None and list(log.find.lines) == [1])
-            assert "/spike/ 1 matches" in status(app) and log.follow
+            assert "/spike/ 1 match" in status(app) and log.follow
+            assert "1 matches" not in status(app)
             said = [n.message for n in app._notifications]
             assert f"out.log of {run.id} was truncated; following from its start" in said
             (gates / "end").touch()
