@@ -106,9 +106,15 @@ def rate_name(unit: str) -> str:
     return f"{RATE_UNITS.get(unit.lower(), unit)}_per_s"
 
 
+NUMBER_THEN_UNIT = re.compile(r"\d\.?([ \t]+)$")
+
+
 def plan_of(line: str) -> Plan:
     """Where the tokens of one line are, and of what kind (the regex runs once a shape)."""
     plan: list[PlanStep] = []
+    # Where the last step or rate value ended: a number no unit can follow (`step 20
+    # samples/s 12.5 it/s 3.1` is a step and two rates).
+    step_end = -1
     for m in TOKEN.finditer(line):
         if m["value"] is not None or m["wvalue"] is not None:
             value = "value" if m["value"] is not None else "wvalue"
@@ -116,16 +122,23 @@ def plan_of(line: str) -> Plan:
             name = metric_name(m[key], m[qual])
             if name.lower() in STEP_KEYS or m[key].lower() in STEP_KEYS:
                 plan.append(("step", m.span(value)))
+                step_end = m.end()
             elif m[key].lower() not in NOT_METRICS and not m[key].endswith(".py"):
                 # (a source location like trainer.py:2134 is no metric either)
                 static = None if any(c.isdigit() for c in name) else name
                 plan.append(("point", m.span(value), static, m.span(key), m[qual]))
         elif m["rvalue"] is not None:
-            plan.append(("rate", m.span("rvalue"), m.span("rkey")))
+            # `2834 tokens/s 12.3 TFLOPS`, `speed: 512 samples/s 3 gpus`: tokens/s is the
+            # unit of the number before it, and what follows no rate
+            unit_of = NUMBER_THEN_UNIT.search(line, 0, m.start("rkey"))
+            if unit_of is None or unit_of.end() - len(unit_of[1]) == step_end:
+                plan.append(("rate", m.span("rvalue"), m.span("rkey")))
+                step_end = m.end()
         elif m["bar"] is not None:
             plan.append(("bar", m.span("n"), m.span("rate"), m["unit"] == "s/it"))
         elif m["marker"] is not None:
             plan.append(("marker", m.span("step")))
+            step_end = m.end()
         elif m["table"] is not None:
             plan.append(("table", m.span("task"), m.span("tmetric"), m.span("tvalue")))
         elif m["oom"] is not None:

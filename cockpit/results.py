@@ -592,7 +592,8 @@ def _gc_paused() -> Iterator[None]:
     survives straight to the oldest generation, whose (rare) full collections still find
     any cycle among it. Garbage is freed by reference counting as ever. When the process
     has frozen objects already (the cockpit freezes what start-up built), unfreezing would
-    hand all of them back to the collector: what the build made stays frozen with them.
+    hand all of them back to the collector: what the build made stays frozen with them,
+    until the app's next thorough collection (cockpit.app.collector) walks them all.
     """
     was_enabled = gc.isenabled()
     frozen_before = gc.get_freeze_count()

@@ -113,8 +113,9 @@ class GpuPane(Vertical):
             self.table.add_column(label, key=key)
         self.detail = Static("", id="gpu-detail")
         # While another pane is shown, samples are kept but not drawn: each draw lays the
-        # screen out again (10-25 ms), many times a second as GPUs stream.
-        self._hidden = False
+        # screen out again (10-25 ms), many times a second as GPUs stream. Hidden until
+        # first shown (Textual sends Show then, and Hide only after a Show).
+        self._hidden = True
         self._stale = False
 
     def compose(self) -> ComposeResult:

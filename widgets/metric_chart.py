@@ -115,7 +115,21 @@ class MetricChart(Widget):
     async def _draw_in_thread(
         self, data: ChartData, width: int, height: int, smoothing: float
     ) -> None:
-        lines = await asyncio.to_thread(render_chart, data, width, height, smoothing)
+        try:
+            lines = await asyncio.to_thread(render_chart, data, width, height, smoothing)
+        except Exception as exc:  # (a chart that cannot be drawn says so, in its place)
+            lines = [Text(f"the chart could not be drawn: {exc}", style="red")]
+        size = self.content_region.size
+        if (
+            data is not self.data
+            or smoothing != self.smoothing
+            or (width, height)
+            != (
+                size.width,
+                size.height,
+            )
+        ):
+            return  # drawn for what is no longer asked (cleared, another size or smoothing)
         self.drawing = ChartDrawing(data, width, height, smoothing, lines)
         self.refresh()
 

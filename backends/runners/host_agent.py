@@ -549,13 +549,13 @@ def cmd_read_log(root, request):
             fh.seek(offset)
             data = fh.read(max_bytes)
             size = os.fstat(fh.fileno()).st_size
-    except OSError:
-        data, size = b"", 0
+    except OSError:  # (a passing NFS error is no truncation: the size is unknown)
+        data, size = b"", None
     nxt = offset + len(data)
     return {
         "data": base64.b64encode(data).decode("ascii"),
         "next_offset": nxt,
-        "eof": done and nxt >= size,
+        "eof": done and (size is None or nxt >= size),
         "size": size,  # smaller than offset: the log was truncated under the reader
     }
 

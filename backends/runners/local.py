@@ -47,7 +47,7 @@ class LocalRunner(DetachedRunner):
                 fh.seek(offset)
                 data = fh.read(max_bytes)
                 size = fh.seek(0, 2)
-        except OSError:
-            data, size = b"", 0
+        except OSError:  # (a passing NFS error is no truncation: the size is unknown)
+            data, size = b"", None
         end = offset + len(data)
-        return LogChunk(data, end, eof=done and end >= size, size=size)
+        return LogChunk(data, end, eof=done and (size is None or end >= size), size=size)

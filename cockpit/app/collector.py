@@ -2,13 +2,16 @@
 
 A full (generation 2) collection walks every object the app holds with the GIL held. At
 start-up the cockpit freezes what it built (modules, classes, widgets, CSS: 130-190 ms a
-full walk here) out of the collector for good. What is made later still piles into the
+full walk here) out of the collector's walks. What is made later still piles into the
 oldest generation, and a full collection of it took 10-30 ms whenever enough survived,
 several times a minute while logs and GPU samples stream in: keys pressed meanwhile
 waited. Automatic full collections are therefore off while the app runs; one is made on a
 timer at most every `every_s`, once no key has come for `idle_s`, or after `longest_s`
-whatever the keys. Young
-generations are collected as ever, and reference counting frees everything else at once.
+whatever the keys. Young generations are collected as ever, and reference counting frees
+everything else at once. Frozen objects are still freed by reference counting, but a
+cycle among them would never be: every `thorough_s`, at a pause, the frozen objects are
+handed back, everything is walked, and what is left is frozen again (cockpit.results
+freezes what a matrix build made, too).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ class IdleCollector:
     idle_s: float = 2.0
     every_s: float = 30.0
     longest_s: float = 300.0
+    thorough_s: float = 600.0
     last_key: float = field(default_factory=time.monotonic)
     last_full: float = field(default_factory=time.monotonic)
+    last_thorough: float = field(default_factory=time.monotonic)
     saved: tuple[int, int, int] | None = None
 
     def start(self) -> None:
@@ -45,7 +50,13 @@ class IdleCollector:
         idle = now - self.last_key >= self.idle_s
         if not (idle and since >= self.every_s) and since < self.longest_s:
             return False
-        gc.collect()
+        if idle and now - self.last_thorough >= self.thorough_s:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            self.last_thorough = now
+        else:
+            gc.collect()
         self.last_full = now
         return True
 

@@ -10,8 +10,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.markup import escape
-
 from cockpit.app.controller import (
     Controller,
     RequestHandler,
@@ -249,7 +247,7 @@ class PaperController(Controller):
         self.pane.show_progress("")
         payload = {"draft": draft.name, "selection": target.text, "ask": choice.ask, "notes": notes}
         # The title comes from the file: no control sequences, no markup in the question.
-        label = escape(printable(target.label))
+        label = printable(target.label)  # (the confirm shows plain text)
         self.shell.confirm(
             f"{choice.ask} {label} of {draft.name} with {backend.name}?\n{cost.describe()}",
             lambda: self.shell.start(

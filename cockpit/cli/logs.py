@@ -201,7 +201,12 @@ async def write_log(
             offset = await _tail_start(backend, run, writer.tail)
             if offset:
                 writer.from_tail()
-        on_truncated = truncations.truncated
+
+        def on_truncated(at: int, size: int) -> None:
+            nonlocal offset  # the follower reads from 0 now, and so must the next one
+            offset = 0
+            truncations.truncated(at, size)
+
         async for chunk in follow_resuming(
             read, offset, policy, reconnects.failed, follow=False, on_truncated=on_truncated
         ):

@@ -87,8 +87,9 @@ async def test_launch_a_spec_from_the_pane_and_cancel_a_run(
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await wait_until(lambda: store.get_run(target.id).state is RunState.CANCELLED, timeout=20)
-        cancel = store.list_commands()[0]
-        assert cancel.kind == "run.cancel" and cancel.status is CommandStatus.DONE
+        # (the run is recorded cancelled inside the command, which is marked done after)
+        await wait_until(lambda: store.list_commands()[0].status is CommandStatus.DONE)
+        assert store.list_commands()[0].kind == "run.cancel"
         gate.touch()
         await wait_until(lambda: all(s.terminal for s in states().values()), timeout=20)
         assert states()[("wait", 3)] is RunState.FAILED

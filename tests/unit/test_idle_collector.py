@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,10 @@ from cockpit.app.collector import IdleCollector
 @pytest.fixture
 def collector() -> Iterator[IdleCollector]:
     before = gc.get_threshold()
-    c = IdleCollector(idle_s=2.0, every_s=30.0, longest_s=300.0, last_key=0.0, last_full=0.0)
+    c = IdleCollector(
+        idle_s=2.0, every_s=30.0, longest_s=300.0, thorough_s=600.0, last_key=0.0, last_full=0.0
+    )
+    c.last_thorough = 0.0
     c.start()
     yield c
     c.stop()
@@ -56,3 +60,18 @@ def test_a_full_collection_comes_whatever_the_keys_after_the_longest_wait(
         assert not collector.tick(now=float(t))
     collector.key_pressed(now=300.0)
     assert collector.tick(now=300.5)
+
+
+def test_a_cycle_frozen_with_the_rest_is_freed_by_the_thorough_collection_at_a_pause(
+    collector: IdleCollector,
+) -> None:
+    cycle = Cycle()
+    gone = weakref.ref(cycle)
+    gc.freeze()  # as a results build does: it is frozen with whatever else lives now
+    del cycle
+    collector.key_pressed(now=500.0)
+    assert collector.tick(now=503.0)  # a pause, but a plain collection: frozen stays
+    assert gone() is not None
+    assert collector.tick(now=603.0)  # 10 minutes since the last thorough one, at a pause
+    assert gone() is None
+    assert gc.get_freeze_count() > 0  # what lives is frozen again

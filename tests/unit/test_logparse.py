@@ -68,6 +68,7 @@ def test_throughput_written_word_slash_s_then_the_number_is_a_per_second_metric(
         b"  5/10 [00:01<00:01, 3.9it/s]\n"  # a bar: its own it_per_s, at its own step
         b"see https://host/s 5, x/s 1e3 in 0.5h/s 7 12/s 8\n"
         b"tokens/s: 99\n"  # key: value keeps its key as written
+        b"throughput 2834 tokens/s 12.3 TFLOPS | speed: 512. samples/s 3 gpus\n"  # units
     )
     points, _ = scan(log, cuts=[17, 60])
     assert series(points, "tokens_per_s") == [(10, 2834.0), (10, 45.0)]
@@ -83,6 +84,7 @@ def test_throughput_written_word_slash_s_then_the_number_is_a_per_second_metric(
         "it_per_s",
         "x_per_s",
         "tokens/s",
+        "speed",  # speed: 512. (its unit, samples/s, makes no rate of the 3 after it)
     }
 
 
