@@ -91,6 +91,11 @@ async def test_the_chart_of_a_live_run_its_keys_and_its_sweep(store: Store) -> N
             await pilot.press("minus")
         await pilot.pause()
         assert chart.smoothing == 0.0 and "raw" in chart.lines()[0].plain
+        # Drawings for the weights passed on the way are dropped: the last one is shown.
+        await wait_until(lambda: chart.drawn)
+        await pilot.pause()
+        assert chart.drawing is not None and chart.drawing.smoothing == 0.0
+        assert "raw" in chart.drawing.lines[0].plain
 
         # ] and [ go through the metrics the run logged.
         metrics = chart.data.metrics

@@ -130,6 +130,25 @@ async def test_a_log_truncated_to_nothing_by_a_run_that_then_ends_is_still_said(
     assert told == [(10, 0)]
 
 
+async def test_a_log_that_cannot_be_read_for_a_moment_is_no_truncation(
+    local_run: tuple[LocalRunner, Run, Path],
+) -> None:
+    """A passing read error (NFS, permissions) says nothing of the log's size."""
+    runner, run, folder = local_run
+    log = folder / "out.log"
+    log.write_bytes(b"step 1\nstep 2\n")
+    first = await runner.read_log(run, 0)
+    log.chmod(0)  # unreadable (run as root, a folder moved away does the same)
+    hidden = folder.rename(folder.with_name("away"))
+    chunk = await runner.read_log(run, first.next_offset)
+    assert chunk.size is None and not chunk.truncated_before(first.next_offset)
+    assert chunk.data == b"" and not chunk.eof
+    hidden.rename(folder)
+    (folder / "out.log").chmod(0o644)
+    log.write_bytes(b"step 1\nstep 2\nstep 3\n")
+    assert (await runner.read_log(run, first.next_offset)).data == b"step 3\n"
+
+
 async def test_a_polled_stream_restarts_at_zero_and_says_so_with_an_empty_chunk(
     local_run: tuple[LocalRunner, Run, Path],
 ) -> None:
