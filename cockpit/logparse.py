@@ -112,8 +112,9 @@ NUMBER_THEN_UNIT = re.compile(r"\d\.?([ \t]+)$")
 def plan_of(line: str) -> Plan:
     """Where the tokens of one line are, and of what kind (the regex runs once a shape)."""
     plan: list[PlanStep] = []
-    # Where the last step or rate value ended: a number no unit can follow (`step 20
-    # samples/s 12.5 it/s 3.1` is a step and two rates).
+    # Where the last step, rate or `key=value` value ended: a number no unit follows
+    # (`step 20 samples/s 12.5 it/s 3.1` is a step and two rates); a `key: value` may be
+    # followed by its unit (`speed: 512 samples/s`), a bare number too.
     step_end = -1
     for m in TOKEN.finditer(line):
         if m["value"] is not None or m["wvalue"] is not None:
@@ -127,6 +128,8 @@ def plan_of(line: str) -> Plan:
                 # (a source location like trainer.py:2134 is no metric either)
                 static = None if any(c.isdigit() for c in name) else name
                 plan.append(("point", m.span(value), static, m.span(key), m[qual]))
+            if value == "wvalue" or "=" in line[m.end(key) : m.start(value)]:
+                step_end = m.end()  # `loss=2.5 tokens/s 2834`: no unit after an `=` value
         elif m["rvalue"] is not None:
             # `2834 tokens/s 12.3 TFLOPS`, `speed: 512 samples/s 3 gpus`: tokens/s is the
             # unit of the number before it, and what follows no rate

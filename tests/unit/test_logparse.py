@@ -64,6 +64,7 @@ def test_plain_prints_with_colours_markers_and_bare_metric_words() -> None:
 def test_throughput_written_word_slash_s_then_the_number_is_a_per_second_metric() -> None:
     log = (
         b"step 10 | loss=2.5 | tokens/s 2834 | tok/s 45\n"
+        b"step 11 loss=2.4 tokens/s 2835\n"  # no unit after an = value
         b"step 20 samples/s 12.5 it/s 3.1 samples/sec 13\n"
         b"  5/10 [00:01<00:01, 3.9it/s]\n"  # a bar: its own it_per_s, at its own step
         b"see https://host/s 5, x/s 1e3 in 0.5h/s 7 12/s 8\n"
@@ -71,7 +72,7 @@ def test_throughput_written_word_slash_s_then_the_number_is_a_per_second_metric(
         b"throughput 2834 tokens/s 12.3 TFLOPS | speed: 512. samples/s 3 gpus\n"  # units
     )
     points, _ = scan(log, cuts=[17, 60])
-    assert series(points, "tokens_per_s") == [(10, 2834.0), (10, 45.0)]
+    assert series(points, "tokens_per_s") == [(10, 2834.0), (10, 45.0), (11, 2835.0)]
     assert series(points, "samples_per_s") == [(20, 12.5), (20, 13.0)]
     assert series(points, "it_per_s") == [(20, 3.1), (5, 3.9)]
     assert series(points, "x_per_s") == [(5, 1000.0)]
