@@ -19,6 +19,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from cockpit.render.chart import ChartData, next_smoothing, render_chart
+from cockpit.render.safe import printable
 
 
 @dataclass(frozen=True)
@@ -118,17 +119,10 @@ class MetricChart(Widget):
         try:
             lines = await asyncio.to_thread(render_chart, data, width, height, smoothing)
         except Exception as exc:  # (a chart that cannot be drawn says so, in its place)
-            lines = [Text(f"the chart could not be drawn: {exc}", style="red")]
+            lines = [Text(f"the chart could not be drawn: {printable(str(exc))}", style="red")]
         size = self.content_region.size
-        if (
-            data is not self.data
-            or smoothing != self.smoothing
-            or (width, height)
-            != (
-                size.width,
-                size.height,
-            )
-        ):
+        now = (size.width, size.height, self.smoothing)
+        if data is not self.data or (width, height, smoothing) != now:
             return  # drawn for what is no longer asked (cleared, another size or smoothing)
         self.drawing = ChartDrawing(data, width, height, smoothing, lines)
         self.refresh()

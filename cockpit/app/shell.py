@@ -46,10 +46,10 @@ from widgets.triage import TriageScreen
 if TYPE_CHECKING:
     from cockpit.app.demo import DemoWiring
 
-# The controllers and what they bring (statistics wiring, runners, LLM jobs, LaTeX) load in
-# a thread after the first frame is painted: the cockpit shows at once, then fills in.
 GC_TICK_S = 1.0  # how often the idle collector looks
 
+# The controllers and what they bring (statistics wiring, runners, LLM jobs, LaTeX) load in
+# a thread after the first frame is painted: the cockpit shows at once, then fills in.
 CONTROLLER_MODULES = (
     "cockpit.app.ask",
     "cockpit.app.commands",
