@@ -10,7 +10,13 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cockpit.app.controller import Controller, RequestHandler, Shell, report_command
+from cockpit.app.controller import (
+    Controller,
+    RequestHandler,
+    Shell,
+    job_progress_line,
+    report_command,
+)
 from cockpit.bus import CommandBus
 from cockpit.ideas import (
     SWEEP_PROPOSAL_KIND,
@@ -202,8 +208,8 @@ class IdeasController(Controller):
         if event.delta:
             self.pane.stream_text(event.delta)
         elif event.message:
-            done = f" [{event.calls_done}/{event.calls_total} calls]" if event.calls_total else ""
-            self.pane.show_progress(f"{event.message}{done} (esc cancels)")
+            line = job_progress_line(event.message, event.calls_done, event.calls_total)
+            self.pane.show_progress(line)
 
     def _on_cancel(self, request: IdeasPane.CancelRequested) -> None:
         if self.llm.cancel_pane(PANE):
