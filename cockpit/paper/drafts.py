@@ -191,10 +191,24 @@ class ResolvedVersion:
     version: int | None = None  # a stored version number
 
 
+def draft_of_file(store: Store, path: Path) -> Draft | None:
+    """The registered draft whose file this is, if any."""
+    real = path.resolve()
+    for draft in store.list_drafts():
+        if draft.path and Path(draft.path).expanduser().resolve() == real:
+            return draft
+    return None
+
+
 def resolve(store: Store, ref: str) -> ResolvedVersion:
-    """A file path, NAME (its current text), NAME@N (stored version), NAME@REV (git)."""
-    if Path(ref).expanduser().is_file():
-        return ResolvedVersion(ref, read_draft_file(Path(ref)))
+    """A file path, NAME (its current text), NAME@N (stored version), NAME@REV (git). The
+    file of a registered draft is that draft: snapshotted when it changed, as NAME is."""
+    path = Path(ref).expanduser()
+    if path.is_file():
+        own = draft_of_file(store, path)
+        if own is None:
+            return ResolvedVersion(ref, read_draft_file(path))
+        ref = own.name
     name, at, which = ref.partition("@")
     try:
         draft = store.get_draft(name)

@@ -3,6 +3,7 @@ version references, and the schema step that brought them."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -72,6 +73,27 @@ def test_add_follows_includes_and_versions_come_from_snapshots_and_git(
         assert "We get 0.42." in old.text
         assert "We get 0.43." in drafts.resolve(store, "p").text
         assert drafts.resolve(store, "p@1").version == 1
+
+
+def test_the_file_of_a_draft_given_as_a_path_is_that_draft_snapshotted(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "c.db"
+    assert run_cli(db, "paper", "add", "p", str(repo / "main.tex")) == 0
+    (repo / "sections/results.tex").write_text("\\section{Results}\nWe get 0.43.\n")
+    capsys.readouterr()
+    run_cli(db, "paper", "check", str(repo / "main.tex"), "--json")
+    assert json.loads(capsys.readouterr().out)["draft"] == "p@2"
+    with Store.open(db) as store:
+        (first, second) = store.list_draft_versions("p")
+        assert "0.42" in first.text and "0.43" in second.text
+    # A file no draft owns is read as it is, and stored nowhere.
+    other = tmp_path / "other.tex"
+    other.write_text("We get 0.5.\n")
+    run_cli(db, "paper", "check", str(other), "--json")
+    assert json.loads(capsys.readouterr().out)["draft"] == str(other)
+    with Store.open(db) as store:
+        assert len(store.list_draft_versions("p")) == 2
 
 
 @pytest.mark.parametrize(
