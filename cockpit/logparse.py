@@ -115,7 +115,7 @@ def plan_of(line: str) -> Plan:
     # Where the last step, rate or `key=value` value ended: a number no unit follows
     # (`step 20 samples/s 12.5 it/s 3.1` is a step and two rates); a `key: value` may be
     # followed by its unit (`speed: 512 samples/s`), a bare number too.
-    step_end = -1
+    unitless_end = -1
     for m in TOKEN.finditer(line):
         if m["value"] is not None or m["wvalue"] is not None:
             value = "value" if m["value"] is not None else "wvalue"
@@ -123,25 +123,25 @@ def plan_of(line: str) -> Plan:
             name = metric_name(m[key], m[qual])
             if name.lower() in STEP_KEYS or m[key].lower() in STEP_KEYS:
                 plan.append(("step", m.span(value)))
-                step_end = m.end()
+                unitless_end = m.end()
             elif m[key].lower() not in NOT_METRICS and not m[key].endswith(".py"):
                 # (a source location like trainer.py:2134 is no metric either)
                 static = None if any(c.isdigit() for c in name) else name
                 plan.append(("point", m.span(value), static, m.span(key), m[qual]))
             if value == "wvalue" or "=" in line[m.end(key) : m.start(value)]:
-                step_end = m.end()  # `loss=2.5 tokens/s 2834`: no unit after an `=` value
+                unitless_end = m.end()  # `loss=2.5 tokens/s 2834`: no unit after an `=` value
         elif m["rvalue"] is not None:
             # `2834 tokens/s 12.3 TFLOPS`, `speed: 512 samples/s 3 gpus`: tokens/s is the
             # unit of the number before it, and what follows no rate
             unit_of = NUMBER_THEN_UNIT.search(line, 0, m.start("rkey"))
-            if unit_of is None or unit_of.end() - len(unit_of[1]) == step_end:
+            if unit_of is None or unit_of.end() - len(unit_of[1]) == unitless_end:
                 plan.append(("rate", m.span("rvalue"), m.span("rkey")))
-                step_end = m.end()
+                unitless_end = m.end()
         elif m["bar"] is not None:
             plan.append(("bar", m.span("n"), m.span("rate"), m["unit"] == "s/it"))
         elif m["marker"] is not None:
             plan.append(("marker", m.span("step")))
-            step_end = m.end()
+            unitless_end = m.end()
         elif m["table"] is not None:
             plan.append(("table", m.span("task"), m.span("tmetric"), m.span("tvalue")))
         elif m["oom"] is not None:

@@ -51,7 +51,7 @@ class LogFollower:
         since); return the lines it completes."""
         cursor = self.cursors.setdefault(run_id, LogCursor())
         before: list[str] = []
-        if chunk.next_offset - len(chunk.data) < cursor.offset:
+        if chunk.start < cursor.offset:
             # Read from the start again: the line cut short by the truncation ends there.
             if cursor.partial:
                 before = [cursor.partial.decode("utf-8", "replace")]
@@ -100,9 +100,9 @@ async def follow_resuming(
     A read that raises (the SSH link dropped, the host rebooting) is retried from the same
     byte offset with a growing delay, so no byte is lost or repeated however often the link
     drops. A log found shorter than `offset` was truncated: on_truncated is told, and the
-    chunks go on from its first byte (the one after the truncation starts at next_offset -
-    len(data) == 0). With follow=False it ends at the current end of the log; else once the
-    run is over and all is read.
+    chunks go on from its first byte (the one after the truncation has start == 0). With
+    follow=False it ends at the current end of the log; else once the run is over and all
+    is read.
     """
     policy = policy or DEFAULT_RESUME
     delay = policy.retry_initial_s

@@ -51,6 +51,11 @@ class LogChunk:
     # The log's size in bytes when it was read; None where the backend cannot tell.
     size: int | None = None
 
+    @property
+    def start(self) -> int:
+        """The byte this chunk was read from (before the last one ended: a restart)."""
+        return self.next_offset - len(self.data)
+
     def truncated_before(self, offset: int) -> bool:
         """Whether the log is now shorter than `offset`, the byte this chunk was read from:
         it was truncated under the reader (a script reopening it with 'w', logrotate's

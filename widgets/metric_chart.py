@@ -120,11 +120,13 @@ class MetricChart(Widget):
             lines = await asyncio.to_thread(render_chart, data, width, height, smoothing)
         except Exception as exc:  # (a chart that cannot be drawn says so, in its place)
             lines = [Text(f"the chart could not be drawn: {printable(str(exc))}", style="red")]
+        drawing = ChartDrawing(data, width, height, smoothing, lines)
         size = self.content_region.size
-        now = (size.width, size.height, self.smoothing)
-        if data is not self.data or (width, height, smoothing) != now:
+        if self.data is None or not drawing.drawn_for(
+            self.data, size.width, size.height, self.smoothing
+        ):
             return  # drawn for what is no longer asked (cleared, another size or smoothing)
-        self.drawing = ChartDrawing(data, width, height, smoothing, lines)
+        self.drawing = drawing
         self.refresh()
 
     def render(self) -> Text:

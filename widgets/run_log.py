@@ -183,21 +183,16 @@ class LogLines(Widget, can_focus=True):
             if scan is not None and not scan.done and self.run_id is not None:
                 self._send(ScanStopped, self.run_id, scan.token)
         self.run_id = run_id
-        self.line_count, self.complete, self.indexing = 0, True, None
-        self.tail, self.texts = [], {}
-        self.follow, self.top, self.left = True, 0, 0
+        self._forget_lines()
+        self.left = 0
         self.find = self.filter = self.error_scan = None
-        self.current = self.error_line = None
         self.note = ""
-        self._wanted = ()
         self._changed()
 
     def restart(self) -> None:
         """The log was truncated: it starts again with no line known, following its end;
         the search and the filter stay, their matches found again as it is indexed."""
-        self.line_count, self.complete, self.indexing = 0, True, None
-        self.tail, self.texts = [], {}
-        self.follow, self.top = True, 0
+        self._forget_lines()
         # (one stopped with escape is no longer run: it goes, with its old matches)
         if self.find is not None and self.find.cancelled:
             self.find = None
@@ -208,9 +203,15 @@ class LogLines(Widget, can_focus=True):
                 scan.lines, scan.scanned, scan.total = array("q"), 0, 0
                 scan.done = scan.capped = False
         self.error_scan = None
+        self._changed()
+
+    def _forget_lines(self) -> None:
+        """No line of the log known: following its end, no match or error line current."""
+        self.line_count, self.complete, self.indexing = 0, True, None
+        self.tail, self.texts = [], {}
+        self.follow, self.top = True, 0
         self.current = self.error_line = None
         self._wanted = ()
-        self._changed()
 
     def set_progress(self, done: int, total: int, lines: int) -> None:
         """The index is being built: `done` of `total` bytes, `lines` lines so far."""

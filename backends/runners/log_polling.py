@@ -15,8 +15,8 @@ async def follow_by_polling(read: ReadLog, offset: int, poll_s: float) -> AsyncI
 
     read(offset) returns what is there now; when it returns nothing, wait poll_s. A log
     found shorter than `offset` was truncated: it is followed again from its first byte,
-    which the consumer is told at once by an empty chunk at offset 0 (a chunk starts at
-    next_offset - len(data); one starting before the last one ended is a restart).
+    which the consumer is told at once by an empty chunk at offset 0 (a chunk whose start
+    is before the last one's end is a restart).
     """
     while True:
         chunk = await read(offset)

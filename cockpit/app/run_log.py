@@ -117,7 +117,7 @@ class RunLogFeed:
         try:
             if memory is not None:
                 async for chunk in backend.follow(run, 0):
-                    if chunk.next_offset - len(chunk.data) < memory.size():
+                    if chunk.start < memory.size():
                         self._truncated(log)  # the stream went back to the first byte
                     memory.append(chunk.data)
                     await self._index(log)

@@ -160,7 +160,7 @@ class Truncations:
     writer: LogWriter
     follow: bool
 
-    def truncated(self, offset: int, size: int) -> None:
+    def truncated(self) -> None:
         self.writer.truncated()
         self.writer.out.flush()  # what came before goes out before the notice
         going_on = "following" if self.follow else "reading it"
@@ -205,7 +205,7 @@ async def write_log(
         def on_truncated(at: int, size: int) -> None:
             nonlocal offset  # the follower reads from 0 now, and so must the next one
             offset = 0
-            truncations.truncated(at, size)
+            truncations.truncated()
 
         async for chunk in follow_resuming(
             read, offset, policy, reconnects.failed, follow=False, on_truncated=on_truncated
