@@ -380,7 +380,6 @@ class RunCommandHandler:
             )
             if not moved:
                 continue
-            await asyncio.to_thread(self._record_status, run.id, status)
             updated = dataclasses.replace(
                 run,
                 state=status.state,
@@ -392,10 +391,14 @@ class RunCommandHandler:
             if status.state is RunState.SUCCEEDED and self._collect is not None:
                 await asyncio.to_thread(self._collect, updated)
             changed.append(updated)
-        if any(r.state.terminal for r in changed):
-            await asyncio.to_thread(finish_idea_sweeps, self.store, changed)
+        # Results are stored before the end is: whoever waits for a run to succeed (an
+        # agent polling `runs --json`, the triage) then finds its metrics already there.
         moved = {r.id: r for r in changed}
         await self.collect_results(kinds, [moved.get(r.id, r) for r in runs])
+        for run in changed:
+            await asyncio.to_thread(self._record_status, run.id, statuses[run.id])
+        if any(r.state.terminal for r in changed):
+            await asyncio.to_thread(finish_idea_sweeps, self.store, changed)
         return changed
 
     async def collect_results(

@@ -13,12 +13,14 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backends.runners.local import LocalRunner
 from cockpit.cli.main import main as cli
 from cockpit.models import Host, HostKind, RunState
+from cockpit.runs import RunCommandHandler
 from cockpit.store import Store
 from tests.integration.runs_helpers import agent_options, make_run, pid_alive, wait_states
 
@@ -454,3 +456,31 @@ def test_cli_confirmed_idea_sweep_runs_and_the_idea_follows_it(
     with Store.open(db) as store:
         assert store.get_idea("idea-a").status == "done"
         assert len(store.list_runs()) == 3
+
+
+async def test_a_run_is_recorded_as_ended_only_once_its_results_are_stored(
+    runner: LocalRunner, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An agent that waits for `succeeded` in `runs --json` then reads the results must
+    # find them: the poll stores them before the state that says the run ended.
+    metrics_at_end: dict[str, dict[str, float]] = {}
+    set_run_state = store.set_run_state
+
+    def noting_metrics(run_id: str, state: RunState, **fields: Any) -> None:
+        if state.terminal:
+            metrics_at_end[run_id] = store.final_metrics([run_id]).get(run_id, {})
+        set_run_state(run_id, state, **fields)
+
+    monkeypatch.setattr(store, "set_run_state", noting_metrics)
+    store.add_host(HOST)
+    write = "import json; print(json.dumps({'step': 1, 'acc': 0.75}))"
+    script = f'{shlex.quote(sys.executable)} -c {shlex.quote(write)} > "$COCKPIT_METRICS"'
+    run = make_run("me", script, name="acc")
+    [launched] = await runner.launch_many([run])
+    store.upsert_run(launched)
+    handler = RunCommandHandler(store, {HostKind.LOCAL: runner})
+    await wait_states(runner, [launched])
+    changed = await handler.poll_active()
+    assert [r.state for r in changed] == [RunState.SUCCEEDED]
+    assert store.get_run(run.id).state is RunState.SUCCEEDED
+    assert metrics_at_end == {run.id: {"acc": 0.75}}
