@@ -70,8 +70,8 @@ TOKEN = re.compile(
     # a tqdm / Lightning bar: n/total [elapsed<left, rate it/s
     + r"|(?P<bar>(?P<n>\d++)/(?P<total>\d++|\?)\s*+\[[^\]\n]*?"
     + rf"(?P<rate>{NUMBER})\s*+(?P<unit>it/s|s/it))"
-    # step 120, Step 3/100, iter 9, iteration 7
-    + r"|(?P<marker>(?:[Ss]tep|STEP|[Ii]ter(?:ation)?)\s++(?P<step>\d++)\b)"
+    # step 120, Step 3/100, iter 9, iteration 7, Step [100/600] (the PyTorch tutorials')
+    + r"|(?P<marker>(?:[Ss]tep|STEP|[Ii]ter(?:ation)?)(?:\s++|\s*+\[\s*+)(?P<step>\d++)\b)"
     + r"|(?P<oom>CUDA out of memory|OutOfMemoryError|torch\.OutOfMemoryError)"
     + ")"
     # an lm-eval table row: |task|version|filter|n-shot|metric|dir|value|±|stderr|

@@ -61,6 +61,18 @@ def test_plain_prints_with_colours_markers_and_bare_metric_words() -> None:
     assert [(f.kind, f.line) for f in flags] == [(FlagKind.NAN_LOSS, 4)]
 
 
+def test_bracketed_steps_as_the_pytorch_tutorials_print_them() -> None:
+    log = (
+        b"Epoch [1/2], Step [100/600], Loss: 0.2314\n"
+        b"Epoch [1/2], Step [200/600], Loss: 0.1987\n"
+        b"Iter [300/600] loss=0.15\n"
+    )
+    points, _ = scan(log)
+    assert series(points, "Loss") == [(100, 0.2314), (200, 0.1987)]
+    assert series(points, "loss") == [(300, 0.15)]
+    assert "Epoch" not in {n for _, n, _ in points}
+
+
 def test_throughput_written_word_slash_s_then_the_number_is_a_per_second_metric() -> None:
     log = (
         b"step 10 | loss=2.5 | tokens/s 2834 | tok/s 45\n"
