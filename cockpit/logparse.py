@@ -159,7 +159,9 @@ ESCAPES = re.compile(
 )
 # Everything on a line up to its last carriage return: the states a progress bar replaced.
 OVERDRAWN = re.compile(r"[^\n]*\r(?!\n|$)")
-STEP_KEYS = frozenset({"step", "global_step", "iter", "iteration", "train/global_step"})
+STEP_KEYS = frozenset(
+    {"step", "global_step", "iter", "iteration", "train/global_step", "num_updates"}
+)
 # Keys that name a run or echo its configuration, not a measurement.
 NOT_METRICS = frozenset(
     {
@@ -178,6 +180,7 @@ NOT_METRICS = frozenset(
         "gradient_accumulation_steps",
         "steps",
         "epochs",
+        "eta",  # time left, often spelled `eta: 1 day, 2:03:04` (mmcv)
     }
 )
 SPIKE_WARMUP = 10  # points of a loss before a spike can be told from the start of training

@@ -73,6 +73,16 @@ def test_bracketed_steps_as_the_pytorch_tutorials_print_them() -> None:
     assert "Epoch" not in {n for _, n, _ in points}
 
 
+def test_time_left_is_no_metric_and_num_updates_is_the_step() -> None:
+    log = (
+        b"mmdet - INFO - Epoch [1][50/7330]\tlr: 1.000e-02, eta: 1 day, 2:03:04, loss: 1.5\n"
+        b"epoch=1 num_updates=400 loss=1.25\n"
+    )
+    points, _ = scan(log)
+    assert series(points, "loss") == [(0, 1.5), (400, 1.25)]
+    assert {n for _, n, _ in points} == {"lr", "loss", "epoch"}
+
+
 def test_throughput_written_word_slash_s_then_the_number_is_a_per_second_metric() -> None:
     log = (
         b"step 10 | loss=2.5 | tokens/s 2834 | tok/s 45\n"
