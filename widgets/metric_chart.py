@@ -40,7 +40,9 @@ class ChartDrawing:
 DEFAULT_SMOOTHING = 0.6
 
 
-class MetricChart(Widget):
+class MetricChart(Widget, can_focus=True):
+    # Focusable: shown in place of a focused log, it keeps the focus (and so the pane's
+    # keys) instead of letting it fall out of the pane.
     DEFAULT_CSS = """
     MetricChart {
         height: 1fr;

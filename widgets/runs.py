@@ -73,6 +73,14 @@ class RunsPane(Vertical):
             id="runs.chart",
             show=False,
         ),
+        Binding(
+            "z",
+            "zoom",
+            "Zoom",
+            tooltip="The log or chart takes the whole pane; z again brings the runs back",
+            id="runs.zoom",
+            show=False,
+        ),
         # Only while the chart is shown (check_action).
         Binding("plus", "smoothing(1)", "Smoother", tooltip="Chart: more smoothing (EMA)"),
         Binding("minus", "smoothing(-1)", "Rougher", tooltip="Chart: less smoothing"),
@@ -315,6 +323,8 @@ class RunsPane(Vertical):
             self.chart_title.display = self.chart.display = False
             self.log_view.display = True
             self.log_view.show_status()
+            if self.chart.has_focus:
+                self.log_view.lines.focus()
 
     def _chart(self, run: Run | None, sweep: bool, metric: str | None) -> None:
         if run is None:
@@ -329,8 +339,11 @@ class RunsPane(Vertical):
         if old is None or (old.run_id, old.sweep) != (key.run_id, key.sweep):
             self.chart.clear()  # another run or sweep: no stale curves while it loads
         self.chart_key = key
+        log_focused = self.log_view.lines.has_focus
         self.log_view.display = False
         self.chart_title.display = self.chart.display = True
+        if log_focused:
+            self.chart.focus()
         what = f"sweep {key.sweep}" if key.sweep is not None else f"run {key.run_id}"
         self.chart_title.update(
             Text.assemble(
@@ -361,6 +374,20 @@ class RunsPane(Vertical):
         metric = data.metrics[(at + direction) % len(data.metrics)]
         self.chart_key = replace(key, metric=metric)
         self.post_message(self.ChartRequested(self.chart_key))
+
+    @property
+    def zoomed(self) -> bool:
+        return self.has_class("-zoomed")
+
+    def action_zoom(self) -> None:
+        """z: the runs table goes, so the log or chart has every row (a sweep's chart 15
+        plot rows at 80x24, not 5); z again brings it back. Arrows then scroll the log."""
+        self.toggle_class("-zoomed")
+        if self.zoomed:
+            if self.table.has_focus:
+                (self.chart if self.chart_key is not None else self.log_view.lines).focus()
+        elif not self.table.has_focus:
+            self.table.focus()
 
     def action_toggle_follow(self) -> None:
         lines = self.log_view.lines

@@ -132,10 +132,49 @@ async def test_the_chart_of_a_live_run_its_keys_and_its_sweep(store: Store) -> N
         assert chart.smoothing == 0.0
 
 
+async def test_zoom_gives_the_log_and_the_chart_every_row_and_keys_stay_in_the_pane(
+    store: Store,
+) -> None:
+    now = [1_000.0]
+    app = CockpitApp(
+        store, demo=DemoWiring.create(duration_s=100.0, clock=lambda: now[0]), open_triage=False
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await app.loaded.wait()
+        await pilot.press("3")
+        pane = app.runs_pane
+        chart = app.query_one("#run-chart", MetricChart)
+        log = app.query_one("#log-view", RunLogView)
+        now[0] += 20.0
+        await wait_until(lambda: "loss" in store.metric_names([LIVE], 2), timeout=15)
+        await pilot.pause()
+        rows_beside_the_table = log.lines.region.height
+        assert pane.table.has_focus
+
+        await pilot.press("z")
+        await pilot.pause()
+        assert not pane.table.display and log.lines.has_focus  # arrows scroll the log
+        assert log.lines.region.height >= rows_beside_the_table + 9
+        await pilot.press("m")  # the chart in place of the focused log keeps the focus
+        await wait_until(lambda: chart.drawn)
+        await pilot.pause()
+        assert chart.has_focus and chart.region.height >= 16  # 5 plot rows beside the table
+        await pilot.press("m")  # so the pane's keys still work: the sweep's chart
+        await wait_until(lambda: chart.data is not None and chart.data.scope.startswith("sweep"))
+        await pilot.press("m")  # the log again, focused
+        await pilot.pause()
+        assert log.display and log.lines.has_focus and pane.chart_key is None
+
+        await pilot.press("z")
+        await pilot.pause()
+        assert pane.table.display and pane.table.has_focus
+        assert log.lines.region.height == rows_beside_the_table
+
+
 async def test_help_lists_the_chart_keys(store: Store) -> None:
     app = CockpitApp(store, demo=DemoWiring.create(duration_s=600.0), open_triage=False)
     async with app.run_test(size=SIZE):
         await app.loaded.wait()
         rows = {(r.key, r.scope) for r in app.binding_rows()}
-        for key in ("m", "+", "-", "]", "["):
+        for key in ("m", "+", "-", "]", "[", "z"):
             assert (key, "Runs+Logs") in rows
