@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.pilot import Pilot
+
 from cockpit.app.demo import DemoWiring
 from cockpit.app.shell import CockpitApp
 from cockpit.log_metrics import LogScanOutcome
@@ -12,6 +14,7 @@ from cockpit.store import Store
 from tests.conftest import wait_until
 from widgets.metric_chart import MetricChart
 from widgets.run_log import RunLogView
+from widgets.runs import RunsPane
 
 SIZE = (80, 24)
 LIVE = "doe-r64-cosine-wd0.2"
@@ -37,20 +40,34 @@ def last_step(chart: MetricChart) -> float:
     return chart.data.lines[0].points[-1][0]
 
 
-async def test_the_chart_of_a_live_run_its_keys_and_its_sweep(store: Store) -> None:
+def replay_app(store: Store) -> tuple[CockpitApp, list[float]]:
+    """The demo on a clock the test moves (now[0]): a 100 s replay of the live run."""
     now = [1_000.0]
     app = CockpitApp(
         store, demo=DemoWiring.create(duration_s=100.0, clock=lambda: now[0]), open_triage=False
     )
+    return app, now
+
+
+async def runs_with_a_loss(
+    app: CockpitApp, pilot: Pilot[None], now: list[float]
+) -> tuple[RunsPane, MetricChart, RunLogView]:
+    """The Runs pane on the live run, 20 % into its replay, once its loss is in the store."""
+    await app.loaded.wait()
+    await pilot.press("3")
+    pane = app.runs_pane
+    chart = app.query_one("#run-chart", MetricChart)
+    log = app.query_one("#log-view", RunLogView)
+    assert pane.log_run == LIVE and not chart.display
+    now[0] += 20.0
+    await wait_until(lambda: "loss" in app.store.metric_names([LIVE], 2), timeout=15)
+    return pane, chart, log
+
+
+async def test_the_chart_of_a_live_run_its_keys_and_its_sweep(store: Store) -> None:
+    app, now = replay_app(store)
     async with app.run_test(size=SIZE) as pilot:
-        await app.loaded.wait()
-        await pilot.press("3")
-        pane = app.runs_pane
-        chart = app.query_one("#run-chart", MetricChart)
-        log = app.query_one("#log-view", RunLogView)
-        assert pane.log_run == LIVE and not chart.display
-        now[0] += 20.0  # 20 % of the replay
-        await wait_until(lambda: "loss" in store.metric_names([LIVE], 2), timeout=15)
+        pane, chart, log = await runs_with_a_loss(app, pilot, now)
 
         await pilot.press("m")
         await wait_until(lambda: chart.data is not None and chart.data.metric == "loss")
@@ -135,18 +152,9 @@ async def test_the_chart_of_a_live_run_its_keys_and_its_sweep(store: Store) -> N
 async def test_zoom_gives_the_log_and_the_chart_every_row_and_keys_stay_in_the_pane(
     store: Store,
 ) -> None:
-    now = [1_000.0]
-    app = CockpitApp(
-        store, demo=DemoWiring.create(duration_s=100.0, clock=lambda: now[0]), open_triage=False
-    )
+    app, now = replay_app(store)
     async with app.run_test(size=SIZE) as pilot:
-        await app.loaded.wait()
-        await pilot.press("3")
-        pane = app.runs_pane
-        chart = app.query_one("#run-chart", MetricChart)
-        log = app.query_one("#log-view", RunLogView)
-        now[0] += 20.0
-        await wait_until(lambda: "loss" in store.metric_names([LIVE], 2), timeout=15)
+        pane, chart, log = await runs_with_a_loss(app, pilot, now)
         await pilot.pause()
         rows_beside_the_table = log.lines.region.height
         assert pane.table.has_focus
