@@ -31,8 +31,10 @@ from cockpit.ideas import (
 from cockpit.models import CommandOrigin, Idea, IdeaStatus
 from cockpit.registry import CommandRegistry, host_target
 from cockpit.render.safe import printable
+from cockpit.render.text import json_safe
 from cockpit.store import Store
 from cockpit.validate import (
+    read_input_text,
     valid_count,
     valid_name,
     valid_score,
@@ -47,7 +49,9 @@ def idea_json(idea: Idea) -> dict[str, Any]:
     data["sweeps"] = list(idea.sweeps)
     data["score"] = idea.score
     data["status"] = str(idea.status)
-    return data
+    # An imported file's NaN or Infinity (Python's json writes them) is null here: --json
+    # is read by strict parsers, and NaN is no JSON.
+    return {key: json_safe(value) for key, value in data.items()}
 
 
 def _scores(args: argparse.Namespace) -> dict[str, int]:
@@ -168,10 +172,7 @@ def cmd_ideas_show(args: argparse.Namespace) -> int:
 
 def cmd_ideas_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_input_text(path, "ideas file")
     ideas, problems = read_ideas_file(text)
     with open_store(args) as store:
         store.import_ideas(ideas)
@@ -295,10 +296,7 @@ def cmd_ideas_propose(args: argparse.Namespace) -> int:
         host = _host(store, args.host)
         origin = CommandOrigin.USER
         if args.spec:
-            try:
-                spec = Path(args.spec).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"cannot read --spec {args.spec}: {exc}") from None
+            spec = read_input_text(args.spec, "--spec")
         elif args.llm:
             made = run_llm_command(
                 store, args.llm, "llm.propose", {"idea": idea.name, "host": host.name}

@@ -130,18 +130,11 @@ def cmd_llm_list(args: argparse.Namespace) -> int:
 
 
 def cmd_llm_budget(args: argparse.Namespace) -> int:
-    budget = None if args.usd.lower() == "none" else valid_budget(_float(args.usd))
+    budget = None if args.usd.lower() == "none" else valid_budget(args.usd)
     with open_store(args) as store:
         store.set_llm_budget(args.name, budget)
     print(f"{args.name}: " + ("no budget" if budget is None else f"budget ${budget:.2f}"))
     return 0
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")  # valid_budget turns it into one line
 
 
 def cmd_llm_test(args: argparse.Namespace) -> int:
@@ -184,7 +177,7 @@ def _usage_line(row: UsageRow) -> str:
 
 
 def cmd_llm_usage(args: argparse.Namespace) -> int:
-    since = parse_since(args.since, time.time()) if args.since else 0.0
+    since = parse_since(args.since, time.time()) if args.since is not None else 0.0
     with open_store(args) as store:
         calls = store.llm_calls(since=since)
     report = usage_report(calls)
@@ -312,7 +305,7 @@ def register(sub: Subcommands) -> None:
         metavar="VAR",
         help="NAME of the env var holding the API key (the key is never stored)",
     )
-    ladd.add_argument("--budget", type=float, metavar="USD", help="spending cap in USD")
+    ladd.add_argument("--budget", metavar="USD", help="spending cap in USD")
     llst = add_command(llm_sub, "list", cmd_llm_list, "list LLM backends")
     llst.add_argument("--json", action="store_true")
     lrm = add_command(llm_sub, "remove", cmd_llm_remove, "remove an LLM backend")

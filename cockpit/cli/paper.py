@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from cockpit.cli.common import Subcommands, UsageError, add_command, add_group, open_store
 from cockpit.render.safe import printable
-from cockpit.validate import valid_name
+from cockpit.validate import read_input_text, shown, valid_name
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -146,7 +146,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         valid_name(args.sweep, "sweep name")
     with open_store(args) as store:
         if args.sweep is not None and args.sweep not in {s.name for s in store.list_sweeps()}:
-            raise UsageError(f"no sweep named {args.sweep!r}")
+            raise UsageError(f"no sweep named {shown(args.sweep)}")
         target = drafts.resolve(store, args.draft)
         report = check_claims(
             store, target.text, draft=target.draft or "", sweep=args.sweep, remember=True
@@ -173,7 +173,7 @@ def cmd_macros(args: argparse.Namespace) -> int:
     valid_name(args.sweep, "sweep name")
     with open_store(args) as store:
         if args.sweep not in {s.name for s in store.list_sweeps()}:
-            raise UsageError(f"no sweep named {args.sweep!r}")
+            raise UsageError(f"no sweep named {shown(args.sweep)}")
         sys.stdout.write(macros_tex(store, args.sweep))
     return 0
 
@@ -219,10 +219,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     notes = ""
     if args.notes:
-        try:
-            notes = Path(args.notes).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read --notes {args.notes}: {exc}") from None
+        notes = read_input_text(args.notes, "--notes")
     if args.ask not in EDIT_ASKS:
         raise UsageError(f"--ask must be one of {', '.join(EDIT_ASKS)}")
     paragraph = None
@@ -277,9 +274,9 @@ def _accepted(spec: str | None, count: int) -> set[int]:
     try:
         chosen = {int(p) - 1 for p in spec.split(",") if p.strip()}
     except ValueError:
-        raise UsageError(f"--accept {spec!r}: all, none, or hunk numbers like 1,3") from None
+        raise UsageError(f"--accept {shown(spec)}: all, none, or hunk numbers like 1,3") from None
     if not all(0 <= i < count for i in chosen):
-        raise UsageError(f"--accept {spec!r}: there are {count} hunk(s)")
+        raise UsageError(f"--accept {shown(spec)}: there are {count} hunk(s)")
     return chosen
 
 

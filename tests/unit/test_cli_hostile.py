@@ -1,0 +1,302 @@
+"""A hostile user at the CLI: each case here once hung, ended in a traceback, printed a
+10 kB error, wrote NaN into --json, or took bad input as a wish for the default.
+
+Cases that used to hang run `cockpit` as a process with a timeout, so a regression fails
+instead of holding the test run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cockpit.store import Store
+from cockpit.sweep import SpecError, parse_spec_text
+from tests.unit.test_bad_input import assert_one_line_error
+from tests.unit.test_cli import run
+
+ROOT = Path(__file__).resolve().parents[2]
+HANG_LIMIT_S = 30
+
+
+def cockpit_process(db: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`cockpit --db DB ARGV` as a user runs it; a hang fails the test."""
+    return subprocess.run(
+        [sys.executable, "-m", "cockpit.cli", "--db", str(db), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=HANG_LIMIT_S,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A database with one local host, as `cockpit host add me --local` makes it."""
+    path = tmp_path / "c.db"
+    assert run(capsys, "--db", str(path), "host", "add", "me", "--local")[0] == 0
+    return path
+
+
+# -- what used to hang ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["gpus", "--watch", "nan"], "--watch"),  # NaN > 0 is False: it slept forever
+        (["gpus", "--watch", "inf"], "--watch"),
+        (["gpus", "--timeout", "-1"], "--timeout"),
+        (["gpus", "--timeout", "nan"], "--timeout"),
+    ],
+)
+def test_gpus_waits_that_never_end_are_refused(db: Path, argv: list[str], needle: str) -> None:
+    done = cockpit_process(db, *argv)
+    assert_one_line_error(done.returncode, done.stderr, needle)
+
+
+def test_files_that_are_fifos_are_refused_not_read(db: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for argv in (
+        ["launch", str(fifo), "--dry-run"],
+        ["ideas", "import", str(fifo)],
+        ["ideas", "generate", "--llm", "x", "--context", str(fifo), "--dry-run"],
+    ):
+        done = cockpit_process(db, *argv)
+        assert_one_line_error(done.returncode, done.stderr, "not a regular file")
+
+
+def test_a_sweep_of_a_million_runs_is_refused_at_once(db: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "big.toml"
+    factors = "".join(f"f{i} = [0, 1]\n" for i in range(20))
+    spec.write_text(f'name = "big"\ncommand = "echo"\ngpus = 0\n[factors]\n{factors}')
+    done = cockpit_process(db, "launch", str(spec), "--dry-run")
+    assert_one_line_error(done.returncode, done.stderr, "1048576 runs")
+
+
+# -- sweep specs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "thresholds",
+    [
+        'acc = { max_drop = "a" }',
+        "acc = { max_drop = nan }",
+        "acc = { min = inf }",
+        "acc = { max_dorp = 0.1 }",
+        "acc = { max = true }",
+    ],
+)
+def test_spec_thresholds_are_checked_as_results_reads_them(thresholds: str) -> None:
+    text = f'name = "s"\ncommand = "echo"\n[thresholds]\n{thresholds}\n'
+    with pytest.raises(SpecError, match=r"^spec\.toml: thresholds\.acc: "):
+        parse_spec_text(text, "spec.toml")
+
+
+def test_spec_thresholds_people_write_are_kept() -> None:
+    text = 'name = "s"\ncommand = "echo"\n[thresholds]\nacc = { max_drop = 0.05, min = 0 }\n'
+    assert parse_spec_text(text, "s.toml").thresholds == {"acc": {"max_drop": 0.05, "min": 0}}
+
+
+def test_a_bad_threshold_stored_before_is_one_line_in_every_results_view(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database written before specs were checked: results and the paper check say
+    what is wrong in one line (the paper check ended in a traceback)."""
+    db = tmp_path / "c.db"
+    source = str(ROOT / "tests" / "data" / "formats" / "lm-eval-asdiv")
+    assert run(capsys, "--db", str(db), "import", source, "--sweep", "old")[0] == 0
+    with Store.open(db) as store:
+        (sweep,) = store.list_sweeps()
+        store.upsert_sweep(dataclasses.replace(sweep, thresholds={"*": {"max_drop": "a"}}))
+    draft = tmp_path / "main.tex"
+    draft.write_text("\\section{Results}\nWe reach 0.43 accuracy.\n")
+    for argv in (["results"], ["paper", "check", str(draft)]):
+        code, _, err = run(capsys, "--db", str(db), *argv)
+        assert_one_line_error(code, err, "sweep old")
+        assert "Traceback" not in err
+
+
+# -- `cockpit run`: empty and out-of-range values ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--gpus", "99999"),
+        ("--name", ""),
+        ("--time-limit", ""),
+        ("--workdir", ""),
+        ("--env", "é=1"),
+        ("--proposed-by", ""),
+    ],
+)
+def test_run_refuses_empty_and_out_of_range_values(
+    db: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    code, out, err = run(
+        capsys, "--db", str(db), "run", "--host", "me", flag, value, "--dry-run", "--", "true"
+    )
+    assert_one_line_error(code, err, flag)
+    assert out == ""
+
+
+def test_an_empty_proposed_by_is_no_way_round_the_confirmation(
+    db: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "s"\ncommand = "echo"\ngpus = 0\n')
+    code, _, err = run(capsys, "--db", str(db), "launch", str(spec), "--proposed-by", "")
+    assert_one_line_error(code, err, "--proposed-by")
+    with Store.open(db) as store:
+        assert store.list_runs() == [] and store.list_commands() == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--time-limit", "x" * 10_000], "--time-limit"),
+        (["--env", "x" * 10_000], "--env"),
+    ],
+)
+def test_a_huge_value_is_quoted_short(
+    db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    code, _, err = run(
+        capsys, "--db", str(db), "run", "--host", "me", *argv, "--dry-run", "--", "true"
+    )
+    assert_one_line_error(code, err, needle, "(10000 chars)")
+    assert len(err) < 300
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ideas", "add", "i", "--title", "t", "--feasibility", "x" * 10_000],
+        ["results", "--direction", "x" * 10_000 + "=lower"],
+        ["llm", "add", "l", "--model", "a/b", "--budget", "x" * 10_000],
+    ],
+)
+def test_huge_values_of_other_fields_are_quoted_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, _, err = run(capsys, "--db", str(tmp_path / "c.db"), *argv)
+    assert_one_line_error(code, err, "(10000 chars)")
+    assert len(err) < 300
+
+
+# -- confirm, reject, queue ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["confirm", "reject"])
+@pytest.mark.parametrize("number", ["99999999999999999999999999", "0", "-1"])
+def test_confirm_or_reject_of_a_number_no_command_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str, number: str
+) -> None:
+    code, _, err = run(capsys, "--db", str(tmp_path / "c.db"), verb, number)
+    assert_one_line_error(code, err, f"no command #{number}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--to", "0"], "--move RUN and --to"),  # --to alone listed the queue, exit 0
+        (["--move", "r"], "--move RUN and --to"),
+        (["--drop", "r", "--move", "r", "--to", "1"], "not both"),
+        (["--move", "r", "--to", "-1"], "invalid --to -1"),
+    ],
+)
+def test_queue_options_that_do_not_go_together(
+    db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    code, _, err = run(capsys, "--db", str(db), "queue", "me", *argv)
+    assert_one_line_error(code, err, needle)
+
+
+# -- --since, budgets, paths -----------------------------------------------------------------
+
+
+def test_since_far_in_the_past_means_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "c.db")
+    code, out, err = run(capsys, "--db", db, "triage", "--since", "99999999999999d", "--peek")
+    assert code == 0 and "Traceback" not in err, err  # (time.localtime overflowed)
+    code, out, _ = run(capsys, "--db", db, "llm", "usage", "--since", "99999999999999d", "--json")
+    assert code == 0 and json.loads(out)["since"] == 0
+
+
+def test_empty_values_are_mistakes_not_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty path was the working folder: `import ''` imported what lay there and
+    `export --out ''` wrote into it; an empty --since counted every call."""
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "tests" / "data" / "formats" / "lm-eval-asdiv", work)
+    monkeypatch.chdir(work)
+    before = sorted(p.name for p in work.iterdir())
+    db = str(tmp_path / "c.db")
+    assert run(capsys, "--db", db, "import", str(work), "--sweep", "s")[0] == 0
+    for argv, needle in (
+        (["llm", "usage", "--since", ""], "--since"),
+        (["import", ""], "empty"),
+        (["export", "--sweep", "s", "--out", ""], "--out"),
+    ):
+        code, _, err = run(capsys, "--db", db, *argv)
+        assert_one_line_error(code, err, needle)
+    assert sorted(p.name for p in work.iterdir()) == before
+
+
+def test_a_budget_that_is_no_number_is_quoted_as_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "c.db")
+    assert run(capsys, "--db", db, "llm", "add", "l", "--model", "openai/x")[0] == 0
+    code, _, err = run(capsys, "--db", db, "llm", "budget", "l", "abc")
+    assert_one_line_error(code, err, "'abc'")  # (it said "invalid --budget nan")
+
+
+# -- ideas ------------------------------------------------------------------------------------
+
+
+def test_ideas_json_nested_too_deeply_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = tmp_path / "ideas.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run(capsys, "--db", str(tmp_path / "c.db"), "ideas", "import", str(deep))
+    assert_one_line_error(code, err, "nested too deeply")
+
+
+def test_ideas_json_output_is_json_when_the_file_had_nan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python's json reads and writes NaN and Infinity; strict parsers (jq, JSON.parse)
+    refuse them, so --json says null (as `ideas export` already wrote them)."""
+    db = str(tmp_path / "c.db")
+    ideas = tmp_path / "ideas.json"
+    ideas.write_text(
+        '[{"Name": "n", "Title": "t", "Experiment": "e", "Interestingness": NaN, '
+        '"Feasibility": Infinity, "Novelty": 3}]'
+    )
+    assert run(capsys, "--db", db, "ideas", "import", str(ideas))[0] == 0
+
+    def strict(text: str) -> object:
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in --json"))
+
+    for argv in (["ideas", "show", "n", "--json"], ["ideas", "list", "--json"]):
+        code, out, _ = run(capsys, "--db", db, *argv)
+        assert code == 0
+        shown = strict(out)
+        record = shown if isinstance(shown, dict) else shown[0]
+        assert record["fields"]["Interestingness"] is None
+        assert record["fields"]["Novelty"] == 3
