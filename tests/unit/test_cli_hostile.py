@@ -300,3 +300,22 @@ def test_ideas_json_output_is_json_when_the_file_had_nan(
         record = shown if isinstance(shown, dict) else shown[0]
         assert record["fields"]["Interestingness"] is None
         assert record["fields"]["Novelty"] == 3
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def test_export_draws_escapes_from_imported_values_as_text(tmp_path: Path) -> None:
+    """An ESC in an imported parameter reached the figure, and matplotlib's warning about
+    the glyph it lacks printed it raw to the terminal."""
+    mlruns = tmp_path / "mlruns"
+    shutil.copytree(ROOT / "tests" / "data" / "formats" / "mlflow-mlruns", mlruns)
+    alpha = sorted(mlruns.glob("0/*/params/alpha"))[0]
+    alpha.write_text("0.5\x1b[2J")
+    db = tmp_path / "c.db"
+    done = cockpit_process(db, "import", str(mlruns), "--sweep", "esc")
+    assert done.returncode == 0, done.stderr
+    done = cockpit_process(db, "export", "--sweep", "esc", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout + done.stderr
+    assert any((tmp_path / "out").glob("*.pdf"))
