@@ -124,7 +124,25 @@ def report(command: Command, args: argparse.Namespace, store: Store) -> int:
     if command.status is CommandStatus.FAILED:
         print(f"cockpit: error: command #{command.id}: {command.error}", file=sys.stderr)
         return EXIT_FAILED
-    return 0
+    return EXIT_FAILED if report_refused(store, ids) else 0
+
+
+def report_refused(store: Store, run_ids: Sequence[str]) -> bool:
+    """Say on stderr why each run its host refused to start (more GPUs than it has) did
+    not run; whether there was one. Without it `cockpit run` printed an id and exit 0 for
+    a run that had already failed."""
+    refused = False
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        reason = run.provenance.get("placement")
+        if run.state is RunState.FAILED and run.started_at is None and reason:
+            refused = True
+            print(
+                f"cockpit: error: run {plain(run.id)} did not start on {plain(run.host)}: "
+                f"{plain(reason)}",
+                file=sys.stderr,
+            )
+    return refused
 
 
 def _remote_dir(host: Host, run_id: str) -> str:
@@ -201,6 +219,8 @@ async def _launch(
                 code = EXIT_FAILED
     if args.json and out_ids:
         print(json.dumps([run_json(store.get_run(i)) for i in out_ids], indent=1))
+        if report_refused(store, out_ids):
+            code = max(code, EXIT_FAILED)
     return code
 
 
