@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from cockpit.models import CostEstimate
 from cockpit.paths import default_db_path
 from cockpit.store import Store
 from cockpit.validate import ValidationError
@@ -44,6 +47,18 @@ def add_group(parent: Subcommands, name: str, help: str) -> Subcommands:
         required=True,
         parser_class=OneLineArgumentParser,
     )
+
+
+def report_estimate(
+    estimate: CostEstimate, dry_run: bool, as_json: bool, label: str = "estimate"
+) -> None:
+    """What an LLM job may cost, on stderr before anything is sent. A --dry-run stops
+    there: with --json it prints the estimate as the one JSON document on stdout (it
+    printed nothing, which no JSON parser reads)."""
+    print(f"{label}: {estimate.describe()}", file=sys.stderr)
+    if dry_run and as_json:
+        fields = ("calls", "prompt_tokens", "completion_tokens", "cost_usd")
+        print(json.dumps({"dry_run": True, **{f: getattr(estimate, f) for f in fields}}))
 
 
 def open_store(args: argparse.Namespace, demo: bool = False) -> Store:

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.bus import CommandBus
-from cockpit.cli.common import Subcommands, UsageError, add_command, add_group, open_store
+from cockpit.cli.common import (
+    Subcommands,
+    UsageError,
+    add_command,
+    add_group,
+    open_store,
+    report_estimate,
+)
 from cockpit.cli.llm import EXIT_FAILED, run_llm_command
 from cockpit.ideas import (
     SWEEP_PROPOSAL_KIND,
@@ -28,7 +35,7 @@ from cockpit.ideas import (
     sweep_spec_template,
     write_ideas_file,
 )
-from cockpit.models import CommandOrigin, Idea, IdeaStatus
+from cockpit.models import CommandOrigin, CostEstimate, Idea, IdeaStatus
 from cockpit.registry import CommandRegistry, host_target
 from cockpit.render.safe import printable
 from cockpit.render.text import json_safe
@@ -207,15 +214,14 @@ def cmd_ideas_generate(args: argparse.Namespace) -> int:
         backend = store.get_llm_backend(args.llm)
         titles = [i.title for i in store.list_ideas()]
 
-        async def estimate() -> str:
+        async def estimate() -> CostEstimate:
             from backends.llm import LitellmClient
 
-            found = await estimate_generation(
+            return await estimate_generation(
                 LitellmClient(), backend, context, titles, n, reflections
             )
-            return found.describe()
 
-        print(f"estimate: {asyncio.run(estimate())}", file=sys.stderr)
+        report_estimate(asyncio.run(estimate()), args.dry_run, args.json)
         if args.dry_run:
             return 0
         payload = {"context": context, "n": n, "reflections": reflections}

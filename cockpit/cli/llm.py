@@ -19,7 +19,14 @@ from dataclasses import asdict
 from typing import Any
 
 from cockpit.bus import CommandBus
-from cockpit.cli.common import Subcommands, add_command, add_group, open_store
+from cockpit.cli.common import (
+    Subcommands,
+    UsageError,
+    add_command,
+    add_group,
+    open_store,
+    report_estimate,
+)
 from cockpit.cli.results import add_view_options
 from cockpit.llm_jobs import (
     LLM_PANES,
@@ -205,21 +212,24 @@ def cmd_llm_usage(args: argparse.Namespace) -> int:
 
 
 def cmd_llm_default(args: argparse.Namespace) -> int:
+    if args.name is not None and args.clear:
+        raise UsageError("give NAME or --clear, not both")
     with open_store(args) as store:
-        if args.name is None and not args.clear:
-            found = default_backends(store)
-            if args.json:
-                print(json.dumps({pane or "*": name for pane, name in found.items()}, indent=2))
-                return 0
-            for pane in ("", *LLM_PANES):
-                if pane in found:
-                    print(f"{pane or 'every pane':<12} {found[pane]}")
-            if not found:
-                print("no default LLM backend: cockpit llm default NAME [--pane PANE]")
-            return 0
-        set_default_backend(store, None if args.clear else args.name, args.pane)
-    where = f"the {args.pane} pane" if args.pane else "every pane without its own"
-    print(f"{where}: " + ("no default" if args.clear else f"asks {args.name}"))
+        if args.name is not None or args.clear:
+            set_default_backend(store, None if args.clear else args.name, args.pane)
+        found = default_backends(store)
+    if args.json:  # (after a change too: --json output is JSON whatever was asked)
+        print(json.dumps({pane or "*": name for pane, name in found.items()}, indent=2))
+        return 0
+    if args.name is not None or args.clear:
+        where = f"the {args.pane} pane" if args.pane else "every pane without its own"
+        print(f"{where}: " + ("no default" if args.clear else f"asks {args.name}"))
+        return 0
+    for pane in ("", *LLM_PANES):
+        if pane in found:
+            print(f"{pane or 'every pane':<12} {found[pane]}")
+    if not found:
+        print("no default LLM backend: cockpit llm default NAME [--pane PANE]")
     return 0
 
 
@@ -230,7 +240,7 @@ def _ask(store: Store, name: str, plan: AskPlan, args: argparse.Namespace) -> in
 
     backend = store.get_llm_backend(name)
     estimate = asyncio.run(plan.estimate(LitellmClient(), backend))
-    print(f"{plan.what} on {name}: {estimate.describe()}", file=sys.stderr)
+    report_estimate(estimate, args.dry_run, args.json, label=f"{plan.what} on {name}")
     if args.dry_run:
         return 0
     command = run_llm_command(
@@ -273,7 +283,6 @@ def cmd_llm_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_llm_summarize(args: argparse.Namespace) -> int:
-    from cockpit.cli.common import UsageError
     from cockpit.cli.results import results_matrix
     from cockpit.render.results import to_text
 

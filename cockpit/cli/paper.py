@@ -10,7 +10,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cockpit.cli.common import Subcommands, UsageError, add_command, add_group, open_store
+from cockpit.cli.common import (
+    Subcommands,
+    UsageError,
+    add_command,
+    add_group,
+    open_store,
+    report_estimate,
+)
+from cockpit.models import CostEstimate
 from cockpit.render.safe import printable
 from cockpit.validate import read_input_text, shown, valid_name
 
@@ -194,13 +202,13 @@ def _submit_llm(store: Any, backend: str, kind: str, payload: dict[str, Any]) ->
     return asyncio.run(go())
 
 
-def _estimate(backend: Any, prompts: list[tuple[str, int]]) -> str:
+def _estimate(backend: Any, prompts: list[tuple[str, int]]) -> CostEstimate:
     import asyncio
 
     from backends.llm import LitellmClient
     from cockpit.llm_jobs import estimate_job
 
-    return asyncio.run(estimate_job(LitellmClient(), backend, prompts)).describe()
+    return asyncio.run(estimate_job(LitellmClient(), backend, prompts))
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -235,7 +243,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         targets = draft_edit_targets(Path(draft.path))
         target = find_target(targets, args.section, paragraph)
         estimate = _estimate(backend, edit_calls(target.text, args.ask, notes))
-        print(f"estimate: {estimate}", file=sys.stderr)
+        report_estimate(estimate, args.dry_run, as_json=False)
         if args.dry_run:
             return 0
         command = _submit_llm(
@@ -292,7 +300,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.ref}: review a stored version (NAME or NAME@N)")
         backend = store.get_llm_backend(args.llm)
         estimate = _estimate(backend, review_estimate_calls(target.text, n))
-        print(f"estimate: {estimate}", file=sys.stderr)
+        report_estimate(estimate, args.dry_run, args.json)
         if args.dry_run:
             return 0
         payload = {"draft": target.draft, "version": target.version, "n": n}

@@ -105,9 +105,21 @@ async def submit(
     return await rt.bus.submit("cli", host_target(host), kind, payload, origin=origin)
 
 
+def proposal_json(command: Command) -> dict[str, Any]:
+    """A command that awaits a person, as --json prints it (an agent reads the id here)."""
+    return {
+        "command": command.id,
+        "status": str(command.status),
+        "proposed_by": command.payload.get("proposed_by"),
+    }
+
+
 def report(command: Command, args: argparse.Namespace, store: Store) -> int:
     """Print what a command did; the exit code that says it."""
     if command.status is CommandStatus.NEEDS_CONFIRM:
+        if getattr(args, "json", False):
+            print(json.dumps([proposal_json(command)], indent=1))
+            return 0
         who = command.payload.get("proposed_by", "an agent")
         print(
             f"command #{command.id} proposed by {plain(who)} awaits a person: "
@@ -209,6 +221,10 @@ async def _launch(
             commands.append(submit(rt, host, "run.launch", payload, args))
         done = await asyncio.gather(*commands)
     out_ids: list[str] = []
+    proposed = [c for c in done if c.status is CommandStatus.NEEDS_CONFIRM]
+    if args.json and proposed:  # (one JSON document for all hosts' proposals)
+        print(json.dumps([proposal_json(c) for c in proposed], indent=1))
+        done = [c for c in done if c.status is not CommandStatus.NEEDS_CONFIRM]
     for command in done:
         if command.status is CommandStatus.NEEDS_CONFIRM or not args.json:
             code = max(code, report(command, args, store))

@@ -319,3 +319,61 @@ def test_export_draws_escapes_from_imported_values_as_text(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout + done.stderr
     assert any((tmp_path / "out").glob("*.pdf"))
+
+
+# -- --json is one JSON document, whatever else was asked --------------------------------------
+
+
+def test_llm_default_with_json_prints_json_after_a_change_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "c.db")
+    assert run(capsys, "--db", db, "llm", "add", "l", "--model", "openai/x")[0] == 0
+    code, out, _ = run(capsys, "--db", db, "llm", "default", "l", "--pane", "ideas", "--json")
+    assert code == 0 and json.loads(out) == {"ideas": "l"}
+    code, out, _ = run(capsys, "--db", db, "llm", "default", "--clear", "--pane", "ideas", "--json")
+    assert code == 0 and json.loads(out) == {}
+    # NAME with --clear: which one was meant? (NAME was ignored, even an unknown one)
+    code, _, err = run(capsys, "--db", db, "llm", "default", "nope", "--clear")
+    assert_one_line_error(code, err, "not both")
+
+
+def test_a_proposal_with_json_prints_the_command_as_json(
+    db: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An agent passing --json got a sentence; it needs the command's id to wait on."""
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "s"\ncommand = "echo {a}"\ngpus = 0\n[factors]\na = [1, 2]\n')
+    agent = ["--json", "--proposed-by", "agent"]
+    for argv in (
+        ["run", "--host", "me", "--gpus", "0", *agent, "--", "true"],
+        ["launch", str(spec), *agent],
+    ):
+        code, out, _ = run(capsys, "--db", str(db), *argv)
+        assert code == 0
+        (proposal,) = json.loads(out)
+        assert proposal["status"] == "needs-confirm" and proposal["proposed_by"] == "agent"
+        with Store.open(db) as store:
+            assert store.get_command(proposal["command"]).kind == "run.launch"
+            assert store.list_runs() == []  # nothing ran
+
+
+def test_a_dry_run_with_json_prints_the_estimate_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "c.db")
+    context = tmp_path / "context.md"
+    context.write_text("We study learning-rate warmup for small transformers.\n")
+    draft = tmp_path / "main.tex"
+    draft.write_text("\\section{Intro}\nWe reach 0.43 accuracy.\n")
+    assert run(capsys, "--db", db, "llm", "add", "l", "--model", "openai/gpt-4o-mini")[0] == 0
+    assert run(capsys, "--db", db, "paper", "add", "d", str(draft))[0] == 0
+    for argv in (
+        ["ideas", "generate", "--llm", "l", "--context", str(context), "--n", "1"],
+        ["paper", "review", "d", "--llm", "l", "--n", "1"],
+    ):
+        code, out, err = run(capsys, "--db", db, *argv, "--dry-run", "--json")
+        assert code == 0 and "estimate:" in err
+        estimate = json.loads(out)  # (stdout was empty)
+        assert estimate["dry_run"] is True and estimate["calls"] >= 1
+        assert estimate["prompt_tokens"] > 0
