@@ -173,6 +173,19 @@ def valid_model(value: str) -> str:
     return value
 
 
+FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+
+
+def valid_fingerprint(value: str) -> str:
+    """A host key fingerprint as `ssh-keygen -lf` prints it (SHA256:, 43 base64 chars)."""
+    if not FINGERPRINT_RE.match(value.strip()):
+        raise ValidationError(
+            f"invalid --fingerprint {shown(value)}: SHA256: and 43 characters, as "
+            "ssh-keygen -lf prints it"
+        )
+    return value.strip()
+
+
 def valid_identity_file(value: str) -> str:
     """A private key path as `--identity` or an ssh config IdentityFile gives it: it is
     passed to ssh, so no leading '-' (an option), no shell syntax, no control characters."""

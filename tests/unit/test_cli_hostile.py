@@ -377,3 +377,25 @@ def test_a_dry_run_with_json_prints_the_estimate_as_json(
         estimate = json.loads(out)  # (stdout was empty)
         assert estimate["dry_run"] is True and estimate["calls"] >= 1
         assert estimate["prompt_tokens"] > 0
+
+
+# -- hosts ------------------------------------------------------------------------------------
+
+
+def test_host_gpus_past_sqlite_integers_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "c.db")
+    code, _, err = run(capsys, "--db", db, "host", "add", "h", "--local", "--gpus", "9" * 30)
+    assert_one_line_error(code, err, "--gpus")  # (an OverflowError traceback)
+    assert run(capsys, "--db", db, "host", "list", "--json")[1].strip() == "[]"
+
+
+def test_a_malformed_fingerprint_is_refused_before_the_host_is_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "c.db")
+    # (port 1 refuses: asked first, the user heard "connection refused" and exit 1)
+    assert run(capsys, "--db", db, "host", "add", "h", "--ssh", "u@127.0.0.1:1")[0] == 0
+    code, _, err = run(capsys, "--db", db, "host", "trust", "h", "--fingerprint", "garbage")
+    assert_one_line_error(code, err, "--fingerprint")
