@@ -8,12 +8,13 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from cockpit.models import CostEstimate
+from cockpit.models import Command, CostEstimate
 from cockpit.paths import default_db_path
 from cockpit.store import Store
 from cockpit.validate import ValidationError
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1  # the command ran and failed (a host, a model or a run said no)
 
 Handler = Callable[[argparse.Namespace], int]
 Subcommands = argparse._SubParsersAction  # argparse's own type for add_subparsers()
@@ -59,6 +60,16 @@ def report_estimate(
     if dry_run and as_json:
         fields = ("calls", "prompt_tokens", "completion_tokens", "cost_usd")
         print(json.dumps({"dry_run": True, **{f: getattr(estimate, f) for f in fields}}))
+
+
+def report_failed(command: Command, what: str, as_json: bool) -> int:
+    """A command that failed: one line on stderr, and with --json its id, status and error
+    as the one JSON document on stdout (a script reading --json got nothing); exit 1."""
+    print(f"cockpit: {what} failed: {command.error}", file=sys.stderr)
+    if as_json:
+        fields = {"command": command.id, "status": str(command.status), "error": command.error}
+        print(json.dumps(fields, indent=2))
+    return EXIT_FAILED
 
 
 def open_store(args: argparse.Namespace, demo: bool = False) -> Store:

@@ -17,14 +17,16 @@ from typing import Any
 
 from cockpit.bus import CommandBus
 from cockpit.cli.common import (
+    EXIT_FAILED,
     Subcommands,
     UsageError,
     add_command,
     add_group,
     open_store,
     report_estimate,
+    report_failed,
 )
-from cockpit.cli.llm import EXIT_FAILED, run_llm_command
+from cockpit.cli.llm import run_llm_command
 from cockpit.ideas import (
     SWEEP_PROPOSAL_KIND,
     estimate_generation,
@@ -308,8 +310,7 @@ def cmd_ideas_propose(args: argparse.Namespace) -> int:
                 store, args.llm, "llm.propose", {"idea": idea.name, "host": host.name}
             )
             if made.error:
-                print(f"cockpit: command #{made.id} failed: {made.error}", file=sys.stderr)
-                return EXIT_FAILED
+                return report_failed(made, f"command #{made.id}", args.json)
             spec = str((made.result or {})["spec_toml"])
             origin = CommandOrigin.LLM
         else:

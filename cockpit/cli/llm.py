@@ -20,12 +20,14 @@ from typing import Any
 
 from cockpit.bus import CommandBus
 from cockpit.cli.common import (
+    EXIT_FAILED,
     Subcommands,
     UsageError,
     add_command,
     add_group,
     open_store,
     report_estimate,
+    report_failed,
 )
 from cockpit.cli.results import add_view_options
 from cockpit.llm_jobs import (
@@ -55,8 +57,6 @@ from cockpit.validate import (
     valid_model,
     valid_url,
 )
-
-EXIT_FAILED = 1
 
 
 def llm_bus(
@@ -247,8 +247,7 @@ def _ask(store: Store, name: str, plan: AskPlan, args: argparse.Namespace) -> in
         store, name, "llm.ask", plan.payload(), stream=args.stream, pane=plan.purpose.split(".")[0]
     )
     if command.error:
-        print(f"cockpit: {plan.what} failed: {command.error}", file=sys.stderr)
-        return EXIT_FAILED
+        return report_failed(command, plan.what, args.json)
     result = dict(command.result or {})
     text = str(result.get("text", ""))
     if args.json:

@@ -17,6 +17,7 @@ from cockpit.cli.common import (
     add_group,
     open_store,
     report_estimate,
+    report_failed,
 )
 from cockpit.models import CostEstimate
 from cockpit.render.safe import printable
@@ -306,8 +307,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         payload = {"draft": target.draft, "version": target.version, "n": n}
         command = _submit_llm(store, args.llm, "llm.paper_review", payload)
     if command.error:
-        print(f"cockpit: command #{command.id} failed: {command.error}", file=sys.stderr)
-        return 1
+        return report_failed(command, f"command #{command.id}", args.json)
     result = command.result
     if args.json:
         print(json.dumps(result, indent=2))

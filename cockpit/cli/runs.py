@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cockpit.bus import CommandBus
-from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
+from cockpit.cli.common import EXIT_FAILED, Subcommands, UsageError, add_command, open_store
 from cockpit.log_metrics import scan_logs
 from cockpit.models import Command, CommandOrigin, CommandStatus, Host, Run, RunSpec, RunState
 from cockpit.paths import data_dir
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from backends.ssh.connection import SshPool, SshSettings
 
 PROPOSED_BY_ENV = "COCKPIT_PROPOSED_BY"
-EXIT_FAILED = 1
 WAIT_POLL_S = 5.0
 
 

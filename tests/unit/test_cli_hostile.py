@@ -399,3 +399,38 @@ def test_a_malformed_fingerprint_is_refused_before_the_host_is_asked(
     assert run(capsys, "--db", db, "host", "add", "h", "--ssh", "u@127.0.0.1:1")[0] == 0
     code, _, err = run(capsys, "--db", db, "host", "trust", "h", "--fingerprint", "garbage")
     assert_one_line_error(code, err, "--fingerprint")
+
+
+def test_a_failed_llm_command_with_json_prints_its_error_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ideas generate --json` printed {command, status, error} when the model failed;
+    summarize and review printed nothing on stdout."""
+    monkeypatch.delenv("COCKPIT_TEST_UNSET_KEY", raising=False)
+    db = str(tmp_path / "c.db")
+    draft = tmp_path / "main.tex"
+    draft.write_text("\\section{Intro}\nWe reach 0.43 accuracy.\n")
+    source = str(ROOT / "tests" / "data" / "formats" / "lm-eval-asdiv")
+    for argv in (
+        [
+            "llm",
+            "add",
+            "l",
+            "--model",
+            "openai/gpt-4o-mini",
+            "--api-key-env",
+            "COCKPIT_TEST_UNSET_KEY",
+        ],
+        ["paper", "add", "d", str(draft)],
+        ["import", source, "--sweep", "s"],
+    ):
+        assert run(capsys, "--db", db, *argv)[0] == 0
+    for argv in (
+        ["llm", "summarize", "--sweep", "s", "--llm", "l"],
+        ["paper", "review", "d", "--llm", "l", "--n", "1"],
+    ):
+        code, out, err = run(capsys, "--db", db, *argv, "--json")
+        assert code == 1 and "COCKPIT_TEST_UNSET_KEY" in err
+        failed = json.loads(out)
+        assert failed["status"] == "failed" and "COCKPIT_TEST_UNSET_KEY" in failed["error"]
+        assert isinstance(failed["command"], int)
