@@ -75,6 +75,18 @@ def test_files_that_are_fifos_are_refused_not_read(db: Path, tmp_path: Path) -> 
         assert_one_line_error(done.returncode, done.stderr, "not a regular file")
 
 
+def test_an_ssh_config_that_includes_a_fifo_is_read_without_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    config = tmp_path / "config"
+    config.write_text(f"Include {fifo}\nHost box\n  HostName 10.0.0.7\n")
+    done = cockpit_process(tmp_path / "c.db", "host", "import-ssh-config", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "added box" in done.stdout
+
+
 def test_a_sweep_of_a_million_runs_is_refused_at_once(db: Path, tmp_path: Path) -> None:
     spec = tmp_path / "big.toml"
     factors = "".join(f"f{i} = [0, 1]\n" for i in range(20))
