@@ -229,6 +229,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     notes = ""
     if args.notes:
         notes = read_input_text(args.notes, "--notes")
+    _accept_numbers(args.accept)  # a typo there is found before the model is paid
     if args.ask not in EDIT_ASKS:
         raise UsageError(f"--ask must be one of {', '.join(EDIT_ASKS)}")
     paragraph = None
@@ -275,15 +276,25 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accepted(spec: str | None, count: int) -> set[int]:
+def _accept_numbers(spec: str | None) -> set[int] | None:
+    """--accept as hunk indexes from 0; None for `all`."""
     if spec is None or spec == "none":
         return set()
     if spec == "all":
-        return set(range(count))
+        return None
     try:
         chosen = {int(p) - 1 for p in spec.split(",") if p.strip()}
     except ValueError:
-        raise UsageError(f"--accept {shown(spec)}: all, none, or hunk numbers like 1,3") from None
+        chosen = {-1}
+    if not chosen or min(chosen) < 0:
+        raise UsageError(f"--accept {shown(spec)}: all, none, or hunk numbers like 1,3")
+    return chosen
+
+
+def _accepted(spec: str | None, count: int) -> set[int]:
+    chosen = _accept_numbers(spec)
+    if chosen is None:
+        return set(range(count))
     if not all(0 <= i < count for i in chosen):
         raise UsageError(f"--accept {shown(spec)}: there are {count} hunk(s)")
     return chosen

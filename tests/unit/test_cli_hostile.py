@@ -446,3 +446,22 @@ def test_a_failed_llm_command_with_json_prints_its_error_as_json(
         failed = json.loads(out)
         assert failed["status"] == "failed" and "COCKPIT_TEST_UNSET_KEY" in failed["error"]
         assert isinstance(failed["command"], int)
+
+
+@pytest.mark.parametrize("accept", ["1,x", "0", ""])
+def test_paper_edit_checks_accept_before_the_model_is_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, accept: str
+) -> None:
+    """--accept was read after the (paid) answer came back: a typo cost a call."""
+    monkeypatch.delenv("COCKPIT_TEST_UNSET_KEY", raising=False)
+    db = str(tmp_path / "c.db")
+    draft = tmp_path / "main.tex"
+    draft.write_text("\\section{Intro}\nWe reach 0.43 accuracy.\n")
+    key = ["--api-key-env", "COCKPIT_TEST_UNSET_KEY"]
+    assert run(capsys, "--db", db, "llm", "add", "l", "--model", "openai/gpt-4o-mini", *key)[0] == 0
+    assert run(capsys, "--db", db, "paper", "add", "d", str(draft))[0] == 0
+    argv = ["paper", "edit", "d", "--section", "Intro", "--llm", "l", "--accept", accept]
+    code, _, err = run(capsys, "--db", db, *argv)
+    assert_one_line_error(code, err, "--accept")
+    with Store.open(db) as store:
+        assert store.list_commands() == []  # nothing was sent
