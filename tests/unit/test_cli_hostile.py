@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -465,3 +466,71 @@ def test_paper_edit_checks_accept_before_the_model_is_asked(
     assert_one_line_error(code, err, "--accept")
     with Store.open(db) as store:
         assert store.list_commands() == []  # nothing was sent
+
+
+# -- the cockpit itself ---------------------------------------------------------------------
+
+
+def cockpit_in_a_terminal(db: Path, *argv: str) -> tuple[int | None, str]:
+    """`cockpit --db DB ARGV` in a pseudo-terminal: its exit code (None: it was still
+    running after a few seconds, the app open) and what it wrote."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cockpit.cli", "--db", str(db), *argv],
+        cwd=ROOT,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + HANG_LIMIT_S  # (the app, once open, draws on and on)
+    try:
+        while time.monotonic() < deadline and select.select([master], [], [], 5)[0]:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the process ended and closed the terminal
+                break
+            if not data:
+                break
+            out += data
+        code = proc.wait(timeout=5) if proc.poll() is None else proc.returncode
+    except subprocess.TimeoutExpired:
+        code = None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, out.decode("utf-8", "replace")
+
+
+def test_demo_reset_keeps_a_database_that_holds_more_than_the_demo(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cockpit --db MY.db demo --reset` deleted MY.db, hosts and all."""
+    before = db.read_bytes()
+    code, out = cockpit_in_a_terminal(db, "demo", "--reset")
+    assert code == 2 and "holds more than the demo" in out
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv", [[], ["demo"]])
+def test_the_cockpit_without_a_terminal_says_so(tmp_path: Path, argv: list[str]) -> None:
+    """It ran on, drawing escape codes into the pipe and waiting for keys."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cockpit.cli", "--db", str(tmp_path / "c.db"), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=HANG_LIMIT_S,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert_one_line_error(done.returncode, done.stderr, "terminal")
+    assert "\x1b" not in done.stdout + done.stderr
