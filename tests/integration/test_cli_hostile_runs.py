@@ -19,23 +19,11 @@ from cockpit.models import RunState
 from cockpit.store import Store
 from tests.integration.runs_helpers import WAIT_S
 from tests.unit.test_bad_input import assert_one_line_error
+from tests.unit.test_cli_hostile import cockpit_process
 
 ROOT = Path(__file__).resolve().parents[2]
 # More GPUs than any machine the tests run on has: the host refuses the run.
 MORE_GPUS_THAN_ANY_HOST = "64"
-
-
-def cockpit_process(
-    db: Path, *argv: str, timeout: float = WAIT_S
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cockpit.cli", "--db", str(db), *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 @pytest.fixture
