@@ -17,7 +17,6 @@ import time
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cockpit.llm_jobs import JobContext, LlmCommandHandler, estimate_job
@@ -33,7 +32,7 @@ from cockpit.models import (
 from cockpit.ports import LiteratureClient, LiteratureError, LlmClient
 from cockpit.registry import LLM, CommandRegistry
 from cockpit.store import Store
-from cockpit.validate import NAME_RE, ValidationError
+from cockpit.validate import NAME_RE, ValidationError, valid_input_file
 
 SCORE_FIELDS = (
     ("Interestingness", "interestingness"),
@@ -182,6 +181,8 @@ def read_ideas_file(text: str, taken: Iterable[str] = ()) -> tuple[list[Idea], l
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise IdeaError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:  # ([[[[… a hundred thousand deep: no ideas file is that)
+        raise IdeaError("not an ideas file: JSON nested too deeply") from None
     if isinstance(data, dict):
         data = data.get("ideas", [data])
     if not isinstance(data, list):
@@ -232,13 +233,14 @@ MAX_CONTEXT_BYTES = 400_000
 
 def read_context_file(path_text: str) -> str:
     """A research context for generation (task, code template, results), size-capped."""
-    path = Path(path_text.strip()).expanduser()
+    path = valid_input_file(path_text.strip(), "context file")  # (a FIFO would block)
     try:
+        size = path.stat().st_size
+        if size > MAX_CONTEXT_BYTES:
+            raise IdeaError(f"context file {path} is {size} bytes; at most {MAX_CONTEXT_BYTES}")
         data = path.read_bytes()
     except OSError as exc:
         raise IdeaError(f"cannot read context file {path}: {exc.strerror}") from None
-    if len(data) > MAX_CONTEXT_BYTES:
-        raise IdeaError(f"context file {path} is {len(data)} bytes; at most {MAX_CONTEXT_BYTES}")
     return data.decode("utf-8", errors="replace")
 
 

@@ -78,6 +78,8 @@ from cockpit.models.results import (
     from_fields,
 )
 from cockpit.runs import latest_attempts
+from cockpit.validate import ValidationError
+from cockpit.validate import shown as quoted
 
 if TYPE_CHECKING:
     from cockpit.store import Store
@@ -88,7 +90,7 @@ _Z95 = NormalDist().inv_cdf(0.5 + DEFAULT_CONFIDENCE / 2)
 ITEM_MEAN_TOLERANCE = 1e-3
 
 
-class ResultsError(ValueError):
+class ResultsError(ValidationError):
     """A view that cannot be built (unknown sweep, metric or baseline): one line for the user."""
 
 
@@ -190,7 +192,7 @@ def load_results_data(store: Store, sweep: str | None = None) -> ResultsData:
 def _unknown(what: str, name: str, known: Sequence[str], where: str = "") -> str:
     listed = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
     place = f" in {where}" if where else ""
-    return f"no {what} {name!r}{place} (known: {listed or 'none'})"
+    return f"no {what} {quoted(name)}{place} (known: {listed or 'none'})"
 
 
 # --------------------------------------------------------------------------- configs
@@ -900,7 +902,7 @@ def _build_matrix(
     wanted = [metric] if isinstance(metric, str) else list(metric or ())
     for m in wanted:
         if m not in names:
-            where = f"sweep {sweep!r}" if sweep else "any sweep"
+            where = f"sweep {quoted(sweep)}" if sweep else "any sweep"
             raise ResultsError(_unknown("metric", m, list(metrics), where=where))
         if dirs[m].source == DIRECTION_HYPERPARAMETER:
             raise ResultsError(
@@ -934,7 +936,7 @@ def _build_matrix(
     }
     for name, run_id in overrides.items():
         if name in baseline_keys and baseline_keys.get(name) is None:
-            raise ResultsError(f"no run {run_id!r} in sweep {name!r}")
+            raise ResultsError(f"no run {quoted(run_id)} in sweep {quoted(name)}")
     chosen_test = StatTest(test) if test is not None else None
     specs: dict[tuple[str, str], Mapping[str, float] | None] = {}
     for prep in shown:
@@ -1105,8 +1107,8 @@ def results_matrix(
     if baseline is not None:
         owner = next((r.spec.sweep for r in data.runs if r.id == baseline), None)
         if owner is None:
-            where = f" in sweep {sweep!r}" if sweep else ""
-            raise ResultsError(f"no run {baseline!r}{where} to use as the baseline")
+            where = f" in sweep {quoted(sweep)}" if sweep else ""
+            raise ResultsError(f"no run {quoted(baseline)}{where} to use as the baseline")
         baselines[owner] = baseline
     if directions:
         known = set().union(*data.finals.values()) if data.finals else set()

@@ -48,6 +48,7 @@ from cockpit.models import (
     RunState,
     Sweep,
 )
+from cockpit.validate import shown
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -436,13 +437,13 @@ class Store:
         with self.write() as conn:
             exists = conn.execute("SELECT 1 FROM hosts WHERE name = ?", (host.name,)).fetchone()
             if exists and not replace:
-                raise DuplicateError(f"host {host.name!r} already exists")
+                raise DuplicateError(f"host {shown(host.name)} already exists")
             self.db["hosts"].upsert(row, pk="name")
 
     def get_host(self, name: str) -> Host:
         rows = self._query("SELECT * FROM hosts WHERE name = ?", (name,))
         if not rows:
-            raise NotFoundError(f"no host named {name!r}")
+            raise NotFoundError(f"no host named {shown(name)}")
         return _host_from_row(rows[0])
 
     def list_hosts(self) -> list[Host]:
@@ -451,7 +452,7 @@ class Store:
     def remove_host(self, name: str) -> None:
         with self.write() as conn:
             if conn.execute("DELETE FROM hosts WHERE name = ?", (name,)).rowcount == 0:
-                raise NotFoundError(f"no host named {name!r}")
+                raise NotFoundError(f"no host named {shown(name)}")
 
     # -- LLM backends --------------------------------------------------------------------
 
@@ -461,7 +462,7 @@ class Store:
                 "SELECT 1 FROM llm_backends WHERE name = ?", (backend.name,)
             ).fetchone()
             if exists:
-                raise DuplicateError(f"LLM backend {backend.name!r} already exists")
+                raise DuplicateError(f"LLM backend {shown(backend.name)} already exists")
             self.db["llm_backends"].insert(
                 {
                     "name": backend.name,
@@ -491,12 +492,12 @@ class Store:
                 "UPDATE llm_backends SET budget_usd = ? WHERE name = ?", (budget_usd, name)
             )
             if cur.rowcount == 0:
-                raise NotFoundError(f"no LLM backend named {name!r}")
+                raise NotFoundError(f"no LLM backend named {shown(name)}")
 
     def remove_llm_backend(self, name: str) -> None:
         with self.write() as conn:
             if conn.execute("DELETE FROM llm_backends WHERE name = ?", (name,)).rowcount == 0:
-                raise NotFoundError(f"no LLM backend named {name!r}")
+                raise NotFoundError(f"no LLM backend named {shown(name)}")
 
     # -- sweeps and runs -----------------------------------------------------------------
 
@@ -534,7 +535,7 @@ class Store:
     def get_run(self, run_id: str) -> Run:
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
-            raise NotFoundError(f"no run {run_id!r}")
+            raise NotFoundError(f"no run {shown(run_id)}")
         return _run_from_row(rows[0])
 
     def list_runs(self, sweep: str | None = None, state: RunState | None = None) -> list[Run]:
@@ -589,10 +590,10 @@ class Store:
                 (ref,),
             )
         if not rows:
-            raise NotFoundError(f"no run with id or name {ref!r}")
+            raise NotFoundError(f"no run with id or name {shown(ref)}")
         if len(rows) > 1:
             ids = ", ".join(sorted(r["id"] for r in rows)[:4])
-            raise StoreError(f"run name {ref!r} is ambiguous ({ids}); give a run id")
+            raise StoreError(f"run name {shown(ref)} is ambiguous ({ids}); give a run id")
         return _run_from_row(rows[0])
 
     def mark_results_collected(self, run_id: str, at: float) -> None:
@@ -622,7 +623,7 @@ class Store:
         with self.write() as conn:
             cur = conn.execute(f"UPDATE runs SET {sets} WHERE id = :id", {**fields, "id": run_id})
             if cur.rowcount == 0:
-                raise NotFoundError(f"no run {run_id!r}")
+                raise NotFoundError(f"no run {shown(run_id)}")
 
     # -- metrics and per-item evals ------------------------------------------------------
 
@@ -764,7 +765,7 @@ class Store:
     def add_idea(self, idea: Idea) -> None:
         with self.write() as conn:
             if conn.execute("SELECT 1 FROM ideas WHERE name = ?", (idea.name,)).fetchone():
-                raise DuplicateError(f"idea {idea.name!r} already exists")
+                raise DuplicateError(f"idea {shown(idea.name)} already exists")
             conn.execute(
                 f"INSERT INTO ideas({self._IDEA_COLUMNS}) VALUES ({self._IDEA_VALUES})",
                 _idea_to_row(idea),
@@ -785,12 +786,12 @@ class Store:
         sets = ", ".join(f"{k} = :{k}" for k in row if k not in ("name", "created_at"))
         with self.write() as conn:
             if conn.execute(f"UPDATE ideas SET {sets} WHERE name = :name", row).rowcount == 0:
-                raise NotFoundError(f"no idea named {idea.name!r}")
+                raise NotFoundError(f"no idea named {shown(idea.name)}")
 
     def get_idea(self, name: str) -> Idea:
         rows = self._query("SELECT * FROM ideas WHERE name = ?", (name,))
         if not rows:
-            raise NotFoundError(f"no idea named {name!r}")
+            raise NotFoundError(f"no idea named {shown(name)}")
         return _idea_from_row(rows[0])
 
     def list_ideas(self) -> list[Idea]:
@@ -799,7 +800,7 @@ class Store:
     def remove_idea(self, name: str) -> None:
         with self.write() as conn:
             if conn.execute("DELETE FROM ideas WHERE name = ?", (name,)).rowcount == 0:
-                raise NotFoundError(f"no idea named {name!r}")
+                raise NotFoundError(f"no idea named {shown(name)}")
 
     # -- LLM calls -----------------------------------------------------------------------
 
@@ -905,7 +906,7 @@ class Store:
         for backend in self.list_llm_backends():
             if backend.name == name:
                 return backend
-        raise NotFoundError(f"no LLM backend named {name!r}")
+        raise NotFoundError(f"no LLM backend named {shown(name)}")
 
     # -- drafts --------------------------------------------------------------------------
 
@@ -927,7 +928,9 @@ class Store:
         for draft in self.list_drafts():
             if draft.name == name:
                 return draft
-        raise NotFoundError(f"no draft named {name!r} (`cockpit paper add NAME PATH` adds one)")
+        raise NotFoundError(
+            f"no draft named {shown(name)} (`cockpit paper add NAME PATH` adds one)"
+        )
 
     def add_draft_version(self, version: DraftVersion, title: str = "") -> None:
         with self.write() as conn:

@@ -8,6 +8,7 @@ A value from the spec reaches the command only through shlex.quote, so spaces, q
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import shlex
 import tomllib
@@ -17,7 +18,16 @@ from typing import Any
 
 from cockpit.metric_names import SEED_KEYS
 from cockpit.models import RunSpec, Sweep
-from cockpit.validate import ValidationError, valid_name, valid_time_limit
+from cockpit.stats import threshold_for
+from cockpit.validate import (
+    ValidationError,
+    read_input_text,
+    valid_env_name,
+    valid_gpus,
+    valid_name,
+    valid_time_limit,
+    valid_workdir,
+)
 
 FIELDS = (
     "name",
@@ -38,6 +48,9 @@ FIELDS = (
 PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 Level = str | int | float | bool
+# Every run of a sweep is planned, recorded and sent at once: a spec whose factors multiply
+# past this (2^20 configs) is a mistake, and would hold the cockpit for minutes.
+MAX_RUNS = 10_000
 
 
 class SpecError(ValidationError):
@@ -62,12 +75,11 @@ class SweepSpec:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
-    p = Path(path).expanduser()
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{p}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    return parse_spec_text(text, str(p))
+        text = read_input_text(path, "sweep spec")
+    except ValidationError as exc:
+        raise SpecError(str(exc)) from None
+    return parse_spec_text(text, str(Path(path).expanduser()))
 
 
 def parse_spec_text(text: str, source: str) -> SweepSpec:
@@ -123,6 +135,11 @@ def parse_spec(data: dict[str, Any]) -> SweepSpec:
         raise ValidationError("seeds: a seed is repeated")
     if seeds_raw and any(k in factors for k in SEED_KEYS):
         raise ValidationError("seeds: the factors already have a seed; use one or the other")
+    runs = math.prod(len(levels) for levels in factors.values()) * max(1, len(seeds_raw))
+    if runs > MAX_RUNS:
+        raise ValidationError(
+            f"factors: {runs} runs (levels multiplied, times the seeds); at most {MAX_RUNS}"
+        )
 
     allowed = set(factors) | ({"seed"} if seeds_raw else set())
     for placeholder in PLACEHOLDER.findall(command):
@@ -132,9 +149,7 @@ def parse_spec(data: dict[str, Any]) -> SweepSpec:
                 + (" (add seeds = [...] for {seed})" if placeholder == "seed" else "")
             )
 
-    gpus = data.get("gpus", 1)
-    if not isinstance(gpus, int) or isinstance(gpus, bool) or not 0 <= gpus <= 64:
-        raise ValidationError("gpus: must be an integer from 0 to 64")
+    gpus = valid_gpus(data.get("gpus", 1))
     time_limit = data.get("time_limit")
     limit_s = None if time_limit is None else valid_time_limit(time_limit)
 
@@ -147,15 +162,14 @@ def parse_spec(data: dict[str, Any]) -> SweepSpec:
         raise ValidationError('hosts: must be "any" or a list of host names')
 
     workdir = data.get("workdir")
-    if workdir is not None and (not isinstance(workdir, str) or not workdir.strip()):
-        raise ValidationError("workdir: must be a path on the host")
+    if workdir is not None:
+        valid_workdir(workdir)
     env_raw = data.get("env", {})
     if not isinstance(env_raw, dict):
         raise ValidationError("env: must be a table of NAME = value")
     env: dict[str, str] = {}
     for key, value in env_raw.items():
-        if not ENV_NAME.match(key):
-            raise ValidationError(f"env.{key}: not a valid environment variable name")
+        valid_env_name(key, f"env.{key}")
         if not isinstance(value, str | int | float | bool):
             raise ValidationError(f"env.{key}: must be a string or a number")
         env[key] = str(value)
@@ -188,6 +202,21 @@ def parse_spec(data: dict[str, Any]) -> SweepSpec:
         isinstance(v, dict) for v in thresholds.values()
     ):
         raise ValidationError("thresholds: must be a table like {acc = {max_drop = 0.05}}")
+    for metric, limits in thresholds.items():
+        # Checked as `cockpit results` reads them (its keys), so a bad one fails here and
+        # not, later, every results view of the database.
+        ok = all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in limits.values()
+        )
+        try:
+            threshold_for(metric, thresholds)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValidationError(
+                f"thresholds.{metric}: use max_drop, min or max, each a finite number"
+            )
     return SweepSpec(
         name=name,
         command=command,

@@ -6,6 +6,7 @@ line that names the field. Values never reach a shell or a path unchecked.
 
 from __future__ import annotations
 
+import math
 import re
 import stat
 from datetime import datetime
@@ -125,10 +126,40 @@ def valid_url(value: str) -> str:
     return value
 
 
-def valid_budget(value: float) -> float:
-    if not value >= 0 or value == float("inf"):
-        raise ValidationError(f"invalid --budget {value}: must be a non-negative number of USD")
-    return value
+def valid_budget(value: str | float) -> float:
+    try:
+        usd = float(value)
+    except (TypeError, ValueError):
+        usd = math.nan
+    if not usd >= 0 or usd == math.inf:  # (NaN fails the first test)
+        raise ValidationError(
+            f"invalid --budget {shown(value)}: must be a non-negative number of USD"
+        )
+    return usd
+
+
+def valid_seconds(value: str | float, what: str, most: float) -> float:
+    """A wait in seconds (--watch, --timeout): more than 0 and at most `most`; NaN and
+    infinity would wait forever."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"invalid --{what} {shown(value)}: a number of seconds") from None
+    if not 0 < seconds <= most:  # (NaN fails this too)
+        raise ValidationError(f"invalid --{what} {shown(value)}: must be > 0 and <= {most:g} s")
+    return seconds
+
+
+def valid_command_id(value: str | int) -> int:
+    """A command's number (cockpit confirm ID): a whole number SQLite can hold."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"invalid command id {shown(value)}: a whole number") from None
+    if not 0 < number < 2**63:
+        text = str(number)
+        raise ValidationError(f"no command #{text if len(text) <= SHOWN_CHARS else shown(text)}")
+    return number
 
 
 def valid_model(value: str) -> str:
@@ -140,6 +171,19 @@ def valid_model(value: str) -> str:
             "(letters, digits and . _ : / @ + -, max 200 chars)"
         )
     return value
+
+
+FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+
+
+def valid_fingerprint(value: str) -> str:
+    """A host key fingerprint as `ssh-keygen -lf` prints it (SHA256:, 43 base64 chars)."""
+    if not FINGERPRINT_RE.match(value.strip()):
+        raise ValidationError(
+            f"invalid --fingerprint {shown(value)}: SHA256: and 43 characters, as "
+            "ssh-keygen -lf prints it"
+        )
+    return value.strip()
 
 
 def valid_identity_file(value: str) -> str:
@@ -155,6 +199,8 @@ def valid_identity_file(value: str) -> str:
 
 def valid_import_path(value: str) -> Path:
     """A results file or folder: FIFOs, devices and sockets would block or mean nothing."""
+    if not value.strip():
+        raise ValidationError("the path is empty")
     path = Path(value).expanduser()
     try:
         mode = path.stat().st_mode
@@ -165,6 +211,32 @@ def valid_import_path(value: str) -> Path:
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise ValidationError(f"{shown(value)}: not a file or a folder")
     return path
+
+
+def valid_input_file(value: str | Path, what: str) -> Path:
+    """A file a command reads whole (a sweep spec, an ideas.json, a context or notes
+    file): a FIFO would block the read forever, a device never end it."""
+    path = Path(value).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ValidationError(f"cannot read {what} {shown(value)}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise ValidationError(f"cannot read {what} {shown(value)}: it is a folder")
+    if not stat.S_ISREG(mode):
+        raise ValidationError(f"cannot read {what} {shown(value)}: not a regular file")
+    return path
+
+
+def read_input_text(value: str | Path, what: str) -> str:
+    """The UTF-8 text of a file a command reads whole, or one line that says why not."""
+    path = valid_input_file(value, what)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(f"cannot read {what} {shown(value)}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"cannot read {what} {shown(value)}: not UTF-8 text") from None
 
 
 def path_inside(root: Path, name: str) -> Path:
@@ -182,11 +254,13 @@ def path_inside(root: Path, name: str) -> Path:
 def parse_since(text: str, now: float) -> float:
     """'12h', '30m', '2d', '1w', '90s' before now, or a date/time like 2026-11-21T22:00."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", text.strip())
+    # Before 1970 nothing was recorded: such a time means "everything", and stays one a
+    # clock can print (99999999999d before now is a year no calendar has).
     if match:
-        return now - float(match[1]) * SINCE_UNITS[match[2]]
+        return max(0.0, now - float(match[1]) * SINCE_UNITS[match[2]])
     try:
-        return datetime.fromisoformat(text.strip()).timestamp()
-    except ValueError:
+        return max(0.0, datetime.fromisoformat(text.strip()).timestamp())
+    except (ValueError, OverflowError, OSError):
         raise ValidationError(
             f"invalid --since {shown(text)}: use a duration like 12h, 30m, 2d or a time like "
             "2026-11-21T22:00"
@@ -205,10 +279,38 @@ def valid_time_limit(value: str | int, what: str = "time_limit") -> int:
         elif parts and re.fullmatch(r"(?:\s*\d+(?:\.\d+)?\s*[smhdw])+\s*", text):
             seconds = round(sum(float(n) * SINCE_UNITS[u] for n, u in parts))
         else:
-            raise ValidationError(f"invalid {what} {value!r}: use e.g. 8h, 30m, 1h30m or 90s")
+            raise ValidationError(f"invalid {what} {shown(value)}: use e.g. 8h, 30m, 1h30m or 90s")
     if seconds <= 0:
-        raise ValidationError(f"invalid {what} {value!r}: must be more than 0 seconds")
+        raise ValidationError(f"invalid {what} {shown(value)}: must be more than 0 seconds")
     return seconds
+
+
+MAX_GPUS_PER_RUN = 64
+
+
+def valid_gpus(value: object, what: str = "gpus") -> int:
+    """GPUs per run (--gpus, a spec's gpus): 0 is a CPU job."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_GPUS_PER_RUN:
+        raise ValidationError(
+            f"invalid {what} {shown(value)}: must be a whole number from 0 to {MAX_GPUS_PER_RUN}"
+        )
+    return value
+
+
+def valid_workdir(value: object, what: str = "workdir") -> str:
+    """Where a run's command starts on its host; it reaches the shell only quoted."""
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise ValidationError(f"invalid {what} {shown(value)}: must be a path on the host")
+    return value
+
+
+def valid_env_name(value: str, what: str = "env") -> str:
+    """An environment variable's name as a shell's `export` takes it (ASCII only)."""
+    if not ENV_VAR_RE.match(value):
+        raise ValidationError(
+            f"{what}: {shown(value)} is not an environment variable name (letters, digits, _)"
+        )
+    return value
 
 
 def valid_direction(text: str) -> tuple[str, bool]:
@@ -217,11 +319,15 @@ def valid_direction(text: str) -> tuple[str, bool]:
 
     metric, sep, word = text.rpartition("=")
     if not sep or not metric.strip():
-        raise ValidationError(f"invalid --direction {text!r}: use METRIC=lower or METRIC=higher")
+        raise ValidationError(
+            f"invalid --direction {shown(text)}: use METRIC=lower or METRIC=higher"
+        )
     try:
         return metric.strip(), parse_direction_word(word)
-    except ValueError as exc:
-        raise ValidationError(f"invalid --direction {text!r}: {exc}") from None
+    except ValueError:
+        raise ValidationError(
+            f"invalid --direction {shown(text)}: the direction is higher or lower"
+        ) from None
 
 
 # -- ideas and LLM jobs (issue 9) ----------------------------------------------------------
@@ -232,9 +338,11 @@ def valid_score(value: str | int, what: str) -> int:
     try:
         score = int(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"invalid --{what} {value!r}: a whole number from 1 to 10") from None
+        raise ValidationError(
+            f"invalid --{what} {shown(value)}: a whole number from 1 to 10"
+        ) from None
     if not 1 <= score <= 10:
-        raise ValidationError(f"invalid --{what} {score}: must be from 1 to 10")
+        raise ValidationError(f"invalid --{what} {shown(score)}: must be from 1 to 10")
     return score
 
 
@@ -243,9 +351,9 @@ def valid_count(value: str | int, what: str, low: int, high: int) -> int:
     try:
         count = int(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"invalid --{what} {value!r}: a whole number") from None
+        raise ValidationError(f"invalid --{what} {shown(value)}: a whole number") from None
     if not low <= count <= high:
-        raise ValidationError(f"invalid --{what} {count}: must be from {low} to {high}")
+        raise ValidationError(f"invalid --{what} {shown(count)}: must be from {low} to {high}")
     return count
 
 

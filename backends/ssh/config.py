@@ -160,6 +160,8 @@ def list_ssh_config_hosts(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         if resolved in seen_files:  # an Include loop
             return
         seen_files.add(resolved)
+        if not resolved.is_file():  # an Include of a FIFO would block the read forever
+            return
         try:
             text = file.read_text(encoding="utf-8", errors="replace")
         except OSError:

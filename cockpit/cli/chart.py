@@ -21,7 +21,7 @@ from cockpit.models import Run
 from cockpit.render.chart import chart_json, render_chart
 from cockpit.render.safe import printable
 from cockpit.store import Store
-from cockpit.validate import valid_count, valid_smoothing
+from cockpit.validate import shown, valid_count, valid_smoothing
 from widgets.format import config_label, varying_keys
 
 DEFAULT_HEIGHT = 16
@@ -35,7 +35,7 @@ def chart_runs(store: Store, args: argparse.Namespace) -> tuple[list[Run], str, 
         run = store.find_run(args.run)
         return [run], f"run {run.id}", {}
     if args.sweep not in {s.name for s in store.list_sweeps()}:
-        raise UsageError(f"no sweep named {args.sweep!r}")
+        raise UsageError(f"no sweep named {shown(args.sweep)}")
     runs = store.list_runs(sweep=args.sweep)
     keys = varying_keys(r.spec.config for r in runs)
     labels = {r.id: config_label(r.spec.config, keys) or r.id for r in runs}
@@ -62,7 +62,9 @@ def cmd_chart(args: argparse.Namespace) -> int:
         data = chart_data(store, runs, scope, args.metric, labels)
     if args.metric is not None and data.metric != args.metric:
         offered = ", ".join(data.metrics[:12]) or "none yet"
-        raise UsageError(f"no metric {args.metric!r} in {scope} (metrics: {printable(offered)})")
+        raise UsageError(
+            f"no metric {shown(args.metric)} in {scope} (metrics: {printable(offered)})"
+        )
     if args.json:
         print(json.dumps(chart_json(data, smoothing), indent=1))
         return 0

@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING
 
 from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
 from cockpit.models import Host, HostKind, HostSnapshot
+from cockpit.validate import valid_seconds
+
+# The longest --watch or --timeout: a day (NaN or infinity would wait forever, silently).
+MAX_WAIT_S = 86_400.0
 
 if TYPE_CHECKING:
     from backends.gpu.sampler_client import SamplerOptions
@@ -15,6 +19,9 @@ if TYPE_CHECKING:
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
+    if args.watch is not None:
+        args.watch = valid_seconds(args.watch, "watch", MAX_WAIT_S)
+    args.timeout = valid_seconds(args.timeout, "timeout", MAX_WAIT_S)
     with open_store(args) as store:
         hosts = [h for h in store.list_hosts() if h.kind is not HostKind.DEMO]
     if args.host:
@@ -24,8 +31,6 @@ def cmd_gpus(args: argparse.Namespace) -> int:
         hosts = [h for h in hosts if h.name in args.host]
     if not hosts:
         raise UsageError("no hosts to watch: cockpit host add NAME --ssh user@address")
-    if args.watch is not None and args.watch <= 0:
-        raise UsageError(f"invalid --watch {args.watch}: must be > 0 seconds")
     import asyncio
 
     return asyncio.run(gpu_report(hosts, args))
@@ -73,8 +78,6 @@ def register(sub: Subcommands) -> None:
         sub, "gpus", cmd_gpus, "print every host's GPUs (exit 1 if a host is unreachable)"
     )
     gpus.add_argument("--json", action="store_true", help="one object per host")
-    gpus.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS")
+    gpus.add_argument("--watch", metavar="SECONDS", help="repeat every SECONDS")
     gpus.add_argument("--host", action="append", metavar="NAME", help="only this host (repeatable)")
-    gpus.add_argument(
-        "--timeout", type=float, default=15.0, metavar="S", help="wait per host (default 15)"
-    )
+    gpus.add_argument("--timeout", default=15.0, metavar="S", help="wait per host (default 15)")

@@ -15,11 +15,16 @@ from cockpit.validate import (
     parse_ssh_target,
     shown,
     valid_backend_name,
+    valid_count,
+    valid_fingerprint,
     valid_identity_file,
     valid_name,
     valid_port,
     valid_user,
 )
+
+# A host's GPUs as `host add --gpus` gives them (a Slurm login node: the cluster's).
+MAX_HOST_GPUS = 100_000
 
 
 def describe_target(host: Host) -> str:
@@ -73,8 +78,8 @@ def cmd_host_add(args: argparse.Namespace) -> int:
         valid_identity_file(args.identity)
     for label in args.label:
         valid_name(label, "label")
-    if args.gpus is not None and args.gpus < 0:
-        raise UsageError(f"invalid --gpus {args.gpus}: must be >= 0")
+    if args.gpus is not None:  # (a count past SQLite's integers ended in a traceback)
+        valid_count(args.gpus, "gpus", 0, MAX_HOST_GPUS)
     host = Host(
         name=name,
         kind=kind,
@@ -156,6 +161,8 @@ def cmd_host_trust(args: argparse.Namespace) -> int:
     from backends.ssh.connection import SshError
     from backends.ssh.host_keys import fetch_host_key, trust_host_key
 
+    if args.fingerprint is not None:  # (checked before the host is asked for its key)
+        valid_fingerprint(args.fingerprint)
     with open_store(args) as store:
         host = store.get_host(args.name)
     if host.kind not in (HostKind.SSH, HostKind.SLURM):

@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.bus import CommandBus
-from cockpit.cli.common import Subcommands, UsageError, add_command, add_group, open_store
-from cockpit.cli.llm import EXIT_FAILED, run_llm_command
+from cockpit.cli.common import (
+    EXIT_FAILED,
+    Subcommands,
+    UsageError,
+    add_command,
+    add_group,
+    open_store,
+    report_estimate,
+    report_failed,
+)
+from cockpit.cli.llm import run_llm_command
 from cockpit.ideas import (
     SWEEP_PROPOSAL_KIND,
     estimate_generation,
@@ -28,11 +37,13 @@ from cockpit.ideas import (
     sweep_spec_template,
     write_ideas_file,
 )
-from cockpit.models import CommandOrigin, Idea, IdeaStatus
+from cockpit.models import CommandOrigin, CostEstimate, Idea, IdeaStatus
 from cockpit.registry import CommandRegistry, host_target
 from cockpit.render.safe import printable
+from cockpit.render.text import json_safe
 from cockpit.store import Store
 from cockpit.validate import (
+    read_input_text,
     valid_count,
     valid_name,
     valid_score,
@@ -47,7 +58,9 @@ def idea_json(idea: Idea) -> dict[str, Any]:
     data["sweeps"] = list(idea.sweeps)
     data["score"] = idea.score
     data["status"] = str(idea.status)
-    return data
+    # An imported file's NaN or Infinity (Python's json writes them) is null here: --json
+    # is read by strict parsers, and NaN is no JSON.
+    return {key: json_safe(value) for key, value in data.items()}
 
 
 def _scores(args: argparse.Namespace) -> dict[str, int]:
@@ -168,10 +181,7 @@ def cmd_ideas_show(args: argparse.Namespace) -> int:
 
 def cmd_ideas_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_input_text(path, "ideas file")
     ideas, problems = read_ideas_file(text)
     with open_store(args) as store:
         store.import_ideas(ideas)
@@ -206,15 +216,14 @@ def cmd_ideas_generate(args: argparse.Namespace) -> int:
         backend = store.get_llm_backend(args.llm)
         titles = [i.title for i in store.list_ideas()]
 
-        async def estimate() -> str:
+        async def estimate() -> CostEstimate:
             from backends.llm import LitellmClient
 
-            found = await estimate_generation(
+            return await estimate_generation(
                 LitellmClient(), backend, context, titles, n, reflections
             )
-            return found.describe()
 
-        print(f"estimate: {asyncio.run(estimate())}", file=sys.stderr)
+        report_estimate(asyncio.run(estimate()), args.dry_run, args.json)
         if args.dry_run:
             return 0
         payload = {"context": context, "n": n, "reflections": reflections}
@@ -295,17 +304,13 @@ def cmd_ideas_propose(args: argparse.Namespace) -> int:
         host = _host(store, args.host)
         origin = CommandOrigin.USER
         if args.spec:
-            try:
-                spec = Path(args.spec).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"cannot read --spec {args.spec}: {exc}") from None
+            spec = read_input_text(args.spec, "--spec")
         elif args.llm:
             made = run_llm_command(
                 store, args.llm, "llm.propose", {"idea": idea.name, "host": host.name}
             )
             if made.error:
-                print(f"cockpit: command #{made.id} failed: {made.error}", file=sys.stderr)
-                return EXIT_FAILED
+                return report_failed(made, f"command #{made.id}", args.json)
             spec = str((made.result or {})["spec_toml"])
             origin = CommandOrigin.LLM
         else:

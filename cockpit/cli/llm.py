@@ -19,7 +19,16 @@ from dataclasses import asdict
 from typing import Any
 
 from cockpit.bus import CommandBus
-from cockpit.cli.common import Subcommands, add_command, add_group, open_store
+from cockpit.cli.common import (
+    EXIT_FAILED,
+    Subcommands,
+    UsageError,
+    add_command,
+    add_group,
+    open_store,
+    report_estimate,
+    report_failed,
+)
 from cockpit.cli.results import add_view_options
 from cockpit.llm_jobs import (
     LLM_PANES,
@@ -48,8 +57,6 @@ from cockpit.validate import (
     valid_model,
     valid_url,
 )
-
-EXIT_FAILED = 1
 
 
 def llm_bus(
@@ -130,18 +137,11 @@ def cmd_llm_list(args: argparse.Namespace) -> int:
 
 
 def cmd_llm_budget(args: argparse.Namespace) -> int:
-    budget = None if args.usd.lower() == "none" else valid_budget(_float(args.usd))
+    budget = None if args.usd.lower() == "none" else valid_budget(args.usd)
     with open_store(args) as store:
         store.set_llm_budget(args.name, budget)
     print(f"{args.name}: " + ("no budget" if budget is None else f"budget ${budget:.2f}"))
     return 0
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")  # valid_budget turns it into one line
 
 
 def cmd_llm_test(args: argparse.Namespace) -> int:
@@ -184,7 +184,7 @@ def _usage_line(row: UsageRow) -> str:
 
 
 def cmd_llm_usage(args: argparse.Namespace) -> int:
-    since = parse_since(args.since, time.time()) if args.since else 0.0
+    since = parse_since(args.since, time.time()) if args.since is not None else 0.0
     with open_store(args) as store:
         calls = store.llm_calls(since=since)
     report = usage_report(calls)
@@ -212,21 +212,24 @@ def cmd_llm_usage(args: argparse.Namespace) -> int:
 
 
 def cmd_llm_default(args: argparse.Namespace) -> int:
+    if args.name is not None and args.clear:
+        raise UsageError("give NAME or --clear, not both")
     with open_store(args) as store:
-        if args.name is None and not args.clear:
-            found = default_backends(store)
-            if args.json:
-                print(json.dumps({pane or "*": name for pane, name in found.items()}, indent=2))
-                return 0
-            for pane in ("", *LLM_PANES):
-                if pane in found:
-                    print(f"{pane or 'every pane':<12} {found[pane]}")
-            if not found:
-                print("no default LLM backend: cockpit llm default NAME [--pane PANE]")
-            return 0
-        set_default_backend(store, None if args.clear else args.name, args.pane)
-    where = f"the {args.pane} pane" if args.pane else "every pane without its own"
-    print(f"{where}: " + ("no default" if args.clear else f"asks {args.name}"))
+        if args.name is not None or args.clear:
+            set_default_backend(store, None if args.clear else args.name, args.pane)
+        found = default_backends(store)
+    if args.json:  # (after a change too: --json output is JSON whatever was asked)
+        print(json.dumps({pane or "*": name for pane, name in found.items()}, indent=2))
+        return 0
+    if args.name is not None or args.clear:
+        where = f"the {args.pane} pane" if args.pane else "every pane without its own"
+        print(f"{where}: " + ("no default" if args.clear else f"asks {args.name}"))
+        return 0
+    for pane in ("", *LLM_PANES):
+        if pane in found:
+            print(f"{pane or 'every pane':<12} {found[pane]}")
+    if not found:
+        print("no default LLM backend: cockpit llm default NAME [--pane PANE]")
     return 0
 
 
@@ -237,15 +240,14 @@ def _ask(store: Store, name: str, plan: AskPlan, args: argparse.Namespace) -> in
 
     backend = store.get_llm_backend(name)
     estimate = asyncio.run(plan.estimate(LitellmClient(), backend))
-    print(f"{plan.what} on {name}: {estimate.describe()}", file=sys.stderr)
+    report_estimate(estimate, args.dry_run, args.json, label=f"{plan.what} on {name}")
     if args.dry_run:
         return 0
     command = run_llm_command(
         store, name, "llm.ask", plan.payload(), stream=args.stream, pane=plan.purpose.split(".")[0]
     )
     if command.error:
-        print(f"cockpit: {plan.what} failed: {command.error}", file=sys.stderr)
-        return EXIT_FAILED
+        return report_failed(command, plan.what, args.json)
     result = dict(command.result or {})
     text = str(result.get("text", ""))
     if args.json:
@@ -280,7 +282,6 @@ def cmd_llm_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_llm_summarize(args: argparse.Namespace) -> int:
-    from cockpit.cli.common import UsageError
     from cockpit.cli.results import results_matrix
     from cockpit.render.results import to_text
 
@@ -312,7 +313,7 @@ def register(sub: Subcommands) -> None:
         metavar="VAR",
         help="NAME of the env var holding the API key (the key is never stored)",
     )
-    ladd.add_argument("--budget", type=float, metavar="USD", help="spending cap in USD")
+    ladd.add_argument("--budget", metavar="USD", help="spending cap in USD")
     llst = add_command(llm_sub, "list", cmd_llm_list, "list LLM backends")
     llst.add_argument("--json", action="store_true")
     lrm = add_command(llm_sub, "remove", cmd_llm_remove, "remove an LLM backend")

@@ -16,8 +16,9 @@ import argparse
 import asyncio
 import re
 import sys
+import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from cockpit.cli.common import Subcommands, add_command, open_store
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 READ_BYTES = 1024 * 1024  # per round trip to the host
 EXIT_NO_CODE = 1  # a run that ended without an exit code (lost, cancelled)
+ENDED_CHECK_S = 5.0  # how often a quiet followed log asks whether its run ended without a code
 
 
 @dataclass
@@ -153,6 +155,34 @@ class Reconnects:
 
 
 @dataclass
+class EndWatch:
+    """Whether a followed run is over though its log will never say so: the log ends only
+    when the run's exit code is written, and a run that was lost (its wrapper killed, its
+    host rebooted) or refused before it started never writes one. Asked only while the
+    log is quiet, at most every ENDED_CHECK_S."""
+
+    backend: RunBackend
+    run: Run
+    every_s: float = ENDED_CHECK_S
+    checked_at: float | None = None
+    ended: bool = False
+
+    async def ended_without_code(self) -> bool:
+        if self.ended or (self.run.state.terminal and self.run.started_at is None):
+            return True  # (the latter: refused at launch, so it has no folder at all)
+        now = time.monotonic()
+        if self.checked_at is not None and now - self.checked_at < self.every_s:
+            return False
+        self.checked_at = now
+        try:
+            status = await self.backend.poll(self.run)
+        except Exception:  # the link dropped: the follower's own retries say so
+            return False
+        self.ended = status.state.terminal and status.exit_code is None
+        return self.ended
+
+
+@dataclass
 class Truncations:
     """Says on stderr that the log was truncated, and ends the line it cut short."""
 
@@ -190,10 +220,13 @@ async def write_log(
         backend = await rt.handler.backend_for(run)
         reconnects = Reconnects(run)
         truncations = Truncations(run, writer, follow)
+        end_watch = EndWatch(backend, run)
 
         async def read(offset: int) -> LogChunk:
             chunk = await backend.read_log(run, offset, READ_BYTES)
             reconnects.recovered()
+            if follow and not chunk.eof and not chunk.data and await end_watch.ended_without_code():
+                return replace(chunk, eof=True)
             return chunk
 
         offset = 0

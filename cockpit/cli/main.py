@@ -10,8 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from cockpit.bus import CommandError
 from cockpit.cli import chart, gpus, hosts, ideas, llm, logs, paper, results, runs, triage, tui
 from cockpit.cli.common import EXIT_USAGE, OneLineArgumentParser
+from cockpit.render.safe import printable
 from cockpit.store import StoreError
 from cockpit.validate import ValidationError
 
@@ -48,8 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (ValidationError, StoreError) as exc:
-        print(f"cockpit: error: {exc}", file=sys.stderr)
+    except (ValidationError, StoreError, CommandError) as exc:
+        # (CommandError: what was asked cannot be routed, e.g. the logs of a run whose
+        # host was removed; a command that ran and failed is reported where it ran)
+        print(f"cockpit: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -10,9 +10,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cockpit.cli.common import Subcommands, UsageError, add_command, add_group, open_store
+from cockpit.cli.common import (
+    Subcommands,
+    UsageError,
+    add_command,
+    add_group,
+    open_store,
+    report_estimate,
+    report_failed,
+)
+from cockpit.models import CostEstimate
 from cockpit.render.safe import printable
-from cockpit.validate import valid_name
+from cockpit.validate import read_input_text, shown, valid_name
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -146,7 +155,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         valid_name(args.sweep, "sweep name")
     with open_store(args) as store:
         if args.sweep is not None and args.sweep not in {s.name for s in store.list_sweeps()}:
-            raise UsageError(f"no sweep named {args.sweep!r}")
+            raise UsageError(f"no sweep named {shown(args.sweep)}")
         target = drafts.resolve(store, args.draft)
         report = check_claims(
             store, target.text, draft=target.draft or "", sweep=args.sweep, remember=True
@@ -173,7 +182,7 @@ def cmd_macros(args: argparse.Namespace) -> int:
     valid_name(args.sweep, "sweep name")
     with open_store(args) as store:
         if args.sweep not in {s.name for s in store.list_sweeps()}:
-            raise UsageError(f"no sweep named {args.sweep!r}")
+            raise UsageError(f"no sweep named {shown(args.sweep)}")
         sys.stdout.write(macros_tex(store, args.sweep))
     return 0
 
@@ -194,13 +203,13 @@ def _submit_llm(store: Any, backend: str, kind: str, payload: dict[str, Any]) ->
     return asyncio.run(go())
 
 
-def _estimate(backend: Any, prompts: list[tuple[str, int]]) -> str:
+def _estimate(backend: Any, prompts: list[tuple[str, int]]) -> CostEstimate:
     import asyncio
 
     from backends.llm import LitellmClient
     from cockpit.llm_jobs import estimate_job
 
-    return asyncio.run(estimate_job(LitellmClient(), backend, prompts)).describe()
+    return asyncio.run(estimate_job(LitellmClient(), backend, prompts))
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -219,10 +228,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     notes = ""
     if args.notes:
-        try:
-            notes = Path(args.notes).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read --notes {args.notes}: {exc}") from None
+        notes = read_input_text(args.notes, "--notes")
+    _accept_numbers(args.accept)  # a typo there is found before the model is paid
     if args.ask not in EDIT_ASKS:
         raise UsageError(f"--ask must be one of {', '.join(EDIT_ASKS)}")
     paragraph = None
@@ -238,7 +245,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         targets = draft_edit_targets(Path(draft.path))
         target = find_target(targets, args.section, paragraph)
         estimate = _estimate(backend, edit_calls(target.text, args.ask, notes))
-        print(f"estimate: {estimate}", file=sys.stderr)
+        report_estimate(estimate, args.dry_run, as_json=False)
         if args.dry_run:
             return 0
         command = _submit_llm(
@@ -269,17 +276,27 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accepted(spec: str | None, count: int) -> set[int]:
+def _accept_numbers(spec: str | None) -> set[int] | None:
+    """--accept as hunk indexes from 0; None for `all`."""
     if spec is None or spec == "none":
         return set()
     if spec == "all":
-        return set(range(count))
+        return None
     try:
         chosen = {int(p) - 1 for p in spec.split(",") if p.strip()}
     except ValueError:
-        raise UsageError(f"--accept {spec!r}: all, none, or hunk numbers like 1,3") from None
+        chosen = {-1}
+    if not chosen or min(chosen) < 0:
+        raise UsageError(f"--accept {shown(spec)}: all, none, or hunk numbers like 1,3")
+    return chosen
+
+
+def _accepted(spec: str | None, count: int) -> set[int]:
+    chosen = _accept_numbers(spec)
+    if chosen is None:
+        return set(range(count))
     if not all(0 <= i < count for i in chosen):
-        raise UsageError(f"--accept {spec!r}: there are {count} hunk(s)")
+        raise UsageError(f"--accept {shown(spec)}: there are {count} hunk(s)")
     return chosen
 
 
@@ -295,14 +312,13 @@ def cmd_review(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.ref}: review a stored version (NAME or NAME@N)")
         backend = store.get_llm_backend(args.llm)
         estimate = _estimate(backend, review_estimate_calls(target.text, n))
-        print(f"estimate: {estimate}", file=sys.stderr)
+        report_estimate(estimate, args.dry_run, args.json)
         if args.dry_run:
             return 0
         payload = {"draft": target.draft, "version": target.version, "n": n}
         command = _submit_llm(store, args.llm, "llm.paper_review", payload)
     if command.error:
-        print(f"cockpit: command #{command.id} failed: {command.error}", file=sys.stderr)
-        return 1
+        return report_failed(command, f"command #{command.id}", args.json)
     result = command.result
     if args.json:
         print(json.dumps(result, indent=2))

@@ -99,6 +99,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from cockpit.export import export_sweep
     from cockpit.results import ResultsError
 
+    if not args.out.strip():
+        raise UsageError("--out: the path is empty")
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cockpit.bus import CommandBus
-from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
+from cockpit.cli.common import EXIT_FAILED, Subcommands, UsageError, add_command, open_store
 from cockpit.log_metrics import scan_logs
 from cockpit.models import Command, CommandOrigin, CommandStatus, Host, Run, RunSpec, RunState
 from cockpit.paths import data_dir
@@ -30,14 +30,21 @@ from cockpit.runs import RunCommandHandler, launch_payload, sweep_to_payload
 from cockpit.scheduler import choose_hosts, plan_runs, plan_sweep, runs_by_host
 from cockpit.store import Store
 from cockpit.sweep import load_spec
-from cockpit.validate import valid_name, valid_time_limit
+from cockpit.validate import (
+    shown,
+    valid_command_id,
+    valid_env_name,
+    valid_gpus,
+    valid_name,
+    valid_time_limit,
+    valid_workdir,
+)
 
 if TYPE_CHECKING:
     from backends.runners.detached import RunnerOptions
     from backends.ssh.connection import SshPool, SshSettings
 
 PROPOSED_BY_ENV = "COCKPIT_PROPOSED_BY"
-EXIT_FAILED = 1
 WAIT_POLL_S = 5.0
 
 
@@ -80,7 +87,10 @@ async def runtime(
 
 
 def proposer(args: argparse.Namespace) -> str | None:
-    name = getattr(args, "proposed_by", None) or os.environ.get(PROPOSED_BY_ENV, "").strip()
+    given = getattr(args, "proposed_by", None)
+    if given is not None:  # (an empty --proposed-by is no way round the confirmation)
+        return valid_name(given, "--proposed-by")
+    name = os.environ.get(PROPOSED_BY_ENV, "").strip()
     return valid_name(name, "--proposed-by") if name else None
 
 
@@ -94,9 +104,21 @@ async def submit(
     return await rt.bus.submit("cli", host_target(host), kind, payload, origin=origin)
 
 
+def proposal_json(command: Command) -> dict[str, Any]:
+    """A command that awaits a person, as --json prints it (an agent reads the id here)."""
+    return {
+        "command": command.id,
+        "status": str(command.status),
+        "proposed_by": command.payload.get("proposed_by"),
+    }
+
+
 def report(command: Command, args: argparse.Namespace, store: Store) -> int:
     """Print what a command did; the exit code that says it."""
     if command.status is CommandStatus.NEEDS_CONFIRM:
+        if getattr(args, "json", False):
+            print(json.dumps([proposal_json(command)], indent=1))
+            return 0
         who = command.payload.get("proposed_by", "an agent")
         print(
             f"command #{command.id} proposed by {plain(who)} awaits a person: "
@@ -113,7 +135,25 @@ def report(command: Command, args: argparse.Namespace, store: Store) -> int:
     if command.status is CommandStatus.FAILED:
         print(f"cockpit: error: command #{command.id}: {command.error}", file=sys.stderr)
         return EXIT_FAILED
-    return 0
+    return EXIT_FAILED if report_refused(store, ids) else 0
+
+
+def report_refused(store: Store, run_ids: Sequence[str]) -> bool:
+    """Say on stderr why each run its host refused to start (more GPUs than it has) did
+    not run; whether there was one. Without it `cockpit run` printed an id and exit 0 for
+    a run that had already failed."""
+    refused = False
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        reason = run.provenance.get("placement")
+        if run.state is RunState.FAILED and run.started_at is None and reason:
+            refused = True
+            print(
+                f"cockpit: error: run {plain(run.id)} did not start on {plain(run.host)}: "
+                f"{plain(reason)}",
+                file=sys.stderr,
+            )
+    return refused
 
 
 def _remote_dir(host: Host, run_id: str) -> str:
@@ -154,6 +194,7 @@ def _print_plan(runs: list[Run], hosts: dict[str, Host], as_json: bool) -> None:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
+    proposer(args)  # a bad --proposed-by is bad input, in a dry run too
     spec = load_spec(args.spec)
     with open_store(args) as store:
         plan = plan_sweep(spec, store.list_hosts(), args.host, time.time())
@@ -179,6 +220,10 @@ async def _launch(
             commands.append(submit(rt, host, "run.launch", payload, args))
         done = await asyncio.gather(*commands)
     out_ids: list[str] = []
+    proposed = [c for c in done if c.status is CommandStatus.NEEDS_CONFIRM]
+    if args.json and proposed:  # (one JSON document for all hosts' proposals)
+        print(json.dumps([proposal_json(c) for c in proposed], indent=1))
+        done = [c for c in done if c.status is not CommandStatus.NEEDS_CONFIRM]
     for command in done:
         if command.status is CommandStatus.NEEDS_CONFIRM or not args.json:
             code = max(code, report(command, args, store))
@@ -189,6 +234,8 @@ async def _launch(
                 code = EXIT_FAILED
     if args.json and out_ids:
         print(json.dumps([run_json(store.get_run(i)) for i in out_ids], indent=1))
+        if report_refused(store, out_ids):
+            code = max(code, EXIT_FAILED)
     return code
 
 
@@ -198,23 +245,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise UsageError("nothing to run: cockpit run --host NAME -- CMD ARGS...")
-    if args.gpus < 0:
-        raise UsageError(f"invalid --gpus {args.gpus}: must be >= 0")
+    proposer(args)  # a bad --proposed-by is bad input, in a dry run too
+    gpus = valid_gpus(args.gpus, "--gpus")
     env: dict[str, str] = {}
     for pair in args.env:
         key, sep, value = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise UsageError(f"invalid --env {pair!r}: use NAME=VALUE")
-        env[key] = value
-    name = valid_name(args.name, "--name") if args.name else valid_name(_name_of(argv), "--name")
-    limit = valid_time_limit(args.time_limit, "--time-limit") if args.time_limit else None
+        if not sep:
+            raise UsageError(f"invalid --env {shown(pair)}: use NAME=VALUE")
+        env[valid_env_name(key, "--env")] = value
+    # (an empty --name or --time-limit is a mistake, not a wish for the default)
+    name = valid_name(_name_of(argv) if args.name is None else args.name, "--name")
+    limit = None
+    if args.time_limit is not None:
+        limit = valid_time_limit(args.time_limit, "--time-limit")
+    workdir = None if args.workdir is None else valid_workdir(args.workdir, "--workdir")
     spec = RunSpec(
         name=name,
         command=shlex.join(argv),
-        gpus=args.gpus,
+        gpus=gpus,
         timeout_s=limit,
         env=env,
-        workdir=args.workdir,
+        workdir=workdir,
     )
     with open_store(args) as store:
         hosts = choose_hosts(store.list_hosts(), [args.host])
@@ -282,12 +333,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
             state = RunState(args.state)
         except ValueError:
             names = ", ".join(s.value for s in RunState)
-            raise UsageError(f"invalid --state {args.state!r}: one of {names}") from None
+            raise UsageError(f"invalid --state {shown(args.state)}: one of {names}") from None
     with open_store(args) as store:
         sweeps = {s.name for s in store.list_sweeps()}
         for sweep in (args.sweep, args.wait):
             if sweep is not None and sweep not in sweeps:
-                raise UsageError(f"no sweep named {sweep!r}")
+                raise UsageError(f"no sweep named {shown(sweep)}")
         if args.wait is not None:
             return asyncio.run(_wait(store, args.wait, args.interval))
         if not args.cached:
@@ -336,11 +387,15 @@ def cmd_queue(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         host = store.get_host(args.host)
         payload: dict[str, Any] = {"host": host.name, "op": "list"}
+        if args.drop is not None and (args.move is not None or args.to is not None):
+            raise UsageError("give --drop RUN or --move RUN --to POSITION, not both")
+        if (args.move is None) != (args.to is None):
+            raise UsageError("--move RUN and --to POSITION go together (0 is next)")
+        if args.to is not None and args.to < 0:
+            raise UsageError(f"invalid --to {args.to}: a position from 0 (next)")
         if args.drop is not None:
             payload.update(op="drop", run_id=store.find_run(args.drop).id)
         elif args.move is not None:
-            if args.to is None or args.to < 0:
-                raise UsageError("--move RUN needs --to POSITION (0 is next)")
             payload.update(op="move", run_id=store.find_run(args.move).id, position=args.to)
 
         async def go() -> int:
@@ -372,7 +427,7 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
 def _decide(args: argparse.Namespace, *, confirm: bool) -> int:
     with open_store(args) as store:
-        command = store.get_command(args.id)
+        command = store.get_command(valid_command_id(args.id))
         if command.status is not CommandStatus.NEEDS_CONFIRM:
             raise UsageError(f"command #{command.id} is {command.status}, not awaiting a person")
 
@@ -442,7 +497,7 @@ def register(sub: Subcommands) -> None:
     _add_proposed_by(queue)
 
     confirm = add_command(sub, "confirm", cmd_confirm, "run a command an agent proposed")
-    confirm.add_argument("id", type=int)
+    confirm.add_argument("id")
     confirm.add_argument("--json", action="store_true")
     reject = add_command(sub, "reject", cmd_reject, "decline a command an agent proposed")
-    reject.add_argument("id", type=int)
+    reject.add_argument("id")

@@ -9,7 +9,7 @@ import time
 
 from cockpit.cli.common import Subcommands, UsageError, add_command, open_store
 from cockpit.render.text import json_safe
-from cockpit.validate import parse_since
+from cockpit.validate import parse_since, shown
 
 
 def cmd_triage(args: argparse.Namespace) -> int:
@@ -19,7 +19,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
     now = time.time()
     since = parse_since(args.since, now) if args.since is not None else None
     if since is not None and since >= now:
-        raise UsageError(f"invalid --since {args.since!r}: it is not in the past")
+        raise UsageError(f"invalid --since {shown(args.since)}: it is not in the past")
     with open_store(args) as store:
         report = triage.build_triage(store, since=since, now=now)
         if args.json:

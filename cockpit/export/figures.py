@@ -21,6 +21,7 @@ from cockpit.models.results import (
     SweepResults,
     Verdict,
 )
+from cockpit.render.safe import printable
 
 MAX_CURVES = 12  # configs per learning-curve figure: more is a hairball, not a figure
 # Logged series that are settings or throughput, not learning: no curve figure for them.
@@ -139,8 +140,10 @@ def config_label(c: ConfigResult, keys: Sequence[str], wrap: int = 0) -> str:
     """ "lr=0.001 warmup=100": a value means nothing on an axis without its factor's name.
 
     ``wrap``: longer labels put each factor on its own line (a column is narrow)."""
-    parts = [f"{k}={c.params[k]}" for k in keys if k in c.params]
-    text = " ".join(parts) or c.key
+    # (values come from imported files: an escape in one would reach the PDF and, through
+    # matplotlib's missing-glyph warning, the terminal)
+    parts = [printable(f"{k}={c.params[k]}") for k in keys if k in c.params]
+    text = " ".join(parts) or printable(c.key)
     return "\n".join(parts) if wrap and len(text) > wrap and len(parts) > 1 else text
 
 
@@ -163,9 +166,9 @@ def effect_label(name: str, factors: Sequence[str], levels: Mapping[str, Sequenc
     parts = []
     for f in factors:
         lv = levels.get(f) or ()
-        parts.append(f"{f} ({lv[0]} → {lv[1]})" if len(lv) == 2 else f)
+        parts.append(printable(f"{f} ({lv[0]} → {lv[1]})" if len(lv) == 2 else f))
     # One factor per line: three levels' worth of text does not fit a column on one line.
-    return " x\n".join(parts) or name
+    return " x\n".join(parts) or printable(name)
 
 
 def write_figures(
@@ -240,7 +243,7 @@ def _draw_all(
         ax.set_yticks(range(len(configs)), tick_labels)
         ax.invert_yaxis()
         word = "higher" if hib else "lower"
-        ax.set_xlabel(f"{metric} ({word} is better)")
+        ax.set_xlabel(printable(f"{metric} ({word} is better)"))
         ax.grid(axis="x", linewidth=0.3, alpha=0.5)
         labels = list(present)
         handles = list(present.values())
@@ -285,7 +288,7 @@ def _draw_all(
                 handles.append(line)
                 labels.append(("* " if c.is_baseline else "") + config_label(c, keys, wrap))
         ax.set_xlabel("step")
-        ax.set_ylabel(name)
+        ax.set_ylabel(printable(name))
         _legend_below(fig, ax, handles, labels)
         stem = out_dir / f"curves_{slugify(name)}{suffix}"
         written += _save(fig, stem)
@@ -325,7 +328,7 @@ def _draw_all(
         )
         ax.axvline(0.0, color="black", linewidth=0.6)
         sep = "\n" if width < TEXT_WIDTH_IN else " "
-        ax.set_xlabel(f"effect on {metric}{sep}(high - low level)")
+        ax.set_xlabel(printable(f"effect on {metric}") + f"{sep}(high - low level)")
         stem = out_dir / f"effects_{slug}{suffix}"
         written += _save(fig, stem)
         plt.close(fig)
