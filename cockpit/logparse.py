@@ -250,7 +250,7 @@ class ScanResult:
 # control is dropped, and so are C1 controls (U+009B acts as CSI on some terminals) and the
 # bidi overrides that reorder what the user reads.
 COLOUR = re.compile(r"\x1b\[[0-9;:]*m")
-NOT_FOR_TERMINAL = re.compile("[\x80-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+NOT_FOR_TERMINAL = re.compile("[\x80-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def terminal_text(text: str, *, colours: bool = True) -> str:
