@@ -280,6 +280,10 @@ def clean_text(text: str) -> str:
 SHAPE_OF_BYTES = bytes.maketrans(b"123456789", b"000000000")
 # A chunk's points are ordered by position: line index * SLOTS + their place on the line.
 SLOTS = 256
+# Of a line that has no newline yet, what is held back; a longer one (a tensor printed
+# whole) is read by this head. A 200 MB line held whole would also be read again by each
+# pass, which stops after 16 MB and restarts at the line's start: it never got past it.
+LONG_LINE_BYTES = 64 * 1024
 NON_FINITE = frozenset({"nan", "inf", "infinity"})
 FLOAT_TABLE_SAMPLE = 1024
 Sink = Callable[[int], object]  # takes the index of a line in its chunk
@@ -563,6 +567,9 @@ class LogScanner:
     loss_trend: dict[str, tuple[int, float]] = field(default_factory=dict)  # (n, average)
     flagged: set[tuple[FlagKind, str]] = field(default_factory=set)
     table_task: str = ""  # the task of the lm-eval table row above
+    # Inside a line longer than LONG_LINE_BYTES: its head was read (and counted) as its
+    # line, the rest is dropped up to its newline, so it is never held however long.
+    skipping: bool = False
     plans: dict[str, Plan] = field(default_factory=dict)  # lines read one by one, by shape
     sorter: LineSorter = field(default_factory=LineSorter, repr=False)
 
@@ -577,6 +584,7 @@ class LogScanner:
             "loss_trend": {k: list(v) for k, v in self.loss_trend.items()},
             "flagged": sorted([str(k), t] for k, t in self.flagged),
             "table_task": self.table_task,
+            "skipping": self.skipping,
         }
 
     @classmethod
@@ -590,10 +598,18 @@ class LogScanner:
             },
             flagged={(FlagKind(k), str(t)) for k, t in state.get("flagged", [])},
             table_task=str(state.get("table_task", "")),
+            skipping=bool(state.get("skipping", False)),
         )
 
     def feed(self, data: bytes) -> ScanResult:
-        """Parse the whole lines `data` completes; hold back a partial last line."""
+        """Parse the whole lines `data` completes; hold back a partial last line (at most
+        LONG_LINE_BYTES of it: a longer one is read by its head, and the rest dropped)."""
+        if self.skipping:
+            end = data.find(b"\n")
+            if end < 0:
+                return ScanResult()
+            self.skipping = False
+            data = data[end + 1 :]
         if self.partial:
             data = self.partial + data
         lines = data.split(b"\n")
@@ -604,6 +620,11 @@ class LogScanner:
             shapes = data.translate(SHAPE_OF_BYTES).split(b"\n")
         self.partial = lines.pop()
         shapes.pop()
+        if len(self.partial) <= LONG_LINE_BYTES:
+            return self._scan(lines, shapes)
+        head, self.partial, self.skipping = self.partial[:LONG_LINE_BYTES], b"", True
+        lines.append(head)
+        shapes.append(head.translate(SHAPE_OF_BYTES))
         return self._scan(lines, shapes)
 
     def finish(self) -> ScanResult:
