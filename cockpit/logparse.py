@@ -151,10 +151,11 @@ def plan_of(line: str) -> Plan:
     return tuple(plan)
 
 
-# Terminal escapes: OSC (window titles, links), CSI (colours, cursor moves), the rest; and
+# Terminal escapes: OSC (window titles, links) and the strings a terminal swallows whole
+# (DCS, PM, APC, SOS: their text is not shown), CSI (colours, cursor moves), the rest; and
 # the C0 controls a terminal would act on (bell, backspace…), tab and newline excepted.
 ESCAPES = re.compile(
-    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?"
+    r"\x1b[\]P^_X][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?"
     r"|[\x00-\x08\x0b-\x1f\x7f]"
 )
 # Everything on a line up to its last carriage return: the states a progress bar replaced.
