@@ -285,8 +285,6 @@ SLOTS = 256
 # padding are left out): a line of them is binary (a core dump, a checkpoint cat'ed by
 # mistake), whose chance "AB=6" or "OOM" must not become a metric or a flag.
 BINARY_BYTES = bytes([*range(0x01, 0x07), 0x0B, 0x0C, *range(0x10, 0x1B), *range(0x1C, 0x20), 0x7F])
-
-
 HIGH_BYTES = bytes(range(0x80, 0x100))
 
 
