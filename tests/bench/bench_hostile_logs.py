@@ -106,9 +106,7 @@ def main() -> None:
         subprocess.run([*cli, "host", "add", "me", "--local"], check=True, env=env, cwd=ROOT)
         ids = {log: cockpit_run(db, env, log, log.stem) for log in (short, huge)}
         while True:  # `cat` of a few hundred MB: until both runs are over
-            out = subprocess.run(
-                [*cli, "runs", "--json"], capture_output=True, env=env, cwd=ROOT
-            )
+            out = subprocess.run([*cli, "runs", "--json"], capture_output=True, env=env, cwd=ROOT)
             if all(r["state"] == "succeeded" for r in json.loads(out.stdout)):
                 break
             time.sleep(0.5)
