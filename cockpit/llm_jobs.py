@@ -334,6 +334,9 @@ TRACEBACK_START = "Traceback (most recent call last):"
 TAIL_LINES = 80
 TRACEBACK_MAX_LINES = 60
 MAX_LOG_READ_BYTES = 64 * 1024 * 1024  # a failure is explained from at most this much log
+# Of one log line, what goes to the model: a tensor printed whole (megabytes on one line)
+# would be the whole prompt, and its cost.
+PROMPT_LINE_BYTES = 2048
 READ_CHUNK_BYTES = 256 * 1024
 MAX_DATA_CHARS = 24_000  # what one prompt carries of a log or a table
 ASK_MAX_TOKENS = 800
@@ -401,8 +404,9 @@ async def read_failure_log(read: LogReader) -> FailureLog:
             break
         offset = chunk.next_offset
         *lines, pending = (pending + chunk.data).split(b"\n")
+        pending = pending[:PROMPT_LINE_BYTES]  # (a long line's head is all that is kept)
         for raw in lines:
-            line = clean_text(raw.decode("utf-8", "replace"))
+            line = clean_text(raw[:PROMPT_LINE_BYTES].decode("utf-8", "replace"))
             finder.feed(line)
             tail.append(line)
         if chunk.eof:

@@ -29,6 +29,14 @@ SEARCH_SLICE_CHARS = 64 * 1024
 EVERY = 64
 # A screenful's read: over SFTP each is a round trip, and only what is asked for travels.
 WINDOW_BYTES = 16 * 1024
+# Of one line, what is read into memory to be drawn or searched: a 200 MB line (a tensor
+# printed whole, a progress bar that never ends) is skipped past, never held. The view
+# draws 20,000 characters of a line at most.
+MAX_LINE_BYTES = 64 * 1024
+# Reads inside a long line grow to this (fewer round trips over SFTP, little memory).
+LONG_LINE_WINDOW = 1024 * 1024
+# How much the view's tail (shown while a big log is indexed) reads back from the end.
+TAIL_MAX_BYTES = 4 * 1024 * 1024
 Progress = Callable[[int, int], None]  # (bytes indexed, bytes in the file)
 
 
@@ -119,14 +127,16 @@ class LogIndex:
         base = line // self.every
         start = self.offsets[base]
         skip = line - base * self.every
+        window = WINDOW_BYTES
         while skip:
-            data = self.reader.read_at(start, WINDOW_BYTES)
+            data = self.reader.read_at(start, window)
             if not data:
                 return start
             pos = 0
             while skip:
                 nl = data.find(b"\n", pos)
                 if nl < 0:
+                    window = min(window * 2, LONG_LINE_WINDOW)  # a long line: fewer round trips
                     break
                 pos = nl + 1
                 skip -= 1
@@ -134,24 +144,36 @@ class LogIndex:
         return start
 
     def read_lines(self, first: int, count: int) -> list[str]:
-        """Lines first .. first+count-1 (as many as exist), decoded, without newlines."""
+        """Lines first .. first+count-1 (as many as exist), decoded, without newlines.
+
+        Each is what a terminal would leave of it, at most MAX_LINE_BYTES: a line redrawn
+        with carriage returns from its last one, and a longer line cut there (its rest is
+        read past in growing blocks, never held)."""
         if count <= 0 or first >= self.line_count:
             return []
         start = self._line_start_exact(first)
         out: list[str] = []
-        rest = b""
+        kept = LineHead()
         end = self.indexed_to
+        window = WINDOW_BYTES
         while len(out) < count and start < end:
-            data = self.reader.read_at(start, min(WINDOW_BYTES, end - start))
+            data = self.reader.read_at(start, min(window, end - start))
             if not data:
                 break
             start += len(data)
-            parts = (rest + data).split(b"\n")
-            rest = parts.pop()
-            out.extend(p.decode("utf-8", "replace") for p in parts)
-        if len(out) < count and rest:
-            out.append(rest.decode("utf-8", "replace"))
-        return out[:count]
+            pos = 0
+            while len(out) < count:
+                nl = data.find(b"\n", pos)
+                kept.add(data[pos : nl if nl >= 0 else len(data)])
+                if nl < 0:
+                    break
+                out.append(kept.take())
+                pos = nl + 1
+            if kept.full:
+                window = min(window * 2, LONG_LINE_WINDOW)
+        if len(out) < count and kept.started:
+            out.append(kept.take())
+        return out
 
     def search(
         self,
@@ -176,17 +198,40 @@ class LogIndex:
         else:
             line, pos = first, self._line_start_exact(first) if first else 0
         end = self.indexed_to if end is None else end
+        inside_long_line = False  # its head searched: the rest is read past to its end
         while pos < end:
             if cancel is not None and cancel.is_set():
                 return
             data = self.reader.read_at(pos, min(chunk, end - pos))
             if not data:
                 break  # the file shrank under us (truncated): the feed indexes it again
+            if inside_long_line:
+                nl = data.find(b"\n")
+                pos += len(data) if nl < 0 else nl + 1
+                if nl >= 0:
+                    inside_long_line = False
+                    line += 1
+                    if state is not None:
+                        state.line, state.byte = line, pos
+                if progress is not None:
+                    progress(pos, end)
+                continue
             last = pos + len(data) >= end
             # Whole lines only, but for the last block (a long line may fill a block).
             cut = len(data) if last else data.rfind(b"\n") + 1
+            if cut == 0 and chunk <= MAX_LINE_BYTES:
+                chunk *= 2  # a line longer than a block: read it whole, up to a point
+                continue
             if cut == 0:
-                chunk *= 2  # a line longer than a block: read it whole
+                # A line longer than MAX_LINE_BYTES (a tensor printed whole, a bar that never
+                # ends): searched in its head, as the view shows it; the rest is read past.
+                head = LineHead()
+                head.add(data)
+                text = head.take()
+                if not (cancel is not None and cancel.is_set()) and pattern.search(text):
+                    yield SearchHit(line, text)
+                inside_long_line = True
+                pos += len(data)
                 continue
             text = data[:cut].decode("utf-8", "replace")
             at, counted, last_begin = line, 0, -1
@@ -197,7 +242,8 @@ class LogIndex:
                 at += text.count("\n", counted, begin)
                 counted = last_begin = begin
                 stop = text.find("\n", m.start())
-                yield SearchHit(at, text[begin : stop if stop >= 0 else len(text)])
+                stop = min(stop if stop >= 0 else len(text), begin + MAX_LINE_BYTES)
+                yield SearchHit(at, text[begin:stop])
             if cancel is not None and cancel.is_set():
                 return
             newlines = data.count(b"\n", 0, cut)
@@ -211,6 +257,39 @@ class LogIndex:
                 progress(pos, end)
 
 
+class LineHead:
+    """The part of one line worth keeping, fed piece by piece: from just after its last
+    carriage return (a progress bar in its last state), at most MAX_LINE_BYTES of it."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.started = False
+
+    @property
+    def full(self) -> bool:
+        return len(self.data) >= MAX_LINE_BYTES
+
+    def add(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self.started = True
+        if self.data.endswith(b"\r"):
+            del self.data[:]  # more of the line after it: the \r was a redraw, not a CRLF
+        redraw = piece.rfind(b"\r", 0, len(piece) - 1)
+        if redraw >= 0:
+            del self.data[:]
+            piece = piece[redraw + 1 :]
+        room = MAX_LINE_BYTES - len(self.data)
+        if room > 0:
+            self.data += piece[:room]
+
+    def take(self) -> str:
+        text = self.data.decode("utf-8", "replace")
+        self.data = bytearray()
+        self.started = False
+        return text
+
+
 @dataclass
 class SearchState:
     """Where a search got to: the line after its last newline, and that line's byte."""
@@ -219,20 +298,30 @@ class SearchState:
     byte: int = 0
 
 
-def read_tail(reader: ByteReader, count: int, block: int = 64 * 1024) -> list[str]:
-    """The last `count` lines, read backwards from the end: instant on any size of log."""
+def read_tail(
+    reader: ByteReader, count: int, block: int = 64 * 1024, limit: int = TAIL_MAX_BYTES
+) -> list[str]:
+    """The last `count` lines, read backwards from the end: instant on any size of log.
+    At most `limit` bytes are read (fewer lines where lines are huge), and each line is
+    kept as read_lines keeps it."""
     size = reader.size()
-    pos, data = size, b""
-    while pos > 0 and data.count(b"\n") <= count:
-        step = min(block, pos)
+    pos, blocks, newlines = size, [], 0
+    while pos > 0 and newlines <= count and size - pos < limit:
+        step = min(block, pos, limit - (size - pos))
         pos -= step
-        data = reader.read_at(pos, step) + data
-    lines = data.split(b"\n")
+        blocks.append(reader.read_at(pos, step))
+        newlines += blocks[-1].count(b"\n")
+    lines = b"".join(reversed(blocks)).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     if pos > 0:
         lines = lines[1:]  # the first one may be cut
-    return [line.decode("utf-8", "replace") for line in lines[-count:]]
+    out = []
+    for line in lines[-count:]:
+        head = LineHead()
+        head.add(line)
+        out.append(head.take())
+    return out
 
 
 def tail_offset(reader: ByteReader, count: int, block: int = 64 * 1024) -> int:
@@ -268,5 +357,11 @@ def _matches(
         if cancel is not None and cancel.is_set():
             return
         stop = text.find("\n", start + SEARCH_SLICE_CHARS) + 1 or len(text)
+        if stop - start > 2 * SEARCH_SLICE_CHARS:
+            # A line of megabytes (the last block's, which may not end): its head only, as
+            # in a line longer than a block; one regex call over it all would hold the GIL.
+            yield from pattern.finditer(text, start, start + 2 * SEARCH_SLICE_CHARS)
+            start = stop
+            continue
         yield from pattern.finditer(text, start, stop)
         start = stop

@@ -151,10 +151,11 @@ def plan_of(line: str) -> Plan:
     return tuple(plan)
 
 
-# Terminal escapes: OSC (window titles, links), CSI (colours, cursor moves), the rest; and
+# Terminal escapes: OSC (window titles, links) and the strings a terminal swallows whole
+# (DCS, PM, APC, SOS: their text is not shown), CSI (colours, cursor moves), the rest; and
 # the C0 controls a terminal would act on (bell, backspace…), tab and newline excepted.
 ESCAPES = re.compile(
-    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?"
+    r"\x1b[\]P^_X][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?"
     r"|[\x00-\x08\x0b-\x1f\x7f]"
 )
 # Everything on a line up to its last carriage return: the states a progress bar replaced.
@@ -250,7 +251,7 @@ class ScanResult:
 # control is dropped, and so are C1 controls (U+009B acts as CSI on some terminals) and the
 # bidi overrides that reorder what the user reads.
 COLOUR = re.compile(r"\x1b\[[0-9;:]*m")
-NOT_FOR_TERMINAL = re.compile("[\x80-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+NOT_FOR_TERMINAL = re.compile("[\x80-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def terminal_text(text: str, *, colours: bool = True) -> str:
@@ -280,6 +281,42 @@ def clean_text(text: str) -> str:
 SHAPE_OF_BYTES = bytes.maketrans(b"123456789", b"000000000")
 # A chunk's points are ordered by position: line index * SLOTS + their place on the line.
 SLOTS = 256
+# Control bytes no text line holds (tab, newline, CR, ESC, BEL, backspace, SO/SI and NUL
+# padding are left out): a line of them is binary (a core dump, a checkpoint cat'ed by
+# mistake), whose chance "AB=6" or "OOM" must not become a metric or a flag.
+BINARY_BYTES = bytes([*range(0x01, 0x07), 0x0B, 0x0C, *range(0x10, 0x1B), *range(0x1C, 0x20), 0x7F])
+HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def binary_line(line: bytes) -> bool:
+    """One byte in 32 a control no text holds, or a quarter of them high bytes that are not
+    UTF-8 (Latin-1 text has a few; random bytes half)."""
+    controls = len(line) - len(line.translate(None, BINARY_BYTES))
+    if controls and controls * 32 >= len(line):
+        return True
+    if (len(line) - len(line.translate(None, HIGH_BYTES))) * 4 < len(line):
+        return False
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def blank_binary_lines(lines: list[bytes], shapes: list[bytes]) -> None:
+    """Empty (in place, so line numbers stay) the binary lines of a chunk that holds control
+    bytes, and the lines beside them: random bytes make short lines too, which may look like
+    text by chance."""
+    binary = [binary_line(line) for line in lines]
+    for i, is_binary in enumerate(binary):
+        if is_binary or (i > 0 and binary[i - 1]) or (i + 1 < len(binary) and binary[i + 1]):
+            lines[i] = shapes[i] = b""
+
+
+# Of a line that has no newline yet, what is held back; a longer one (a tensor printed
+# whole) is read by this head. A 200 MB line held whole would also be read again by each
+# pass, which stops after 16 MB and restarts at the line's start: it never got past it.
+LONG_LINE_BYTES = 64 * 1024
 NON_FINITE = frozenset({"nan", "inf", "infinity"})
 FLOAT_TABLE_SAMPLE = 1024
 Sink = Callable[[int], object]  # takes the index of a line in its chunk
@@ -563,6 +600,9 @@ class LogScanner:
     loss_trend: dict[str, tuple[int, float]] = field(default_factory=dict)  # (n, average)
     flagged: set[tuple[FlagKind, str]] = field(default_factory=set)
     table_task: str = ""  # the task of the lm-eval table row above
+    # Inside a line longer than LONG_LINE_BYTES: its head was read (and counted) as its
+    # line, the rest is dropped up to its newline, so it is never held however long.
+    skipping: bool = False
     plans: dict[str, Plan] = field(default_factory=dict)  # lines read one by one, by shape
     sorter: LineSorter = field(default_factory=LineSorter, repr=False)
 
@@ -577,6 +617,7 @@ class LogScanner:
             "loss_trend": {k: list(v) for k, v in self.loss_trend.items()},
             "flagged": sorted([str(k), t] for k, t in self.flagged),
             "table_task": self.table_task,
+            "skipping": self.skipping,
         }
 
     @classmethod
@@ -590,10 +631,18 @@ class LogScanner:
             },
             flagged={(FlagKind(k), str(t)) for k, t in state.get("flagged", [])},
             table_task=str(state.get("table_task", "")),
+            skipping=bool(state.get("skipping", False)),
         )
 
     def feed(self, data: bytes) -> ScanResult:
-        """Parse the whole lines `data` completes; hold back a partial last line."""
+        """Parse the whole lines `data` completes; hold back a partial last line (at most
+        LONG_LINE_BYTES of it: a longer one is read by its head, and the rest dropped)."""
+        if self.skipping:
+            end = data.find(b"\n")
+            if end < 0:
+                return ScanResult()
+            self.skipping = False
+            data = data[end + 1 :]
         if self.partial:
             data = self.partial + data
         lines = data.split(b"\n")
@@ -604,6 +653,13 @@ class LogScanner:
             shapes = data.translate(SHAPE_OF_BYTES).split(b"\n")
         self.partial = lines.pop()
         shapes.pop()
+        if len(data.translate(None, BINARY_BYTES)) != len(data):  # (a regex: 7x slower)
+            blank_binary_lines(lines, shapes)
+        if len(self.partial) <= LONG_LINE_BYTES:
+            return self._scan(lines, shapes)
+        head, self.partial, self.skipping = self.partial[:LONG_LINE_BYTES], b"", True
+        lines.append(head)
+        shapes.append(head.translate(SHAPE_OF_BYTES))
         return self._scan(lines, shapes)
 
     def finish(self) -> ScanResult:

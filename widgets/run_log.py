@@ -42,7 +42,9 @@ LOG_ERROR = re.compile(
     r"|\bloss\b\W*(?:nan|inf)\b",
     re.IGNORECASE | re.MULTILINE,  # a scan matches many lines at once: ^ is a line's start
 )
-_ERRORS = r"\w*error\b|\bexception\b|^traceback\b|\bfatal\b|\bcritical\b|out of memory"
+# ('error\b', not '\w*error\b': the same lines, but \w* tried from every character of a
+# long word is quadratic, and a 100 KB run of letters held the GIL for tens of seconds.)
+_ERRORS = r"error\b|\bexception\b|^traceback\b|\bfatal\b|\bcritical\b|out of memory"
 _WARNINGS = r"\bwarn(?:ing)?\b|" + _ERRORS
 # The filter's level presets: a level and every level above it, as logging means them.
 LEVEL_FILTERS = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from cockpit.app.controller import RequestHandler, Shell
 from cockpit.bus import CommandError
 from cockpit.log_index import LogIndex, MemoryReader, SearchState, read_tail
-from cockpit.logparse import clean_text
+from cockpit.logparse import terminal_text
 from cockpit.models import Run
 from cockpit.ports import ByteReader, LogReaderBackend, RunBackend
 from widgets.requests import PaneRequest
@@ -347,5 +347,6 @@ def read_numbered(index: LogIndex, numbers: Sequence[int]) -> dict[int, str]:
 
 
 def _shown(line: str) -> str:
-    # As a terminal would leave it: bars in their last state, no escapes.
-    return clean_text(line)[:MAX_LINE_CHARS]
+    # As a terminal would leave it: bars in their last state, no escapes, and neither C1
+    # controls (U+009B is CSI to some terminals) nor bidi overrides, which Textual passes on.
+    return terminal_text(line, colours=False)[:MAX_LINE_CHARS]

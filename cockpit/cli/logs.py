@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from backends.ssh.connection import SshSettings
 
 READ_BYTES = 1024 * 1024  # per round trip to the host
+STREAM_LINE_BYTES = 1024 * 1024  # of a line with no newline yet, held for a terminal
 EXIT_NO_CODE = 1  # a run that ended without an exit code (lost, cancelled)
 ENDED_CHECK_S = 5.0  # how often a quiet followed log asks whether its run ended without a code
 
@@ -52,9 +53,10 @@ class LogWriter:
     terminal: bool = False
     grep: re.Pattern[str] | None = None
     tail: int | None = None
-    partial: bytes = b""
+    partial: bytearray = field(default_factory=bytearray)  # a line without its newline yet
     held: deque[bytes] | None = None  # the last --tail lines, until the end is reached
     written: int = 0
+    streamed: bool = False  # a long line's start went to the terminal: its rest goes after
 
     def __post_init__(self) -> None:
         if self.tail is not None:
@@ -68,13 +70,39 @@ class LogWriter:
         if self.raw and self.held is None:
             self._emit(data)
             return
-        data = self.partial + data
+        first = data.find(b"\n") + 1
+        if not first:
+            self._hold(data)
+            return
+        # (The partial line grows in place: a 200 MB line copied at each chunk was 10 s.)
+        self.partial += data[:first]
+        line, self.partial = bytes(self.partial), bytearray()
+        self._line(line)
         end = data.rfind(b"\n") + 1
-        self.partial = data[end:]
-        if end:
+        if end > first:
             # (not splitlines: a \r inside a progress bar's line does not end the line)
-            for line in data[: end - 1].split(b"\n"):
+            for line in data[first : end - 1].split(b"\n"):
                 self._line(line + b"\n")
+        self._hold(data[end:])
+
+    def _hold(self, data: bytes) -> None:
+        """Keep the start of a line until its newline comes. To a terminal a line shows as a
+        terminal leaves it, so only what follows its last carriage return (not its last
+        byte: it may be a CRLF's) is kept, and a tqdm bar redrawn for hours is not held
+        whole; a line past STREAM_LINE_BYTES goes out in pieces."""
+        self.partial += data
+        if not self.terminal:
+            return  # into a pipe the lines --tail or --grep keep go out as their bytes
+        # (only the new bytes are looked at, and the byte before them: a \r it ended with)
+        after = max(0, len(self.partial) - len(data) - 1)
+        redraw = self.partial.rfind(b"\r", after, len(self.partial) - 1)
+        if redraw >= 0:
+            del self.partial[: redraw + 1]
+            self.partial[:0] = b"\r"  # (still a redraw for the cleaning)
+        if self.grep is None and self.held is None and len(self.partial) > STREAM_LINE_BYTES:
+            piece, self.partial = bytes(self.partial), bytearray()
+            self._emit(terminal_text(piece.decode("utf-8", "replace")).encode("utf-8"))
+            self.streamed = True
 
     def from_tail(self) -> None:
         """The reads start where the last --tail lines start: nothing to hold back."""
@@ -88,7 +116,7 @@ class LogWriter:
         for line in lines:
             self._show(line)
         if self.raw and self.partial:  # raw from here on: the partial line goes as it is
-            rest, self.partial = self.partial, b""
+            rest, self.partial = bytes(self.partial), bytearray()
             self._emit(rest)
 
     def truncated(self) -> None:
@@ -96,15 +124,15 @@ class LogWriter:
         here (as it is into a pipe; as a line of its own otherwise)."""
         if self.raw and self.held is None:
             return
-        rest, self.partial = self.partial, b""
-        if rest:
+        rest, self.partial = bytes(self.partial), bytearray()
+        if rest or self.streamed:
             self._line(rest if self.raw else rest + b"\n")
 
     def finish(self) -> None:
         """The run is over: a last line without a newline counts too."""
-        rest, self.partial = self.partial, b""
-        if rest:
-            self._line(rest)
+        rest, self.partial = bytes(self.partial), bytearray()
+        if rest or self.streamed:
+            self._line(rest + b"\n" if self.grep is not None else rest)  # as grep ends it
         self.caught_up()
         self.out.flush()
 
@@ -122,6 +150,7 @@ class LogWriter:
         if not self.terminal:
             self._emit(line)
             return
+        self.streamed = False
         text = terminal_text(line.decode("utf-8", "replace").rstrip("\n"))
         self._emit(text.encode("utf-8") + b"\n")
 
@@ -245,10 +274,10 @@ async def write_log(
         ):
             writer.feed(chunk.data)
             offset = chunk.next_offset
-        writer.caught_up()
         if not follow:
-            writer.out.flush()
+            writer.finish()  # the line being written counts too, as `cat` shows it
             return 0
+        writer.caught_up()
         async for chunk in follow_resuming(
             read, offset, policy, reconnects.failed, on_truncated=on_truncated
         ):

@@ -5,6 +5,7 @@ and a log too big to index at once (progress, then a search cancelled with escap
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import threading
 import time
@@ -374,3 +375,40 @@ async def test_a_local_log_truncated_while_filtered_is_shown_from_its_new_start(
             (gates / "end").touch()
     finally:
         live.close()
+
+
+# Every control a terminal acts on, C1 included (U+009B is CSI to some terminals), and the
+# bidi marks, embeddings, overrides and isolates that reorder what is read.
+ACTS_ON_A_TERMINAL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+HOSTILE_LOG = b"\n".join(
+    [
+        b"osc52 \x1b]52;c;ZWNobyBwd25lZA==\x07 after",
+        b"title \x1b]0;pwned\x07 \x1b]2;pwned2\x1b\\ after",
+        b"csi \x1b[10;10H\x1b[2J\x1b[1A\x1b[K after",
+        b"c1raw \x9b31m after",
+        "c1 \u009b2J \u0085 \u009d0;x\u0007 after".encode(),
+        "bidi \u202eevil\u202c \u2066iso\u2069 \u061c after".encode(),
+        b"bel \x07 bs abc\x08\x08\x08XYZ after",
+        b"crlf line after\r",
+        b"ValueError: boom after",
+    ]
+)
+
+
+async def test_a_hostile_log_reaches_the_screen_without_controls(store: Store) -> None:
+    recorded_run(store, "r1", HOSTILE_LOG + b"\n")
+    app = CockpitApp(store, open_triage=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        log = await open_log(app, "r1")
+        await wait_until(lambda: "ValueError: boom after" in log.visible_text())
+        drawn = [segment.text for row in range(log.size.height) for segment in log.render_line(row)]
+        assert not ACTS_ON_A_TERMINAL.findall("".join(drawn))
+        shown = log.visible_text()
+        assert "bidi evil iso  after" in shown and "crlf line after" in shown  # CRLF: kept
+        await ask(pilot, app, "slash", "after")
+        await wait_until(lambda: "match 1 of 9" in status(app))
+        await pilot.press("e")
+        await wait_until(lambda: log.error_line == 8)

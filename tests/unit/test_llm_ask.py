@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cockpit.llm_jobs import (
+    PROMPT_LINE_BYTES,
     TAIL_LINES,
     TRACEBACK_MAX_LINES,
     explain_plan,
@@ -174,3 +175,14 @@ def test_a_call_in_flight_when_the_cockpit_died_ends_failed_at_its_most(store: S
     (settled,) = store.llm_calls()
     assert settled.status is LlmCallStatus.FAILED and "interrupted" in (settled.error or "")
     assert store.llm_spent("b") == 0.25
+
+
+async def test_a_huge_line_reaches_the_prompt_by_its_head() -> None:
+    # A tensor printed whole: 8 MB on one line, twice, the second one the log's last.
+    huge = b"tensor([" + b"0.1, " * (8 * 1024 * 1024 // 5)
+    log = huge + b"\n" + TRACEBACK.encode() + huge
+    found = await read_failure_log(reader(log, 256 * 1024))
+    assert found.traceback[-1] == "RuntimeError: shape '[64, 3]' is invalid"
+    assert found.tail[0].startswith("tensor([0.1, ") and found.bytes_read == len(log)
+    assert max(len(line) for line in found.tail) <= PROMPT_LINE_BYTES
+    assert len(found.excerpt()) < 20_000  # (it was 16 MB: the prompt, and what it costs)

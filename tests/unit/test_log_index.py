@@ -6,12 +6,23 @@ import random
 import re
 import subprocess
 import threading
+import time
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from backends.runners.log_readers import FileReader
-from cockpit.log_index import LogIndex, SearchState, read_tail, tail_offset
+from cockpit.log_index import (
+    CHUNK_BYTES,
+    MAX_LINE_BYTES,
+    LogIndex,
+    SearchState,
+    read_tail,
+    tail_offset,
+)
+from widgets.run_log import LEVEL_FILTERS, compile_pattern
 
 
 def make_log(path: Path, n: int, seed: int = 1, partial: bool = True) -> list[str]:
@@ -170,3 +181,88 @@ class CountingReader:
 
     def close(self) -> None:
         self.inner.close()
+
+
+HUGE = 24 * 1024 * 1024  # a line of tensors printed whole; far over MAX_LINE_BYTES
+
+
+@pytest.fixture
+def huge_line_log(tmp_path: Path) -> tuple[Path, list[bytes]]:
+    """A log whose second line is 24 MB without a newline, then more lines; the file's own
+    lines are the reference."""
+    path = tmp_path / "out.log"
+    with path.open("wb") as fh:
+        fh.write(b"step 1 loss=2.5\n" + b"loss " + b"x" * HUGE + b" tail loss\n")
+        fh.write(b"".join(b"step %d loss=%d\n" % (i, i) for i in range(2, 300)))
+        fh.write(b"bar 1%\rbar 50%\r" + b"z" * (2 * MAX_LINE_BYTES) + b"\rbar 100%\n")
+    return path, path.read_bytes().split(b"\n")[:-1]
+
+
+def peak_bytes(work: Callable[[], object]) -> tuple[object, int]:
+    tracemalloc.start()
+    try:
+        result = work()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_huge_line_is_never_held_to_be_shown(huge_line_log: tuple[Path, list[bytes]]) -> None:
+    path, lines = huge_line_log
+    index = LogIndex(FileReader(path))
+    index.build()
+    assert index.line_count == len(lines) == 301
+    shown, peak = peak_bytes(lambda: index.read_lines(0, 301))
+    assert isinstance(shown, list) and len(shown) == 301
+    assert peak < 4 * 1024 * 1024  # a 24 MB line: its head, not the line
+    assert shown[0] == "step 1 loss=2.5"
+    assert shown[1] == lines[1][:MAX_LINE_BYTES].decode()
+    assert shown[2:-1] == [line.decode() for line in lines[2:-1]]
+    assert shown[-1] == "bar 100%"  # a redrawn bar in its last state, not its first
+    assert index.read_lines(5, 2) == ["step 5 loss=5", "step 6 loss=6"]  # seeks past it
+
+
+def test_the_tail_of_a_log_with_a_huge_line_reads_a_bounded_end(
+    huge_line_log: tuple[Path, list[bytes]],
+) -> None:
+    path, lines = huge_line_log
+    reader = CountingReader(FileReader(path))
+    tail, peak = peak_bytes(lambda: read_tail(reader, 400, limit=HUGE // 4))
+    assert isinstance(tail, list)
+    assert reader.read <= HUGE // 4 and peak < HUGE  # neither the line nor a copy per block
+    assert tail[-1] == "bar 100%" and tail[-2] == "step 299 loss=299"
+    assert all(len(line) <= MAX_LINE_BYTES for line in tail)
+    assert tail[-299:-1] == [line.decode() for line in lines[2:-1]]
+    assert read_tail(reader, 5) == [line.decode() for line in lines[-5:-1]] + ["bar 100%"]
+
+
+def test_a_search_reads_past_a_huge_line_with_its_head_searched(
+    huge_line_log: tuple[Path, list[bytes]],
+) -> None:
+    path, lines = huge_line_log
+    index = LogIndex(FileReader(path))
+    index.build()
+    pattern = re.compile(r"loss=2\d\b|^loss|tail loss", re.MULTILINE)
+    hits, peak = peak_bytes(lambda: [(h.line, h.text[:20]) for h in index.search(pattern)])
+    # The reference: the lines, each searched in its first MAX_LINE_BYTES as it is shown.
+    expected = [
+        (n, line[:20].decode())
+        for n, line in enumerate(lines)
+        if pattern.search(line[:MAX_LINE_BYTES].decode())
+    ]
+    assert hits == expected and (1, "loss xxxxxxxxxxxxxxx") in hits
+    assert peak < 3 * CHUNK_BYTES  # a few blocks, never the whole line
+    state = SearchState()  # a live search goes on from after the huge line
+    assert [h.line for h in index.search(re.compile("step 299"), state=state)] == [299]
+    assert state.line == 301
+
+
+def test_the_error_filter_is_linear_on_a_long_word(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+    path.write_bytes(b"a" * 100_000 + b"\nValueError: boom\nno errors here\n")
+    index = LogIndex(FileReader(path))
+    index.build()
+    pattern = compile_pattern(LEVEL_FILTERS["error"])
+    started = time.perf_counter()
+    assert [h.line for h in index.search(pattern)] == [1]
+    assert time.perf_counter() - started < 2.0  # \w*error: 20 s, holding the GIL

@@ -249,3 +249,36 @@ async def test_a_truncated_log_is_parsed_again_from_its_start_and_stored_points_
     # the traceback before keeps its line (6); the one after is flagged at its line now (5)
     flags = [(f["kind"], f["line"]) for f in store.log_flags()["r1"]]
     assert flags == [("traceback", 5), ("traceback", 6)]
+
+
+async def test_a_line_of_40_mb_is_read_past_across_passes_and_restarts(tmp_path: Path) -> None:
+    """A tensor printed whole: each pass reads 16 MB at most and a restart keeps no bytes,
+    so a line held whole until its newline was read again from its start forever."""
+    log = GrowingLog()
+    log.data = (
+        b"step 1 loss=2.5\n"
+        + b"loss=9 "
+        + b"x" * (40 * 1024 * 1024)
+        + b" loss=7\n"
+        + b"".join(b"step %d loss=%d\n" % (i, 100 - i) for i in range(2, 50))
+        + b"Traceback (most recent call last):\nValueError: boom\n"
+    )
+    log.ended = True
+    passes = 0
+    with Store.open(tmp_path / "c.db") as store:
+        store.upsert_run(run(RunState.FAILED))
+        while passes < 10:
+            passes += 1
+            # A cockpit started again for each pass: only the store carries on.
+            done = await LogMetrics(Store.open(tmp_path / "c.db")).scan(
+                run(RunState.FAILED), log.read, now=float(passes)
+            )
+            if done is None or done.finished:
+                break
+        assert passes <= 4  # 16 MB a pass
+        loss = store.metric_series("r1", "loss")
+        # The long line counts by its head: loss=9 at step 1 (the step above it); the
+        # loss=7 at its end is not read.
+        assert loss[0] == (1, 9.0) and loss[-1] == (49, 51.0) and len(loss) == 49
+        flags = [(f["kind"], f["line"]) for f in store.log_flags()["r1"]]
+        assert flags == [("traceback", 51)]

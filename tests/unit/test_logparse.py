@@ -160,3 +160,28 @@ def test_progress_bars_collapse_and_colours_go() -> None:
     assert clean_text("ok\r\nnext\n") == "ok\nnext\n"  # a Windows line end is no redraw
     # Colours, a window title (OSC), a bell and a backspace: nothing reaches a terminal.
     assert clean_text("\x1b[1;31mred\x1b[0m \x1b]0;pwned\x07x\x07\x08\ttab\n") == "red x\ttab\n"
+
+
+def test_binary_garbage_gives_no_metric_and_no_flag() -> None:
+    # `cat checkpoint.pt` or a core dump into the log: random bytes hold "AB=6", "OOM" …
+    garbage = random.Random(7).randbytes(8 * 1024 * 1024)
+    points, flags = scan(garbage, cuts=list(range(1 << 20, len(garbage), 1 << 20)))
+    assert points == [] and flags == []
+
+
+def test_text_around_a_binary_blob_reads_as_without_it() -> None:
+    before = b"".join(b"step %d loss=%d\n" % (i, 100 - i) for i in range(1, 50))
+    odd_text = (
+        "step 50 caf\xe9 loss=50\n".encode("latin-1")  # Latin-1, not UTF-8: text still
+        + b"\x00" * 4096
+        + b"step 51 loss=49\n"  # after NUL padding (a file hole after a crash)
+        + b"\x1b(B\x1b[m\x0fstep 52 loss=48\n"  # tput sgr0's shift-in
+        + "step 53 日本語 loss=47\n".encode()
+    )
+    after = b"".join(b"step %d loss=%d\n" % (i, 100 - i) for i in range(60, 80))
+    blob = random.Random(3).randbytes(2 * 1024 * 1024)
+    blob = b"\n" + blob.replace(b"\n", b"\n\n") + b"\n\n"  # blank lines around it
+    without, flags_without = scan(before + odd_text + after)
+    with_blob, flags_with = scan(before + odd_text + blob + after)
+    assert len(series(without, "loss")) == 49 + 4 + 20
+    assert with_blob == without and flags_with == flags_without == []
