@@ -45,6 +45,7 @@ from itertools import accumulate, chain, compress, count, repeat
 from operator import call, gt, itemgetter
 from typing import Any
 
+from cockpit.log_index import MAX_LINE_BYTES
 from cockpit.models import MetricRow
 
 # Possessive quantifiers (*+, ++) and one look-behind at word starts keep the engine from
@@ -313,10 +314,10 @@ def blank_binary_lines(lines: list[bytes], shapes: list[bytes]) -> None:
             lines[i] = shapes[i] = b""
 
 
-# Of a line that has no newline yet, what is held back; a longer one (a tensor printed
-# whole) is read by this head. A 200 MB line held whole would also be read again by each
-# pass, which stops after 16 MB and restarts at the line's start: it never got past it.
-LONG_LINE_BYTES = 64 * 1024
+# Of a line that has no newline yet, at most MAX_LINE_BYTES (the view's cap, so the scan
+# reads what the view shows) is held back; a longer one (a tensor printed whole) is read by
+# this head. A 200 MB line held whole would also be read again by each pass, which stops
+# after 16 MB and restarts at the line's start: it never got past it.
 NON_FINITE = frozenset({"nan", "inf", "infinity"})
 FLOAT_TABLE_SAMPLE = 1024
 Sink = Callable[[int], object]  # takes the index of a line in its chunk
@@ -600,7 +601,7 @@ class LogScanner:
     loss_trend: dict[str, tuple[int, float]] = field(default_factory=dict)  # (n, average)
     flagged: set[tuple[FlagKind, str]] = field(default_factory=set)
     table_task: str = ""  # the task of the lm-eval table row above
-    # Inside a line longer than LONG_LINE_BYTES: its head was read (and counted) as its
+    # Inside a line longer than MAX_LINE_BYTES: its head was read (and counted) as its
     # line, the rest is dropped up to its newline, so it is never held however long.
     skipping: bool = False
     plans: dict[str, Plan] = field(default_factory=dict)  # lines read one by one, by shape
@@ -636,7 +637,7 @@ class LogScanner:
 
     def feed(self, data: bytes) -> ScanResult:
         """Parse the whole lines `data` completes; hold back a partial last line (at most
-        LONG_LINE_BYTES of it: a longer one is read by its head, and the rest dropped)."""
+        MAX_LINE_BYTES of it: a longer one is read by its head, and the rest dropped)."""
         if self.skipping:
             end = data.find(b"\n")
             if end < 0:
@@ -655,9 +656,9 @@ class LogScanner:
         shapes.pop()
         if len(data.translate(None, BINARY_BYTES)) != len(data):  # (a regex: 7x slower)
             blank_binary_lines(lines, shapes)
-        if len(self.partial) <= LONG_LINE_BYTES:
+        if len(self.partial) <= MAX_LINE_BYTES:
             return self._scan(lines, shapes)
-        head, self.partial, self.skipping = self.partial[:LONG_LINE_BYTES], b"", True
+        head, self.partial, self.skipping = self.partial[:MAX_LINE_BYTES], b"", True
         lines.append(head)
         shapes.append(head.translate(SHAPE_OF_BYTES))
         return self._scan(lines, shapes)
