@@ -225,9 +225,7 @@ class LogIndex:
             if cut == 0:
                 # A line longer than MAX_LINE_BYTES (a tensor printed whole, a bar that never
                 # ends): searched in its head, as the view shows it; the rest is read past.
-                head = LineHead()
-                head.add(data)
-                text = head.take()
+                text = LineHead.of(data)
                 if not (cancel is not None and cancel.is_set()) and pattern.search(text):
                     yield SearchHit(line, text)
                 inside_long_line = True
@@ -289,6 +287,13 @@ class LineHead:
         self.started = False
         return text
 
+    @classmethod
+    def of(cls, line: bytes) -> str:
+        """What is kept of one whole line."""
+        head = cls()
+        head.add(line)
+        return head.take()
+
 
 @dataclass
 class SearchState:
@@ -316,12 +321,7 @@ def read_tail(
         lines.pop()
     if pos > 0:
         lines = lines[1:]  # the first one may be cut
-    out = []
-    for line in lines[-count:]:
-        head = LineHead()
-        head.add(line)
-        out.append(head.take())
-    return out
+    return [LineHead.of(line) for line in lines[-count:]]
 
 
 def tail_offset(reader: ByteReader, count: int, block: int = 64 * 1024) -> int:
