@@ -225,7 +225,7 @@ async def _launch(
         print(json.dumps([proposal_json(c) for c in proposed], indent=1))
         done = [c for c in done if c.status is not CommandStatus.NEEDS_CONFIRM]
     for command in done:
-        if command.status is CommandStatus.NEEDS_CONFIRM or not args.json:
+        if not args.json:  # (with --json the proposals were printed above)
             code = max(code, report(command, args, store))
         else:
             out_ids += (command.result or {}).get("run_ids", [])
